@@ -1,0 +1,34 @@
+"""What a policy is: a stable id, a default severity, a pure check and an optional fix on a copy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from policies.findings import Severity, Violation
+from policies.settings import Settings
+from policies.workload import Workload
+
+Check = Callable[[Workload, Settings], list[Violation]]
+Fix = Callable[[Workload, Settings], bool]
+"""A fix edits the workload's object in place (always a private copy) and returns whether it changed it.
+It must be idempotent: after it ran, `check` finds nothing it can fix and a second run returns False."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """One rule. `kinds` limits it to some workload kinds; `reason` is the README's "why" column."""
+
+    id: str
+    summary: str
+    default_severity: Severity
+    kinds: frozenset[str]
+    check: Check
+    fix: Fix | None
+    reason: str
+
+    def applies_to(self, workload: Workload) -> bool:
+        return workload.kind in self.kinds
+
+
+ALL_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Pod"})

@@ -1,0 +1,39 @@
+"""The ordered list of policies. Order matters for fixes: the grace period reads the preStop wait."""
+
+from __future__ import annotations
+
+from policies import (
+    daemonset_rolling_update,
+    deployment_recreate,
+    deployment_rolling_update,
+    grace_period,
+    liveness,
+    prestop,
+    readiness,
+    skip,
+    statefulset_rollout,
+)
+from policies.policy import Policy
+
+SKIP_POLICY: Policy = skip.POLICY
+
+POLICIES: tuple[Policy, ...] = (
+    prestop.POLICY,
+    grace_period.POLICY,
+    readiness.POLICY,
+    liveness.POLICY,
+    deployment_recreate.POLICY,
+    deployment_rolling_update.POLICY,
+    daemonset_rolling_update.POLICY,
+    statefulset_rollout.POLICY,
+)
+
+ALL_POLICIES: tuple[Policy, ...] = (SKIP_POLICY, *POLICIES)
+POLICY_IDS: frozenset[str] = frozenset(policy.id for policy in ALL_POLICIES)
+
+
+def policy_by_id(policy_id: str) -> Policy:
+    for policy in ALL_POLICIES:
+        if policy.id == policy_id:
+            return policy
+    raise KeyError(policy_id)

@@ -1,0 +1,53 @@
+"""Loading the settings YAML file, with errors that name the file and the offending key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from policies.registry import POLICY_IDS
+from policies.settings import Settings
+
+
+class SettingsError(Exception):
+    """The settings file is missing, not YAML, or not valid settings."""
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{location}: {item['msg']}" if location else item["msg"])
+    return "; ".join(parts)
+
+
+def parse_settings(data: object, source: str = "settings") -> Settings:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as error:
+        raise SettingsError(f"{source}: {_describe(error)}") from None
+    unknown = sorted(set(settings.policies) - POLICY_IDS)
+    if unknown:
+        raise SettingsError(
+            f"{source}: unknown policy id(s) {', '.join(unknown)}; known: {', '.join(sorted(POLICY_IDS))}"
+        )
+    return settings
+
+
+def load_settings(path: Path | None) -> Settings:
+    """The settings in `path`, or the defaults when `path` is None."""
+    if path is None:
+        return Settings()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SettingsError(f"{path}: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path}: not valid YAML: {error}") from None
+    return parse_settings(data, str(path))

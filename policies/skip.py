@@ -1,0 +1,40 @@
+"""Policy `skip-annotation`: `haproxy-guard.io/skip: "true"` opts an object out, and is always reported.
+
+The engine evaluates it first: when it fires, no other policy runs and nothing is mutated. Its severity
+is configurable like any other: `off` hides skips, `deny` forbids opting out.
+"""
+
+from __future__ import annotations
+
+from policies.findings import Severity, Violation, json_pointer
+from policies.policy import ALL_WORKLOAD_KINDS, Policy
+from policies.settings import Settings
+from policies.workload import SKIP_ANNOTATION, Workload
+
+POLICY_ID = "skip-annotation"
+
+
+def is_skipped(annotations: dict[str, str]) -> bool:
+    return annotations.get(SKIP_ANNOTATION, "").strip().lower() == "true"
+
+
+def check(workload: Workload, settings: Settings) -> list[Violation]:
+    if not is_skipped(workload.annotations):
+        return []
+    return [
+        Violation(
+            f'{SKIP_ANNOTATION}: "true": haproxy-guard neither changes nor denies this object',
+            json_pointer("metadata", "annotations", SKIP_ANNOTATION),
+        )
+    ]
+
+
+POLICY = Policy(
+    id=POLICY_ID,
+    summary='haproxy-guard.io/skip: "true" opts the object out of every other policy; the skip is reported',
+    default_severity=Severity.WARN,
+    kinds=ALL_WORKLOAD_KINDS,
+    check=check,
+    fix=None,
+    reason="Opt-outs must stay visible; set it to deny to forbid them, or off to hide them",
+)

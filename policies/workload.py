@@ -1,0 +1,131 @@
+"""Which objects are HAProxy workloads, and a view of one: its pod spec and its HAProxy containers.
+
+The view holds references into the object it was built from, so a fix that edits `pod_spec` or a
+container edits that object (the engine always builds it over a private copy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from policies.findings import json_pointer
+from policies.images import is_haproxy_image
+
+Object = dict[str, Any]
+
+ANNOTATION_PREFIX = "haproxy-guard.io/"
+CONTAINERS_ANNOTATION = ANNOTATION_PREFIX + "containers"
+SKIP_ANNOTATION = ANNOTATION_PREFIX + "skip"
+HEALTH_PORT_ANNOTATION = ANNOTATION_PREFIX + "health-port"
+HEALTH_PATH_ANNOTATION = ANNOTATION_PREFIX + "health-path"
+
+# (apiVersion, kind) -> the path of the pod spec inside the object.
+POD_SPEC_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("apps/v1", "Deployment"): ("spec", "template", "spec"),
+    ("apps/v1", "StatefulSet"): ("spec", "template", "spec"),
+    ("apps/v1", "DaemonSet"): ("spec", "template", "spec"),
+    ("v1", "Pod"): ("spec",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRef:
+    """One HAProxy container: its index in `containers`, the container itself and its JSON pointer."""
+
+    index: int
+    container: Object
+    pointer: str
+
+    @property
+    def name(self) -> str:
+        return str(self.container.get("name", f"#{self.index}"))
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """An HAProxy workload: the object and the parts the policies read and fix."""
+
+    obj: Object
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    annotations: dict[str, str]
+    pod_spec: Object
+    pod_spec_pointer: str
+    haproxy_containers: tuple[ContainerRef, ...]
+
+    @property
+    def spec(self) -> Object:
+        """The top-level `spec` (the pod spec itself for a Pod)."""
+        spec = self.obj.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+
+def _mapping(value: Any) -> Object:
+    return value if isinstance(value, dict) else {}
+
+
+def object_identity(obj: Object, namespace_hint: str | None = None) -> tuple[str, str | None]:
+    """The name (or generateName) and namespace of an object, as findings report them."""
+    metadata = _mapping(obj.get("metadata"))
+    name = metadata.get("name") or metadata.get("generateName") or ""
+    namespace = metadata.get("namespace") or namespace_hint
+    return str(name), (str(namespace) if namespace else None)
+
+
+def string_annotations(obj: Object) -> dict[str, str]:
+    """`metadata.annotations`, keeping only string values (anything else is not a valid annotation)."""
+    annotations = _mapping(_mapping(obj.get("metadata")).get("annotations"))
+    return {str(key): value for key, value in annotations.items() if isinstance(value, str)}
+
+
+def _named_containers(annotations: dict[str, str]) -> frozenset[str]:
+    listed = annotations.get(CONTAINERS_ANNOTATION, "")
+    return frozenset(name.strip() for name in listed.split(",") if name.strip())
+
+
+def inspect_workload(
+    obj: Object, image_patterns: Iterable[str] = (), namespace_hint: str | None = None
+) -> Workload | None:
+    """A view of `obj` when it is a supported workload with at least one HAProxy container, else None."""
+    pod_spec_path = POD_SPEC_PATHS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+    if pod_spec_path is None:
+        return None
+    pod_spec: Any = obj
+    for key in pod_spec_path:
+        pod_spec = pod_spec.get(key) if isinstance(pod_spec, dict) else None
+    if not isinstance(pod_spec, dict):
+        return None
+    containers = pod_spec.get("containers")
+    if not isinstance(containers, list):
+        return None
+    annotations = string_annotations(obj)
+    named = _named_containers(annotations)
+    patterns = tuple(image_patterns)
+    pod_spec_pointer = json_pointer(*pod_spec_path)
+    refs = tuple(
+        ContainerRef(index, container, f"{pod_spec_pointer}/containers/{index}")
+        for index, container in enumerate(containers)
+        if isinstance(container, dict)
+        and (
+            container.get("name") in named
+            or (isinstance(container.get("image"), str) and is_haproxy_image(container["image"], patterns))
+        )
+    )
+    if not refs:
+        return None
+    name, namespace = object_identity(obj, namespace_hint)
+    return Workload(
+        obj=obj,
+        api_version=str(obj["apiVersion"]),
+        kind=str(obj["kind"]),
+        name=name,
+        namespace=namespace,
+        annotations=annotations,
+        pod_spec=pod_spec,
+        pod_spec_pointer=pod_spec_pointer,
+        haproxy_containers=refs,
+    )

@@ -1,0 +1,119 @@
+"""The `haproxy-guard` command line: `serve` and `certs generate` (the audit commands come with their issue).
+
+Exit codes: 0 success, 1 findings (audit/mutate), 2 bad input or usage, always with a one-line reason
+on stderr and never a traceback for the user's mistakes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from certs.authority import CERT_FILE, DEFAULT_NAMES, KEY_FILE, generate, service_names
+from certs.reloader import CertificateError
+from policies.settings import Settings
+from policies.settings_file import SettingsError, load_settings
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with the command line or its inputs: reported on one line, exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="haproxy-guard", description="Admission guard for HAProxy on Kubernetes")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the admission webhook over HTTPS")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    serve.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
+    serve.add_argument("--cert-dir", type=Path, help="folder with tls.crt and tls.key")
+    serve.add_argument("--tls-cert", type=Path, help="serving certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="serving key (PEM)")
+    serve.add_argument("--settings", type=Path, help="settings YAML file")
+    serve.add_argument(
+        "--self-signed", action="store_true", help="create a CA and serving certificate in --cert-dir if none exist"
+    )
+
+    certs = commands.add_parser("certs", help="certificate tools")
+    certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
+    generate_cmd = certs_commands.add_parser("generate", help="write ca.crt, tls.crt and tls.key")
+    generate_cmd.add_argument("--out", type=Path, required=True, help="output folder")
+    generate_cmd.add_argument("--service", help="Service name: adds NAME, NAME.NS, NAME.NS.svc")
+    generate_cmd.add_argument("--namespace", default="haproxy-guard", help="Service namespace (default haproxy-guard)")
+    generate_cmd.add_argument("--dns", action="append", default=[], help="extra DNS name (repeatable)")
+    generate_cmd.add_argument("--ip", action="append", default=[], help="extra IP address (repeatable)")
+    generate_cmd.add_argument("--days", type=int, default=365, help="serving certificate validity (default 365)")
+    return parser
+
+
+def _certificate_names(service: str | None, namespace: str, dns: Sequence[str], ips: Sequence[str]) -> list[str]:
+    names = [*(service_names(service, namespace) if service else []), *dns, *ips]
+    return names or list(DEFAULT_NAMES)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    try:
+        files = generate(args.out, _certificate_names(args.service, args.namespace, args.dns, args.ip), args.days)
+    except (OSError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote {files.ca_cert}, {files.cert} and {files.key}")
+    return EXIT_OK
+
+
+def _serving_files(args: argparse.Namespace) -> tuple[Path, Path]:
+    if args.cert_dir and (args.tls_cert or args.tls_key):
+        raise UsageError("use either --cert-dir or --tls-cert/--tls-key, not both")
+    if args.cert_dir:
+        cert, key = args.cert_dir / CERT_FILE, args.cert_dir / KEY_FILE
+        if args.self_signed and not cert.exists() and not key.exists():
+            generate(args.cert_dir, list(DEFAULT_NAMES))
+            print(f"created a self-signed CA and serving certificate in {args.cert_dir}", file=sys.stderr)
+        return cert, key
+    if args.self_signed:
+        raise UsageError("--self-signed needs --cert-dir (where to create the certificate)")
+    if not (args.tls_cert and args.tls_key):
+        raise UsageError("HTTPS only: give --cert-dir DIR or both --tls-cert and --tls-key")
+    return args.tls_cert, args.tls_key
+
+
+def _effective_settings(settings: Settings) -> Settings:
+    if settings.kubernetes_version is None and settings.discover_kubernetes_version:
+        from webhook.cluster import discover_kubernetes_version  # noqa: PLC0415
+
+        version = discover_kubernetes_version()
+        if version is not None:
+            return settings.model_copy(update={"kubernetes_version": version})
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from webhook.server import ServeOptions, serve  # noqa: PLC0415  (uvicorn only for this command)
+
+    cert, key = _serving_files(args)
+    settings = _effective_settings(load_settings(args.settings))
+    try:
+        serve(settings, ServeOptions(args.host, args.port, cert, key))
+    except CertificateError as error:
+        raise UsageError(str(error)) from None
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _generate(args)
+    except (UsageError, SettingsError) as error:
+        print(f"haproxy-guard: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Facts read from a live API server: today only its version (which preStop form the cluster supports).
+
+Tries the in-cluster service account first, then a kubeconfig; any failure means "unknown", logged once,
+because the webhook must start even when the API server is briefly unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def _api_client(timeout: float) -> object | None:
+    from kubernetes import client, config  # noqa: PLC0415  (slow import, only when needed)
+
+    try:
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config()
+        else:
+            config.load_kube_config()
+    except (config.ConfigException, OSError, TypeError, ValueError) as error:
+        log.info("no Kubernetes API configuration found (%s)", error)
+        return None
+    return client.ApiClient()
+
+
+def discover_kubernetes_version(timeout: float = 3.0) -> str | None:
+    """The API server's gitVersion (e.g. v1.31.2), or None when it cannot be read within `timeout`."""
+    api = _api_client(timeout)
+    if api is None:
+        return None
+    from kubernetes import client  # noqa: PLC0415
+
+    try:
+        info = client.VersionApi(api).get_code(_request_timeout=timeout)
+    except Exception as error:
+        log.warning("could not read the Kubernetes version: %s", error)
+        return None
+    version = str(info.git_version)
+    log.info("Kubernetes API server version %s", version)
+    return version

@@ -1,0 +1,62 @@
+"""Serving the app over HTTPS only, with the certificate re-read from disk while running."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from certs.reloader import ReloadingCertificate
+from policies.settings import Settings
+from webhook.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    host: str
+    port: int
+    cert_file: Path
+    key_file: Path
+    certificate_poll_seconds: float = 5.0
+
+
+async def _refresh_certificates(certificate: ReloadingCertificate, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        certificate.refresh()
+
+
+def serve(settings: Settings, options: ServeOptions) -> None:
+    certificate = ReloadingCertificate(options.cert_file, options.key_file, settings.tls_min_version)
+    app = create_app(settings, readiness_checks=(certificate.problem,))
+    config = uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        http="httptools",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        log_config=None,
+        ssl_context_factory=lambda _config, _default: certificate.context,
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        refresher = asyncio.create_task(_refresh_certificates(certificate, options.certificate_poll_seconds))
+        try:
+            await server.serve()
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+
+    log.info("serving https://%s:%d (TLS >= %s)", options.host, options.port, settings.tls_min_version)
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(main())
