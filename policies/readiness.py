@@ -52,9 +52,8 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
             advice = f"use an httpGet probe on {endpoint.path} port {endpoint.port}"
         else:
             advice = (
-                "add a deep readiness endpoint to the HAProxy configuration (monitor-uri with monitor fail on "
-                "nbsrv, or http-request return on a health frontend) and declare it with the annotations "
-                "haproxy-guard.io/health-port and haproxy-guard.io/health-path"
+                "add a deep endpoint to haproxy.cfg (monitor-uri with monitor fail, or http-request return) and "
+                "declare it with the haproxy-guard.io/health-port and health-path annotations"
             )
         violations.append(
             Violation(

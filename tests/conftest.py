@@ -1,0 +1,89 @@
+"""Fixtures that start real processes: the webhook server over TLS with freshly generated certificates."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from certs.authority import generate
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    url: str
+    cert_dir: Path
+    log: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.cert_dir / "ca.crt"
+
+    def client(self, **options: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, verify=str(self.ca), timeout=10, **options)  # type: ignore[arg-type]
+
+
+def start_server(cert_dir: Path, log: Path, extra_args: list[str] | None = None) -> RunningServer:
+    port = free_port()
+    env = {**os.environ, "KUBECONFIG": "/nonexistent"}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webhook.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--cert-dir", str(cert_dir), *(extra_args or [])],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    server = RunningServer(process, f"https://localhost:{port}", cert_dir, log)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()}")
+        try:
+            with server.client() as client:
+                if client.get("/healthz").status_code == 200:
+                    return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server did not answer: {log.read_text()}")
+
+
+def stop_server(server: RunningServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("certs")
+    generate(directory, ["localhost", "127.0.0.1"])
+    return directory
+
+
+@pytest.fixture(scope="session")
+def server(cert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One webhook process for the session's read-only tests."""
+    running = start_server(cert_dir, tmp_path_factory.mktemp("logs") / "server.log")
+    yield running
+    stop_server(running)

@@ -1,0 +1,80 @@
+"""Shared test helpers: golden inputs, AdmissionReview builders, patch application and schema checks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+KUBERNETES_SCHEMA_VERSIONS = ("1.30.0", "1.37.0")
+
+GROUPS = {"v1": ("", "v1"), "apps/v1": ("apps", "v1")}
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def golden_inputs() -> list[Path]:
+    return sorted(GOLDEN.glob("*/*/input.yaml"))
+
+
+def golden_id(path: Path) -> str:
+    return f"{path.parent.parent.name}/{path.parent.name}"
+
+
+def review(
+    obj: dict[str, Any] | None,
+    operation: str = "CREATE",
+    *,
+    uid: str | None = None,
+    dry_run: bool = False,
+    old: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An AdmissionReview as the API server sends it."""
+    source = obj or old or {}
+    group, version = GROUPS.get(str(source.get("apiVersion")), ("", "v1"))
+    request: dict[str, Any] = {
+        "uid": uid or str(uuid.uuid4()),
+        "kind": {"group": group, "version": version, "kind": source.get("kind", "ConfigMap")},
+        "resource": {"group": group, "version": version, "resource": str(source.get("kind", "")).lower() + "s"},
+        "namespace": source.get("metadata", {}).get("namespace", "default"),
+        "name": source.get("metadata", {}).get("name"),
+        "operation": operation,
+        "userInfo": {"username": "tester"},
+        "object": obj,
+        "oldObject": old,
+        "dryRun": dry_run,
+    }
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+
+def decoded_patch(response: dict[str, Any]) -> list[dict[str, Any]] | None:
+    if "patch" not in response:
+        assert "patchType" not in response
+        return None
+    assert response["patchType"] == "JSONPatch"
+    patch: list[dict[str, Any]] = json.loads(base64.b64decode(response["patch"]))
+    return patch
+
+
+def apply_patch(obj: dict[str, Any], patch: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Apply with the `jsonpatch` library (a real RFC 6902 implementation), never touching `obj`."""
+    if patch is None:
+        return obj
+    result: dict[str, Any] = jsonpatch.JsonPatch(patch).apply(obj, in_place=False)
+    return result
+
+
+def assert_valid_kubernetes(obj: dict[str, Any]) -> None:
+    """The object validates (strictly: no unknown fields) against the Kubernetes OpenAPI schemas."""
+    for version in KUBERNETES_SCHEMA_VERSIONS:
+        kubernetes_validate.validate(obj, version, strict=True)

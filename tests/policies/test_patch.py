@@ -1,0 +1,37 @@
+"""The diff-based JSON patch, checked by applying it with the `jsonpatch` library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from policies.patch import diff
+from tests.helpers import apply_patch
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        pytest.param({"a": 1}, {"a": 1}, id="equal"),
+        pytest.param({"a": 1}, {"a": 2}, id="replace-scalar"),
+        pytest.param({"a": 1}, {"a": 1, "b": {"c": [1]}}, id="add-subtree"),
+        pytest.param({"a": 1, "b": 2}, {"b": 2}, id="remove-key"),
+        pytest.param({"l": [1, 2, 3]}, {"l": [1, 5, 3]}, id="list-by-index"),
+        pytest.param({"l": [1, 2]}, {"l": [1, 2, 3]}, id="list-grows"),
+        pytest.param({"l": [{"x": 1}]}, {"l": [{"x": 1, "y": 2}]}, id="dict-in-list"),
+        pytest.param({"a/b": 1, "c~d": 2}, {"a/b": 3, "c~d": 4, "e/~f": 5}, id="pointer-escaping"),
+        pytest.param({"a": 1}, {"a": True}, id="int-to-bool"),
+        pytest.param({"a": {"b": 1}}, {"a": [1]}, id="type-change"),
+        pytest.param({"t": {"type": "A", "x": 1}}, {"t": {"x": 1}}, id="remove-nested"),
+    ],
+)
+def test_diff_applies_to_the_new_object(old: dict[str, Any], new: dict[str, Any]) -> None:
+    patch = diff(old, new)
+    assert apply_patch(old, patch) == new
+    assert (patch == []) == (old == new and old.get("a") is not True)
+
+
+def test_equal_objects_give_no_operations() -> None:
+    obj = {"spec": {"template": {"spec": {"containers": [{"name": "haproxy"}]}}}}
+    assert diff(obj, {"spec": {"template": {"spec": {"containers": [{"name": "haproxy"}]}}}}) == []

@@ -1,0 +1,145 @@
+"""The webhook's decisions, in process: patches applied with `jsonpatch`, schema-checked and idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from policies import engine
+from policies.settings import Mode, Settings
+from webhook.app import create_app
+from tests.helpers import (
+    GOLDEN,
+    apply_patch,
+    assert_valid_kubernetes,
+    decoded_patch,
+    golden_id,
+    golden_inputs,
+    load_yaml,
+    review,
+)
+
+NGINX = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "default"},
+    "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]},
+        },
+    },
+}
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "edge", "namespace": "default"}, "spec": {}}
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": "default"}, "data": {}}
+
+
+def _client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    yield from _client(Settings())
+
+
+def _post(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = client.post(path, json=body)
+    assert reply.status_code == 200, reply.text
+    payload: dict[str, Any] = reply.json()
+    assert payload["apiVersion"] == "admission.k8s.io/v1" and payload["kind"] == "AdmissionReview"
+    assert payload["response"]["uid"] == body["request"]["uid"]
+    response: dict[str, Any] = payload["response"]
+    return response
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+@pytest.mark.parametrize("input_path", golden_inputs(), ids=golden_id)
+def test_mutation_patch_is_valid_and_idempotent(client: TestClient, input_path: Path, operation: str) -> None:
+    obj = load_yaml(input_path)
+    old = obj if operation == "UPDATE" else None
+    response = _post(client, "/mutate", review(obj, operation, old=old))
+    assert response["allowed"] is True
+    patched = apply_patch(obj, decoded_patch(response))
+    assert patched == engine.mutate(obj, Settings(), operation=operation).mutated
+    assert_valid_kubernetes(patched)
+    second = _post(client, "/mutate", review(patched, "UPDATE", old=patched))
+    assert decoded_patch(second) is None, "a second pass must return no patch"
+
+
+@pytest.mark.parametrize("obj", [NGINX, SERVICE, SECRET], ids=["nginx-deployment", "service", "secret"])
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+def test_other_objects_are_allowed_untouched(client: TestClient, obj: dict[str, Any], path: str) -> None:
+    response = _post(client, path, review(obj))
+    assert response == {"uid": response["uid"], "allowed": True}
+
+
+@pytest.mark.parametrize("operation", ["DELETE", "CONNECT"])
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+def test_delete_and_connect_are_allowed(client: TestClient, operation: str, path: str) -> None:
+    old = load_yaml(GOLDEN / "deployment-recreate" / "recreate" / "input.yaml")
+    response = _post(client, path, review(None, operation, old=old))
+    assert response == {"uid": response["uid"], "allowed": True}
+
+
+def test_validate_denies_with_reasons_and_warns(client: TestClient) -> None:
+    obj = load_yaml(GOLDEN / "deployment-recreate" / "recreate" / "input.yaml")
+    response = _post(client, "/validate", review(obj))
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 403
+    message = response["status"]["message"]
+    assert message.startswith("haproxy-guard denied Deployment edge/edge: ")
+    for policy in ("deployment-recreate", "prestop-wait", "termination-grace-period"):
+        assert f"[{policy}]" in message
+    assert any(w.startswith("[readiness-probe] ") for w in response["warnings"])
+    assert all(len(w) <= 256 for w in response["warnings"])
+    assert response["auditAnnotations"]["denied-by"] == "deployment-recreate,prestop-wait,termination-grace-period"
+
+
+def test_validate_allows_what_mutation_produced(client: TestClient) -> None:
+    obj = load_yaml(GOLDEN / "readiness-probe" / "tcp-probe-with-endpoint" / "input.yaml")
+    patched = apply_patch(obj, decoded_patch(_post(client, "/mutate", review(obj))))
+    response = _post(client, "/validate", review(patched))
+    assert response["allowed"] is True
+
+
+def test_dry_run_gets_the_same_answer(client: TestClient) -> None:
+    obj = load_yaml(GOLDEN / "deployment-recreate" / "recreate" / "input.yaml")
+    for path in ("/mutate", "/validate"):
+        normal = _post(client, path, review(obj, uid="same"))
+        dry = _post(client, path, review(obj, uid="same", dry_run=True))
+        assert normal == dry
+
+
+def test_audit_mode_denies_nothing_and_warns_everything() -> None:
+    obj = load_yaml(GOLDEN / "deployment-recreate" / "recreate" / "input.yaml")
+    for client in _client(Settings(mode=Mode.AUDIT)):
+        response = _post(client, "/validate", review(obj))
+        assert response["allowed"] is True
+        assert any(w.startswith("[deployment-recreate] ") for w in response["warnings"])
+        assert "denied-by" not in response["auditAnnotations"]
+
+
+def test_skip_is_reported_by_both_webhooks_and_changes_nothing(client: TestClient) -> None:
+    obj = load_yaml(GOLDEN / "skip-annotation" / "skipped" / "input.yaml")
+    for path in ("/mutate", "/validate"):
+        response = _post(client, path, review(obj))
+        assert response["allowed"] is True
+        assert decoded_patch(response) is None
+        assert [w.split("]")[0] for w in response["warnings"]] == ["[skip-annotation"]
+
+
+def test_mutation_reports_which_policies_changed_the_object(client: TestClient) -> None:
+    obj = load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml")
+    response = _post(client, "/mutate", review(obj))
+    assert response["auditAnnotations"]["mutated-by"].split(",") == [
+        "prestop-wait",
+        "termination-grace-period",
+        "deployment-rolling-update",
+    ]
