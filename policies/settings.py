@@ -34,10 +34,10 @@ class _Model(BaseModel):
 class ReadinessProbeSettings(_Model):
     """Timings of the injected readiness probe (Kubernetes defaults: period 10 s, timeout 1 s, threshold 3)."""
 
-    period_seconds: int = Field(5, ge=1, le=300)
-    timeout_seconds: int = Field(2, ge=1, le=60)
-    failure_threshold: int = Field(2, ge=1, le=30)
-    success_threshold: int = Field(1, ge=1, le=1)
+    period_seconds: int = Field(default=5, ge=1, le=300)
+    timeout_seconds: int = Field(default=2, ge=1, le=60)
+    failure_threshold: int = Field(default=2, ge=1, le=30)
+    success_threshold: int = Field(default=1, ge=1, le=10)
 
 
 class Settings(_Model):
@@ -45,14 +45,14 @@ class Settings(_Model):
 
     mode: Mode = Mode.ENFORCE
     policies: dict[str, Severity] = Field(default_factory=dict)
-    pre_stop_seconds: int = Field(10, ge=1, le=600)
-    drain_seconds: int = Field(30, ge=0, le=3600)
-    grace_margin_seconds: int = Field(5, ge=0, le=600)
-    min_ready_seconds: int = Field(10, ge=0, le=3600)
+    pre_stop_seconds: int = Field(default=10, ge=1, le=600)
+    drain_seconds: int = Field(default=30, ge=0, le=3600)
+    grace_margin_seconds: int = Field(default=5, ge=0, le=600)
+    min_ready_seconds: int = Field(default=10, ge=0, le=3600)
     kubernetes_version: str | None = None
-    readiness_probe: ReadinessProbeSettings = Field(default_factory=ReadinessProbeSettings)  # type: ignore[arg-type]
+    readiness_probe: ReadinessProbeSettings = Field(default_factory=ReadinessProbeSettings)
     image_patterns: tuple[str, ...] = ()
-    max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     tls_min_version: Literal["1.2", "1.3"] = "1.2"
     discover_kubernetes_version: bool = True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,8 +36,9 @@ class RunningServer:
     def ca(self) -> Path:
         return self.cert_dir / "ca.crt"
 
-    def client(self, **options: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=str(self.ca), timeout=10, **options)  # type: ignore[arg-type]
+    def client(self) -> httpx.Client:
+        """A client that verifies the server against the generated CA (and nothing else)."""
+        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=self.ca), timeout=10)
 
 
 def start_server(cert_dir: Path, log: Path, extra_args: list[str] | None = None) -> RunningServer:
@@ -45,8 +47,19 @@ def start_server(cert_dir: Path, log: Path, extra_args: list[str] | None = None)
     env.pop("KUBERNETES_SERVICE_HOST", None)
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "webhook.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--cert-dir", str(cert_dir), *(extra_args or [])],
+            [
+                sys.executable,
+                "-m",
+                "webhook.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--cert-dir",
+                str(cert_dir),
+                *(extra_args or []),
+            ],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,
@@ -55,14 +68,16 @@ def start_server(cert_dir: Path, log: Path, extra_args: list[str] | None = None)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            process.wait()
             raise RuntimeError(f"server exited: {log.read_text()}")
         try:
             with server.client() as client:
                 if client.get("/healthz").status_code == 200:
                     return server
-        except httpx.TransportError:
+        except (httpx.TransportError, FileNotFoundError):  # not listening yet, or --self-signed still writing
             time.sleep(0.1)
     process.kill()
+    process.wait()
     raise RuntimeError(f"server did not answer: {log.read_text()}")
 
 

@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, help="serving key (PEM)")
     serve.add_argument("--settings", type=Path, help="settings YAML file")
     serve.add_argument(
+        "--cert-poll-seconds",
+        type=float,
+        default=5.0,
+        help="how often the certificate files are checked for changes (default 5)",
+    )
+    serve.add_argument(
         "--self-signed", action="store_true", help="create a CA and serving certificate in --cert-dir if none exist"
     )
 
@@ -97,7 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
     cert, key = _serving_files(args)
     settings = _effective_settings(load_settings(args.settings))
     try:
-        serve(settings, ServeOptions(args.host, args.port, cert, key))
+        serve(settings, ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds))
     except CertificateError as error:
         raise UsageError(str(error)) from None
     return EXIT_OK

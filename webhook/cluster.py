@@ -17,9 +17,9 @@ def _api_client(timeout: float) -> object | None:
 
     try:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config()
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config()
+            config.load_kube_config()  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError, TypeError, ValueError) as error:
         log.info("no Kubernetes API configuration found (%s)", error)
         return None

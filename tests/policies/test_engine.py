@@ -36,7 +36,11 @@ def _deployment() -> dict[str, Any]:
             id="nginx-deployment",
         ),
         pytest.param(
-            {"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": {"spec": {"containers": [{"image": "haproxy"}]}}}},
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "spec": {"template": {"spec": {"containers": [{"image": "haproxy"}]}}},
+            },
             id="haproxy-job-not-a-supported-kind",
         ),
         pytest.param(
@@ -47,7 +51,9 @@ def _deployment() -> dict[str, Any]:
             {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
-                "spec": {"template": {"spec": {"initContainers": [{"name": "i", "image": "haproxy"}], "containers": []}}},
+                "spec": {
+                    "template": {"spec": {"initContainers": [{"name": "i", "image": "haproxy"}], "containers": []}}
+                },
             },
             id="haproxy-only-as-init-container",
         ),

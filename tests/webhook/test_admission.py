@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from policies import engine
 from policies.settings import Mode, Settings
-from webhook.app import create_app
 from tests.helpers import (
     GOLDEN,
     apply_patch,
@@ -22,6 +21,7 @@ from tests.helpers import (
     load_yaml,
     review,
 )
+from webhook.app import create_app
 
 NGINX = {
     "apiVersion": "apps/v1",

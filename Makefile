@@ -1,0 +1,46 @@
+# The two commands: `make run` (set up, serve the webhook, show it on a sample) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8443
+
+.PHONY: setup system-deps run serve demo test lint typecheck unit bench clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Generate dev certificates, serve the webhook on https://127.0.0.1:$(PORT), show a sample HAProxy
+# Deployment before and after, then keep serving until Ctrl-C (ONCE=1 stops after the demo).
+run: setup
+	$(BIN)/python scripts/demo.py --port $(PORT) $(if $(ONCE),--once,)
+
+serve: setup
+	$(BIN)/haproxy-guard serve --host 127.0.0.1 --port $(PORT) --cert-dir .dev/certs --self-signed
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: setup
+	$(BIN)/python bench/bench_mutate.py
+
+clean:
+	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,49 @@
+"""`haproxy-guard serve` usage errors: one line, exit 2, no traceback, nothing started."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import start_server, stop_server
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "webhook.cli", *args], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["serve"], "HTTPS only", id="no-certificate"),
+        pytest.param(["serve", "--self-signed"], "--self-signed needs --cert-dir", id="self-signed-without-dir"),
+        pytest.param(["serve", "--cert-dir", "/x", "--tls-cert", "/y"], "not both", id="both-forms"),
+        pytest.param(["serve", "--cert-dir", "/nonexistent"], "cannot read certificate", id="missing-files"),
+        pytest.param(
+            ["serve", "--cert-dir", "/tmp", "--settings", "/nonexistent.yaml"], "nonexistent.yaml", id="settings"
+        ),
+    ],
+)
+def test_serve_usage_errors(args: list[str], message: str) -> None:
+    result = _run(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_self_signed_creates_certificates_once(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    server = start_server(certs, tmp_path / "log", ["--self-signed"])
+    try:
+        assert (certs / "ca.crt").exists() and (certs / "tls.key").exists()
+        first = (certs / "tls.crt").read_bytes()
+    finally:
+        stop_server(server)
+    server = start_server(certs, tmp_path / "log2", ["--self-signed"])
+    stop_server(server)
+    assert (certs / "tls.crt").read_bytes() == first, "existing certificates are reused"

@@ -1,0 +1,46 @@
+"""The README documents every policy (id and default severity) and every settings key."""
+
+from __future__ import annotations
+
+import re
+
+from policies.registry import ALL_POLICIES
+from policies.settings import ReadinessProbeSettings, Settings
+from tests.helpers import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _table_rows(header: str) -> dict[str, list[str]]:
+    section = README.split(header, 1)[1]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+            rows[cells[0].strip("`")] = cells[1:]
+        elif rows and not line.startswith("|"):
+            break
+    return rows
+
+
+def test_the_readme_opens_with_the_two_commands() -> None:
+    first_block = README.split("```", 2)[1]
+    assert "make run" in first_block and "make test" in first_block
+
+
+def test_every_policy_has_a_row_with_its_default() -> None:
+    rows = _table_rows("| id | what | default | why |")
+    assert list(rows) == [policy.id for policy in ALL_POLICIES]
+    for policy in ALL_POLICIES:
+        assert rows[policy.id][1] == str(policy.default_severity), policy.id
+
+
+def test_every_setting_has_a_row() -> None:
+    rows = _table_rows("| key | default | why |")
+    fields = [info.alias or name for name, info in Settings.model_fields.items() if name != "readiness_probe"]
+    probe = [f"readinessProbe.{info.alias or name}" for name, info in ReadinessProbeSettings.model_fields.items()]
+    assert sorted(rows) == sorted(fields + probe)
+    defaults = Settings()
+    for key in ("preStopSeconds", "drainSeconds", "graceMarginSeconds", "minReadySeconds", "maxBodyBytes"):
+        value = getattr(defaults, re.sub(r"([A-Z])", r"_\1", key).lower())
+        assert rows[key][0].startswith(f"`{value}`"), key

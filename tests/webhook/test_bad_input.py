@@ -1,0 +1,110 @@
+"""Malformed input against the real server process: 400 or 413, quickly, and the server keeps serving."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+
+import pytest
+
+from tests.conftest import RunningServer
+from tests.helpers import GOLDEN, load_yaml, review
+
+GOOD = review(load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml"))
+
+
+def _without(key: str) -> bytes:
+    body = json.loads(json.dumps(GOOD))
+    del body["request"][key]
+    return json.dumps(body).encode()
+
+
+def _with(**request: object) -> bytes:
+    body = json.loads(json.dumps(GOOD))
+    body["request"].update(request)
+    return json.dumps(body).encode()
+
+
+BAD_BODIES = [
+    pytest.param(b"this is not json", 400, "Invalid JSON", id="non-json"),
+    pytest.param(b"", 400, "empty body", id="empty"),
+    pytest.param(b"[1, 2, 3]", 400, "AdmissionReview", id="json-array"),
+    pytest.param(
+        json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(),
+        400,
+        "request",
+        id="no-request",
+    ),
+    pytest.param(
+        json.dumps({**GOOD, "apiVersion": "admission.k8s.io/v1beta1"}).encode(), 400, "apiVersion", id="v1beta1"
+    ),
+    pytest.param(json.dumps({**GOOD, "kind": "TokenReview"}).encode(), 400, "kind", id="wrong-kind"),
+    pytest.param(_without("object"), 400, "request.object is required for CREATE", id="missing-object"),
+    pytest.param(_without("uid"), 400, "uid", id="missing-uid"),
+    pytest.param(_with(operation="PATCH"), 400, "operation", id="unknown-operation"),
+    pytest.param(_with(object="a string"), 400, "object", id="object-not-a-mapping"),
+    pytest.param(b'{"request": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "recursion limit", id="deeply-nested"),
+    pytest.param(_with(object={"a": [[[[[[[[[[]]]]]]]]]]} | {"b": "x" * 100}), 200, "", id="odd-but-valid-object"),
+    pytest.param(b"\xff\xfe\x00garbage", 400, "Invalid JSON", id="binary"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "reason"), BAD_BODIES)
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+def test_bad_bodies_are_400_and_the_server_keeps_serving(
+    server: RunningServer, path: str, body: bytes, status: int, reason: str
+) -> None:
+    with server.client() as client:
+        started = time.monotonic()
+        reply = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        elapsed = time.monotonic() - started
+        assert reply.status_code == status, reply.text
+        if status == 400:
+            assert reason in reply.json()["error"]
+        assert elapsed < 2, f"answered in {elapsed:.2f}s"
+        assert client.post(path, json=GOOD).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+def test_a_10_mib_body_is_413_without_reading_it(server: RunningServer, path: str) -> None:
+    body = b'{"apiVersion": "admission.k8s.io/v1", "padding": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    with server.client() as client:
+        started = time.monotonic()
+        reply = client.post(path, content=body)
+        assert reply.status_code == 413
+        assert "exceeds" in reply.json()["error"]
+        assert time.monotonic() - started < 5
+    with server.client() as client:
+        assert client.post(path, json=GOOD).status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_413(server: RunningServer) -> None:
+    def chunks() -> object:
+        for _ in range(12):
+            yield b"x" * (1024 * 1024)
+
+    with server.client() as client:
+        reply = client.post("/mutate", content=chunks())  # type: ignore[arg-type]
+        assert reply.status_code == 413
+
+
+@pytest.mark.parametrize("length", ["-5", "abc", "99999999999999999999999"])
+def test_invalid_content_length_is_400(server: RunningServer, length: str) -> None:
+    """Sent over a raw TLS socket, because HTTP clients refuse to send such a header."""
+    context = ssl.create_default_context(cafile=server.ca)
+    port = int(server.url.rsplit(":", 1)[1])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(f"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Length: {length}\r\n\r\n{{}}".encode())
+        status_line = tls.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line.split()[1] in {b"400", b"413"}, status_line
+
+
+def test_unknown_paths_and_methods_are_not_500(server: RunningServer) -> None:
+    with server.client() as client:
+        assert client.get("/mutate").status_code == 405
+        assert client.post("/nope", json=GOOD).status_code == 404
