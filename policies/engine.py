@@ -7,7 +7,6 @@ HAProxy workloads come back untouched without being copied.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -100,7 +99,7 @@ def mutate(
     operation: str = "CREATE",
     policies: Sequence[Policy] = POLICIES,
 ) -> Mutation:
-    """A copy of `obj` with every enabled fix applied; `obj` itself is never modified.
+    """A copy of `obj` with every enabled fix applied; `obj` itself is never modified (see `writable_copy`).
 
     Pods are only fixed on CREATE: the API server forbids changing a running pod's lifecycle or probes.
     """
@@ -110,9 +109,7 @@ def mutate(
     skipped, skip_findings = _skip_findings(workload, settings)
     if skipped or (workload.kind == "Pod" and operation != "CREATE"):
         return Mutation(obj, obj, findings=skip_findings)
-    mutated = copy.deepcopy(obj)
-    target = inspect_workload(mutated, settings.image_patterns, namespace)
-    assert target is not None  # a deep copy is still an HAProxy workload
+    target = workload.writable_copy()
     changed_by = tuple(
         policy.id
         for policy in policies
@@ -121,4 +118,4 @@ def mutate(
         and settings.severity(policy.id, policy.default_severity) is not Severity.OFF
         and policy.fix(target, settings)
     )
-    return Mutation(obj, mutated if changed_by else obj, changed_by)
+    return Mutation(obj, target.obj if changed_by else obj, changed_by)

@@ -8,7 +8,7 @@ and its last segment are compared.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+import functools
 
 HAPROXY_IMAGE_NAMES = frozenset({"haproxy", "haproxy-alpine", "haproxy-debian", "haproxy-ubuntu"})
 
@@ -26,10 +26,11 @@ def image_repository(image: str) -> str:
     return "/".join(components).lower()
 
 
-def is_haproxy_image(image: str, extra_patterns: Iterable[str] = ()) -> bool:
+@functools.lru_cache(maxsize=4096)
+def is_haproxy_image(image: str, extra_patterns: tuple[str, ...] = ()) -> bool:
     """True for the official and distribution HAProxy images, or an image matching a configured glob.
 
-    Extra patterns are shell globs matched against the repository path (`team/*haproxy*`) and against its
+    Cached: a cluster runs few distinct images. Extra patterns are shell globs matched against the repository path (`team/*haproxy*`) and against its
     last segment (`my-haproxy`).
     """
     repository = image_repository(image)

@@ -1,4 +1,4 @@
-"""RFC 6902 JSON patches made by diffing an object with its mutated copy (never written by hand).
+"""Copies of JSON objects, and RFC 6902 patches made by diffing an object with its fixed copy (never by hand).
 
 Dicts are compared key by key, lists of equal length index by index; anything else that differs is
 replaced whole. About 30 times faster than `jsonpatch.make_patch` on a Deployment, which matters on the
@@ -10,6 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 Operation = dict[str, Any]
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars): about 3 times faster than `copy.deepcopy`."""
+    kind = type(value)
+    if kind is dict:
+        return {key: json_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [json_copy(item) for item in value]
+    return value
 
 
 def _token(key: str) -> str:
@@ -24,17 +34,23 @@ def diff(old: Any, new: Any, pointer: str = "") -> list[Operation]:
     """Operations that turn `old` into `new`, in an order valid to apply one after another."""
     if _identical(old, new):
         return []
-    if isinstance(old, dict) and isinstance(new, dict):
-        operations: list[Operation] = [{"op": "remove", "path": pointer + _token(key)} for key in old if key not in new]
+    operations: list[Operation] = []
+    _diff_into(operations, old, new, pointer)
+    return operations
+
+
+def _diff_into(operations: list[Operation], old: Any, new: Any, pointer: str) -> None:
+    """Append the operations for two values already known to differ (equal subtrees are skipped inline)."""
+    if type(old) is dict and type(new) is dict:
+        operations.extend({"op": "remove", "path": pointer + _token(key)} for key in old if key not in new)
         for key, value in new.items():
-            path = pointer + _token(key)
             if key not in old:
-                operations.append({"op": "add", "path": path, "value": value})
-            else:
-                operations.extend(diff(old[key], value, path))
-        return operations
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [
-            op for index, (a, b) in enumerate(zip(old, new, strict=True)) for op in diff(a, b, f"{pointer}/{index}")
-        ]
-    return [{"op": "replace", "path": pointer, "value": new}]
+                operations.append({"op": "add", "path": pointer + _token(key), "value": value})
+            elif not _identical(previous := old[key], value):
+                _diff_into(operations, previous, value, pointer + _token(key))
+    elif type(old) is list and type(new) is list and len(old) == len(new):
+        for index, (previous, value) in enumerate(zip(old, new, strict=True)):
+            if not _identical(previous, value):
+                _diff_into(operations, previous, value, f"{pointer}/{index}")
+    else:
+        operations.append({"op": "replace", "path": pointer, "value": new})

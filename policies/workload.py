@@ -6,12 +6,12 @@ container edits that object (the engine always builds it over a private copy).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from policies.findings import json_pointer
 from policies.images import is_haproxy_image
+from policies.patch import json_copy
 
 Object = dict[str, Any]
 
@@ -57,6 +57,36 @@ class Workload:
     pod_spec_pointer: str
     haproxy_containers: tuple[ContainerRef, ...]
 
+    def writable_copy(self) -> Workload:
+        """The same view over a copy of `obj` in which every place a fix may write is private.
+
+        Private (copied): `metadata` and its annotations, everything in `spec` but the pod template, the
+        template's metadata, the pod spec's own fields and the HAProxy containers. Everything else (other
+        containers, volumes, affinity, managedFields...) is shared with the original: fixes must not write
+        there, and untouched subtrees being the same objects makes the patch diff nearly free.
+        The tests check, for every golden input, that mutation leaves the original unchanged.
+        """
+        obj = dict(self.obj)
+        metadata = obj["metadata"] = dict(obj.get("metadata") or {})
+        if isinstance(metadata.get("annotations"), dict):
+            metadata["annotations"] = dict(metadata["annotations"])
+        if self.kind == "Pod":
+            pod_spec = obj["spec"] = dict(obj["spec"])
+        else:
+            spec = obj["spec"] = {
+                key: value if key == "template" else json_copy(value) for key, value in obj["spec"].items()
+            }
+            template = spec["template"] = dict(spec["template"])
+            if "metadata" in template:
+                template["metadata"] = json_copy(template["metadata"])
+            pod_spec = template["spec"] = dict(template["spec"])
+        containers = pod_spec["containers"] = list(pod_spec["containers"])
+        refs = []
+        for ref in self.haproxy_containers:
+            containers[ref.index] = json_copy(containers[ref.index])
+            refs.append(ContainerRef(ref.index, containers[ref.index], ref.pointer))
+        return replace(self, obj=obj, pod_spec=pod_spec, haproxy_containers=tuple(refs))
+
     @property
     def spec(self) -> Object:
         """The top-level `spec` (the pod spec itself for a Pod)."""
@@ -88,7 +118,7 @@ def _named_containers(annotations: dict[str, str]) -> frozenset[str]:
 
 
 def inspect_workload(
-    obj: Object, image_patterns: Iterable[str] = (), namespace_hint: str | None = None
+    obj: Object, image_patterns: tuple[str, ...] = (), namespace_hint: str | None = None
 ) -> Workload | None:
     """A view of `obj` when it is a supported workload with at least one HAProxy container, else None."""
     pod_spec_path = POD_SPEC_PATHS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
@@ -104,7 +134,6 @@ def inspect_workload(
         return None
     annotations = string_annotations(obj)
     named = _named_containers(annotations)
-    patterns = tuple(image_patterns)
     pod_spec_pointer = json_pointer(*pod_spec_path)
     refs = tuple(
         ContainerRef(index, container, f"{pod_spec_pointer}/containers/{index}")
@@ -112,7 +141,7 @@ def inspect_workload(
         if isinstance(container, dict)
         and (
             container.get("name") in named
-            or (isinstance(container.get("image"), str) and is_haproxy_image(container["image"], patterns))
+            or (isinstance(container.get("image"), str) and is_haproxy_image(container["image"], image_patterns))
         )
     )
     if not refs:

@@ -1,18 +1,21 @@
 """The FastAPI application: `/mutate`, `/validate`, `/healthz`, `/readyz`.
 
-Request bodies are read here with a size limit (413 beyond it, checked before reading when the client
-announces a length), then parsed once into an AdmissionRequest; anything malformed is a 400 with a short
-reason. Decisions come from `webhook.admission`, which only calls the shared engine.
+The two admission endpoints are the hot path (every matching write in the cluster waits on them), so they
+are served by a pure ASGI middleware in front of FastAPI's routing: it reads the body with a size limit
+(413, decided from Content-Length before reading when the client announces one), parses it once into an
+AdmissionRequest and answers; anything malformed is a 400 with a short reason. Measured in bench/, this
+halves the framework cost per review. Decisions come from `webhook.admission`, which only calls the engine.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+import orjson
+from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 
 from policies.settings import Settings
@@ -24,61 +27,82 @@ log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], str | None]
 """Returns None when ready, else the reason for not being ready."""
 
+Decide = Callable[[AdmissionRequest, Settings], dict[str, Any]]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ADMISSION_ROUTES: dict[str, Decide] = {"/mutate": admission.mutate, "/validate": admission.validate}
+
 
 class BodyTooLarge(Exception):
     pass
 
 
-def _json(payload: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(payload, separators=(",", ":")).encode(),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers,
-    )
+def _encode(payload: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # integers beyond 64 bits, which the standard library still encodes
+        return json.dumps(payload, separators=(",", ":")).encode()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    announced = request.headers.get("content-length")
-    if announced is not None:
-        if not announced.isdigit():
-            raise BadReview("invalid Content-Length header")
-        if int(announced) > limit:
-            raise BodyTooLarge
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if not value.isdigit():
+                raise BadReview("invalid Content-Length header")
+            if int(value) > limit:
+                raise BodyTooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadReview("client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class AdmissionMiddleware:
+    """Answers POST /mutate and /validate; every other request goes on to FastAPI."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        decide = ADMISSION_ROUTES.get(scope["path"]) if scope["type"] == "http" else None
+        if decide is None:
+            await self.app(scope, receive, send)
+            return
+        headers = [(b"content-type", b"application/json")]
+        if scope["method"] != "POST":
+            status, body = 405, _encode({"error": "use POST"})
+            headers.append((b"allow", b"POST"))
+        else:
+            try:
+                review = parse_review(await _read_body(scope, receive, self.settings.max_body_bytes))
+                status, body = 200, _encode(decide(review, self.settings))
+            except BodyTooLarge:
+                status, body = 413, _encode({"error": f"request body exceeds {self.settings.max_body_bytes} bytes"})
+                headers.append((b"connection", b"close"))
+            except BadReview as error:
+                log.info("bad admission request: %s", error)
+                status, body = 400, _encode({"error": str(error)})
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: Settings, readiness_checks: tuple[ReadinessCheck, ...] = ()) -> FastAPI:
     """The webhook application for `settings`; `/readyz` is 200 only when every check returns None."""
     app = FastAPI(title="haproxy-guard", docs_url=None, redoc_url=None, openapi_url=None)
-
-    async def admit(request: Request, decide: Callable[[AdmissionRequest, Settings], dict[str, Any]]) -> Response:
-        try:
-            review = parse_review(await _read_body(request, settings.max_body_bytes))
-            return _json(decide(review, settings))
-        except BodyTooLarge:
-            return _json(
-                {"error": f"request body exceeds {settings.max_body_bytes} bytes"},
-                413,
-                headers={"Connection": "close"},
-            )
-        except BadReview as error:
-            log.info("bad admission request: %s", error)
-            return _json({"error": str(error)}, 400)
-
-    @app.post("/mutate")
-    async def mutate(request: Request) -> Response:
-        return await admit(request, admission.mutate)
-
-    @app.post("/validate")
-    async def validate(request: Request) -> Response:
-        return await admit(request, admission.validate)
+    app.add_middleware(AdmissionMiddleware, settings=settings)
 
     @app.get("/healthz")
     async def healthz() -> Response:

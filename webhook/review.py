@@ -10,6 +10,7 @@ import base64
 import json
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
@@ -70,6 +71,13 @@ def parse_review(body: bytes) -> AdmissionRequest:
         raise BadReview(f"not an admission.k8s.io/v1 AdmissionReview ({_short_reason(error)})") from None
 
 
+def _json_bytes(value: object) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # integers beyond 64 bits, which the standard library still encodes
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 def response_review(
     uid: str,
     *,
@@ -85,7 +93,7 @@ def response_review(
         response["status"] = {"code": 403, "reason": "Forbidden", "message": message or "denied by haproxy-guard"}
     if patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(json.dumps(patch, separators=(",", ":")).encode()).decode()
+        response["patch"] = base64.b64encode(_json_bytes(patch)).decode()
     if warnings:
         response["warnings"] = warnings
     if audit_annotations:

@@ -138,6 +138,7 @@ def test_all_policies_together_give_valid_idempotent_objects(input_path: Path, v
     settings = Settings(kubernetes_version=version)
     obj = load_yaml(input_path)
     mutation = engine.mutate(obj, settings)
+    assert obj == load_yaml(input_path), "mutation must leave the original untouched"
     assert_valid_kubernetes(mutation.mutated)
     assert engine.mutate(mutation.mutated, settings).patch == []
     before = set(engine.check(obj, settings).findings)

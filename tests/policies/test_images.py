@@ -47,4 +47,4 @@ def test_repository_strips_registry_tag_and_digest() -> None:
     ],
 )
 def test_extra_image_patterns(image: str, patterns: list[str], expected: bool) -> None:
-    assert is_haproxy_image(image, patterns) is expected
+    assert is_haproxy_image(image, tuple(patterns)) is expected

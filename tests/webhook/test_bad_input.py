@@ -15,6 +15,10 @@ from tests.helpers import GOLDEN, load_yaml, review
 GOOD = review(load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml"))
 
 
+HUGE_INTEGER_PROBE = load_yaml(GOLDEN / "readiness-probe" / "tcp-probe-with-endpoint" / "input.yaml")
+HUGE_INTEGER_PROBE["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["periodSeconds"] = 2**70
+
+
 def _without(key: str) -> bytes:
     body = json.loads(json.dumps(GOOD))
     del body["request"][key]
@@ -48,6 +52,7 @@ BAD_BODIES = [
     pytest.param(b'{"request": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "recursion limit", id="deeply-nested"),
     pytest.param(_with(object={"a": [[[[[[[[[[]]]]]]]]]]} | {"b": "x" * 100}), 200, "", id="odd-but-valid-object"),
     pytest.param(b"\xff\xfe\x00garbage", 400, "Invalid JSON", id="binary"),
+    pytest.param(_with(object=HUGE_INTEGER_PROBE), 200, "", id="integer-beyond-64-bits-in-patch"),
 ]
 
 
