@@ -1,0 +1,106 @@
+"""Reading the Kubernetes version from an API server, through a kubeconfig and the kubernetes client.
+
+The API server here is a stand-in: a local HTTPS server answering `GET /version` like kube-apiserver does
+(a real kube-apiserver arrives with the end-to-end issue). The client, kubeconfig parsing, TLS
+verification and timeout handling are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from policies.settings import Settings
+from tests.conftest import free_port
+from webhook.cli import _effective_settings
+from webhook.cluster import discover_kubernetes_version
+
+VERSION = {
+    "major": "1",
+    "minor": "31",
+    "gitVersion": "v1.31.2",
+    "gitCommit": "0" * 40,
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23.2",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+
+class _VersionHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        found = self.path.rstrip("/") == "/version"
+        body = json.dumps(VERSION).encode() if found else b"{}"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _kubeconfig(path: Path, server: str, ca: Path) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+                "users": [{"name": "u", "user": {"token": "test-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def api_server(cert_dir: Path) -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), _VersionHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_dir / "tls.crt", cert_dir / "tls.key")
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://localhost:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_version_is_read_through_the_kubeconfig(
+    api_server: str, cert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", api_server, cert_dir / "ca.crt")))
+    assert discover_kubernetes_version() == "v1.31.2"
+    settings = _effective_settings(Settings())
+    assert settings.kubernetes_version == "v1.31.2"
+    assert settings.supports_sleep_action()
+
+
+def test_a_configured_version_wins_and_discovery_can_be_disabled(
+    api_server: str, cert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", api_server, cert_dir / "ca.crt")))
+    assert _effective_settings(Settings(kubernetes_version="1.28")).kubernetes_version == "1.28"
+    assert _effective_settings(Settings(discover_kubernetes_version=False)).kubernetes_version is None
+
+
+def test_an_unreachable_or_absent_api_server_means_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    assert discover_kubernetes_version() is None
+    closed = f"https://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", closed, tmp_path / "absent-ca.crt")))
+    assert discover_kubernetes_version(timeout=1) is None
