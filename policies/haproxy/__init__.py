@@ -1,0 +1,1 @@
+"""The HAProxy configuration model: parsing, facts, sandboxed rendering and `haproxy -c`, memory estimate."""

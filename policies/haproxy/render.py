@@ -1,0 +1,249 @@
+"""Renders an untrusted configuration into a private folder where `haproxy -c` can only see what we put.
+
+What the pod would see is reproduced: the ConfigMap's other keys at their mount paths, placeholder
+certificates where a Secret would provide them, `"${VAR}"` expanded from the container's declared
+environment (and `setenv`/`presetenv`), HAProxy's own semantics otherwise. What the webhook must not
+expose is cut off, and every line keeps its number:
+- every path that leads outside the folder (absolute, or climbing out with `..`) and is not a file the
+  ConfigMap provides is replaced by a placeholder inside the folder if it exists on the webhook's host or
+  names a certificate; so `acl -f /etc/...`, `errorfile /proc/...` or `"${X}"` pointing at a host file
+  never read the webhook's files;
+- host names in address positions (`server`, `bind`, `nameserver`, `peer`, `log`...) become 127.0.0.1,
+  so the check never resolves names (no DNS, no network);
+- every environment reference is expanded here, so the validator runs with an empty environment;
+- `lua-load`, `lua-load-per-thread` and `lua-prepend-path` lines are blanked and reported: HAProxy runs a
+  Lua file's code while checking it.
+`replacements` maps each placeholder back to the text it replaced, to rewrite messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policies.haproxy.config import Token, tokenize
+from policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem
+
+LUA_KEYWORDS = frozenset({"lua-load", "lua-load-per-thread", "lua-prepend-path"})
+CERTIFICATE_ARGUMENTS = frozenset(
+    {"crt", "ca-file", "ca-verify-file", "ca-sign-file", "key", "issuer", "crt-list", "crl-file"}
+)
+BASE_KEYWORDS = {"crt-base": "crt", "ca-base": "ca"}
+ADDRESS_POSITIONS = {"server": 2, "server-template": 3, "nameserver": 2, "peer": 2, "mailer": 2, "dispatch": 1,
+                     "bind": 1, "log": 1, "source": 1}  # fmt: skip
+SOCKET_PREFIXES = ("unix@", "abns@", "fd@", "sockpair@", "uxst@", "uxdg@")
+_PATH_RUN = re.compile(r"[^\s,()'\"{}\[\]]+")
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\}")
+_SAFE_TOKEN = re.compile(r"^[^\s#\"'\\$]+$")
+DEFAULT_MOUNT_DIR = "/usr/local/etc/haproxy"
+
+
+@dataclass(frozen=True)
+class ConfigBundle:
+    """What to check: configuration files in load order, other files by the absolute path the pod sees
+    them at, and the container's declared environment."""
+
+    configs: tuple[tuple[str, str], ...]
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        hasher = hashlib.sha256()
+        for name, text in self.configs:
+            hasher.update(b"C\0" + name.encode() + b"\0" + text.encode() + b"\0")
+        for path in sorted(self.files):
+            hasher.update(b"F\0" + path.encode() + b"\0" + self.files[path] + b"\0")
+        for key in sorted(self.env):
+            hasher.update(b"E\0" + key.encode() + b"\0" + self.env[key].encode() + b"\0")
+        return hasher.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A line the validator will not run, with the reason."""
+
+    config: str
+    line: int
+    message: str
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    config_names: dict[str, str] = field(default_factory=dict)  # file name in the folder -> display name
+    replacements: dict[str, str] = field(default_factory=dict)  # placeholder path -> original text
+    refusals: list[Refusal] = field(default_factory=list)
+
+
+def _quote(text: str) -> str:
+    if text and _SAFE_TOKEN.match(text):
+        return text
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _is_hostname(host: str) -> bool:
+    if not host or host == "*" or "$" in host:
+        return False
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return True
+    return False
+
+
+def _rewrite_address(address: str) -> str:
+    """`backend.svc:80` -> `127.0.0.1:80`; IPs, wildcards and socket addresses are kept."""
+    prefix, _, rest = address.rpartition("@") if "@" in address else ("", "", address)
+    if prefix and f"{prefix}@" in SOCKET_PREFIXES:
+        return address
+    host, colon, port = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
+    if not _is_hostname(host):
+        return address
+    return (f"{prefix}@" if prefix else "") + "127.0.0.1" + (colon + port if colon else "")
+
+
+class _Renderer:
+    def __init__(self, bundle: ConfigBundle, sandbox: Sandbox) -> None:
+        self.bundle, self.sandbox = bundle, sandbox
+        self.env = dict(bundle.env)
+        self.bases: dict[str, str] = {}
+        self.placeholders: dict[tuple[str, str], str] = {}
+        (sandbox.root / "files").mkdir()
+
+    def _write(self, kind: str, original: str, content: bytes | None) -> str:
+        """A file (or folder, when content is None) in the sandbox that stands for `original`."""
+        key = (kind, original)
+        if key not in self.placeholders:
+            name = f"{len(self.placeholders)}-{Path(original).name or 'root'}"
+            target = self.sandbox.root / "files" / name
+            if content is None:
+                target.mkdir()
+            else:
+                target.write_bytes(content)
+            self.placeholders[key] = str(target)
+            self.sandbox.replacements[str(target)] = original
+        return self.placeholders[key]
+
+    def _placeholder(self, original: str, argument_of: str) -> str:
+        if argument_of in {"crt", "ca-file", "ca-verify-file", "ca-sign-file", "key", "issuer"}:
+            return self._write("cert", original, certificate_pem())
+        if argument_of == "crl-file":
+            return self._write("crl", original, crl_pem())
+        if argument_of == "crt-list":
+            return self._write(
+                "crt-list", original, self._write("cert", original + "#cert", certificate_pem()).encode() + b"\n"
+            )
+        if argument_of == "errorfile":
+            return self._write("errorfile", original, ERROR_FILE)
+        if argument_of in BASE_KEYWORDS:
+            return self._write("dir", original, None)
+        if Path(original).is_dir():
+            return self._write("dir", original, None)
+        return self._write("empty", original, b"")
+
+    def _resolve(self, run: str, argument_of: str) -> str | None:
+        """The replacement for a path-like run, or None to keep it."""
+        prefix = ""
+        if "@/" in run:
+            prefix, _, rest = run.partition("@")
+            prefix, run = prefix + "@", rest
+        if "://" in run or "/" not in run:
+            return None
+        base = self.bases.get("crt" if argument_of in {"crt", "key", "crt-list"} else "ca")
+        if not run.startswith("/") and base and argument_of in CERTIFICATE_ARGUMENTS:
+            run = f"{base.rstrip('/')}/{run}"
+        if run.startswith("/"):
+            absolute = os.path.normpath(run)
+        else:
+            absolute = os.path.normpath(self.sandbox.root / run)
+            if absolute.startswith(str(self.sandbox.root) + os.sep):
+                return None
+        provided = self.bundle.files.get(absolute)
+        if provided is not None:
+            return prefix + self._write("file", absolute, provided)
+        if (
+            argument_of in CERTIFICATE_ARGUMENTS
+            or argument_of in BASE_KEYWORDS
+            or os.path.lexists(absolute)
+            or ".." in run
+        ):
+            return prefix + self._placeholder(run, argument_of)
+        return None
+
+    def _replace_run(self, argument_of: str, match: re.Match[str]) -> str:
+        return self._resolve(match.group(0), argument_of) or match.group(0)
+
+    def _expand(self, token: Token) -> str:
+        if not token.double_quoted or "${" not in token.text:
+            return token.text
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("HAPROXY_") and name not in self.env:
+                return match.group(0)
+            return self.env.get(name, "")
+
+        return _ENV_REFERENCE.sub(value, token.text)
+
+    def _track_environment(self, words: list[str]) -> None:
+        keyword = words[0]
+        if keyword == "setenv" and len(words) >= 3:
+            self.env[words[1]] = words[2]
+        elif keyword == "presetenv" and len(words) >= 3:
+            self.env.setdefault(words[1], words[2])
+        elif keyword == "unsetenv":
+            for name in words[1:]:
+                self.env.pop(name, None)
+        elif keyword == "resetenv":
+            self.env = {name: self.env[name] for name in words[1:] if name in self.env}
+
+    def line(self, display: str, number: int, raw: str) -> str:
+        tokens = tokenize(raw)
+        if not tokens:
+            return raw
+        keyword = tokens[0].text
+        if keyword in LUA_KEYWORDS:
+            self.sandbox.refusals.append(
+                Refusal(
+                    display,
+                    number,
+                    f"{keyword} is refused: HAProxy runs Lua code while checking a configuration, and submitted code never runs in the validator",
+                )
+            )
+            return ""
+        words = [self._expand(token) for token in tokens]
+        changed = words != [token.text for token in tokens]
+        for index in range(1, len(words)):
+            argument_of = words[index - 1] if index > 1 else keyword
+            if keyword in {"errorfile"} and index == 2:
+                argument_of = "errorfile"
+            rewritten = _PATH_RUN.sub(functools.partial(self._replace_run, argument_of), words[index])
+            position = ADDRESS_POSITIONS.get(keyword)
+            if position == index:
+                rewritten = ",".join(_rewrite_address(part) for part in rewritten.split(","))
+            if rewritten != words[index]:
+                words[index], changed = rewritten, True
+        if keyword in BASE_KEYWORDS and len(tokens) > 1:
+            self.bases[BASE_KEYWORDS[keyword]] = tokens[1].text
+        self._track_environment(words)
+        if not changed:
+            return raw
+        indent = raw[: len(raw) - len(raw.lstrip())]
+        return indent + " ".join(_quote(word) for word in words)
+
+
+def render(bundle: ConfigBundle, root: Path) -> Sandbox:
+    """Write the bundle's configuration files into `root` (an empty private folder)."""
+    sandbox = Sandbox(root)
+    renderer = _Renderer(bundle, sandbox)
+    for index, (display, text) in enumerate(bundle.configs):
+        name = f"{index}-{Path(display).name}" if len(bundle.configs) > 1 else Path(display).name
+        lines = [renderer.line(display, number, raw) for number, raw in enumerate(text.splitlines(), start=1)]
+        (root / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        sandbox.config_names[name] = display
+    return sandbox
