@@ -18,6 +18,7 @@ expose is cut off, and every line keeps its number:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import os
