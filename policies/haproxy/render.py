@@ -79,6 +79,7 @@ class Sandbox:
     config_names: dict[str, str] = field(default_factory=dict)  # file name in the folder -> display name
     replacements: dict[str, str] = field(default_factory=dict)  # placeholder path -> original text
     refusals: list[Refusal] = field(default_factory=list)
+    local_peer: str | None = None  # the pod's name in a peers section (HAProxy uses the host name)
 
 
 def _quote(text: str) -> str:
@@ -97,8 +98,13 @@ def _is_hostname(host: str) -> bool:
     return False
 
 
+NOT_ADDRESSES = frozenset({"global", "stdout", "stderr"})
+
+
 def _rewrite_address(address: str) -> str:
-    """`backend.svc:80` -> `127.0.0.1:80`; IPs, wildcards and socket addresses are kept."""
+    """`backend.svc:80` -> `127.0.0.1:80`; IPs, wildcards, socket addresses and log keywords are kept."""
+    if address in NOT_ADDRESSES:
+        return address
     prefix, _, rest = address.rpartition("@") if "@" in address else ("", "", address)
     if prefix and f"{prefix}@" in SOCKET_PREFIXES:
         return address
@@ -153,10 +159,11 @@ class _Renderer:
         if "@/" in run:
             prefix, _, rest = run.partition("@")
             prefix, run = prefix + "@", rest
-        if "://" in run or "/" not in run:
+        certificate = argument_of in CERTIFICATE_ARGUMENTS
+        if "://" in run or ("/" not in run and not certificate):
             return None
         base = self.bases.get("crt" if argument_of in {"crt", "key", "crt-list"} else "ca")
-        if not run.startswith("/") and base and argument_of in CERTIFICATE_ARGUMENTS:
+        if not run.startswith("/") and base and certificate:
             run = f"{base.rstrip('/')}/{run}"
         if run.startswith("/"):
             absolute = os.path.normpath(run)
@@ -229,6 +236,8 @@ class _Renderer:
                 rewritten = ",".join(_rewrite_address(part) for part in rewritten.split(","))
             if rewritten != words[index]:
                 words[index], changed = rewritten, True
+        if keyword == "peer" and len(words) > 1 and self.sandbox.local_peer is None:
+            self.sandbox.local_peer = words[1]
         if keyword in BASE_KEYWORDS and len(tokens) > 1:
             self.bases[BASE_KEYWORDS[keyword]] = tokens[1].text
         self._track_environment(words)

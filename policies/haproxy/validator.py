@@ -32,7 +32,7 @@ from policies.haproxy.render import ConfigBundle, Sandbox, render
 log = logging.getLogger(__name__)
 
 _LEVEL = re.compile(r"^\[(ALERT|WARNING|NOTICE|DIAG)\]\s*\(\d+\)\s*:\s*(?:config\s*:\s*)?(.*)$")
-_LOCATION = re.compile(r"(?:parsing\s+)?\[([^\[\]:]+):(\d+)\]\s*:?\s*")
+_LOCATION = re.compile(r"(?:[Pp]arsing\s+)?\[([^\[\]:]+):(\d+)\]\s*:?\s*")
 _PROXY = re.compile(r"^Proxy '([^']+)'.*'([^']+)'\.?$")
 _SUMMARY = ("Fatal errors found in configuration", "Error(s) found in configuration file")
 _VERSION = re.compile(r"HA-?Proxy version (\d+\.\d+)")
@@ -171,6 +171,8 @@ class Validator:
 
     def _command(self, binary: str, sandbox: Sandbox) -> list[str]:
         command = [binary, "-c", "-dr", *(arg for name in sandbox.config_names for arg in ("-f", name))]
+        if sandbox.local_peer:
+            command += ["-L", sandbox.local_peer]
         if _can_unshare_network():
             command = ["unshare", "--net", "--", *command]
         prlimit = shutil.which("prlimit")
@@ -251,6 +253,10 @@ def _messages(output: str, sandbox: Sandbox, bundle: ConfigBundle) -> tuple[tupl
         level = _LEVEL.match(raw)
         if level:
             entries.append((level.group(1), level.group(2).strip()))
+        elif "will not start" in raw:
+            entries.append(
+                ("ALERT", raw.strip().removesuffix(".").replace(" => exit(2)", ": HAProxy would exit at start-up"))
+            )
         elif raw.strip().startswith("|") and entries:
             entries[-1] = (entries[-1][0], entries[-1][1] + " " + raw.strip().lstrip("|").strip())
     errors: list[Message] = []

@@ -24,7 +24,9 @@ defaults
 """
 
 
-def _check(validator: Validator, text: str, files: dict[str, bytes] | None = None, version: str = "2.8") -> ValidationResult:
+def _check(
+    validator: Validator, text: str, files: dict[str, bytes] | None = None, version: str = "2.8"
+) -> ValidationResult:
     return validator.validate(ConfigBundle((("haproxy.cfg", HEADER + text),), files or {}), version)
 
 
@@ -39,7 +41,9 @@ def test_lua_never_runs(validator: Validator, tmp_path: Path, version: str, keyw
     lua = f'os.execute("touch {sentinel}")\n'.encode()
     global_line = f"global\n  {keyword} /usr/local/etc/haproxy/evil.lua\n"
     result = validator.validate(
-        ConfigBundle((("haproxy.cfg", global_line + HEADER.removeprefix("global\n")),), {"/usr/local/etc/haproxy/evil.lua": lua}),
+        ConfigBundle(
+            (("haproxy.cfg", global_line + HEADER.removeprefix("global\n")),), {"/usr/local/etc/haproxy/evil.lua": lua}
+        ),
         version,
     )
     time.sleep(0.2)
@@ -49,7 +53,12 @@ def test_lua_never_runs(validator: Validator, tmp_path: Path, version: str, keyw
 
 
 def test_lua_prepend_path_is_refused(validator: Validator) -> None:
-    result = _check(validator, "frontend fe\n  bind :8080\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n".replace("frontend", "global\n  lua-prepend-path /tmp/?.lua\nfrontend"))
+    result = _check(
+        validator,
+        "frontend fe\n  bind :8080\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n".replace(
+            "frontend", "global\n  lua-prepend-path /tmp/?.lua\nfrontend"
+        ),
+    )
     assert not result.valid
     assert any("lua-prepend-path is refused" in str(message) for message in result.errors)
 
@@ -77,20 +86,28 @@ backend be
 
 
 def test_an_unreadable_host_file_is_also_replaced(validator: Validator) -> None:
-    result = _check(validator, "frontend fe\n  bind :8080\n  acl a src -f /etc/shadow\n  acl z src -f /dev/zero\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n")
+    result = _check(
+        validator,
+        "frontend fe\n  bind :8080\n  acl a src -f /etc/shadow\n  acl z src -f /dev/zero\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n",
+    )
     assert result.valid, _all_text(result)
     assert result.seconds < 2, "reading /dev/zero would never end"
 
 
 def test_the_webhook_environment_is_never_visible(validator: Validator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HG_WEBHOOK_SECRET", "s3cr3t-2c9a1b")
-    result = _check(validator, 'frontend fe\n  bind "${HG_WEBHOOK_SECRET}"\n  bind ":${HG_WEBHOOK_SECRET}"\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n')
+    result = _check(
+        validator,
+        'frontend fe\n  bind "${HG_WEBHOOK_SECRET}"\n  bind ":${HG_WEBHOOK_SECRET}"\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n',
+    )
     assert "s3cr3t-2c9a1b" not in _all_text(result)
 
 
 def test_declared_container_environment_is_expanded(validator: Validator) -> None:
     text = 'frontend fe\n  bind ":${PORT}"\n  default_backend be\nbackend be\n  server s "${BACKEND}:80"\n'
-    good = validator.validate(ConfigBundle((("haproxy.cfg", HEADER + text),), env={"PORT": "8080", "BACKEND": "app.default.svc"}))
+    good = validator.validate(
+        ConfigBundle((("haproxy.cfg", HEADER + text),), env={"PORT": "8080", "BACKEND": "app.default.svc"})
+    )
     assert good.valid, _all_text(good)
     missing = validator.validate(ConfigBundle((("haproxy.cfg", HEADER + text),), env={"BACKEND": "app"}))
     assert not missing.valid, "an undefined variable expands to nothing, as in the pod"
@@ -100,9 +117,16 @@ def test_setenv_cannot_assemble_a_host_path(validator: Validator, tmp_path: Path
     canary = tmp_path / "assembled.txt"
     canary.write_text("CANARY-assembled-77\n")
     head, tail = str(canary)[:5], str(canary)[5:]
-    text = f'frontend fe\n  bind :8080\n  acl a src -f "${{A}}${{B}}"\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n'
+    text = 'frontend fe\n  bind :8080\n  acl a src -f "${A}${B}"\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n'
     result = validator.validate(
-        ConfigBundle((("haproxy.cfg", f"global\n  setenv A {head}\n  setenv B {tail}\n" + HEADER.removeprefix("global\n") + text),))
+        ConfigBundle(
+            (
+                (
+                    "haproxy.cfg",
+                    f"global\n  setenv A {head}\n  setenv B {tail}\n" + HEADER.removeprefix("global\n") + text,
+                ),
+            )
+        )
     )
     assert "CANARY-assembled-77" not in _all_text(result)
 
@@ -140,13 +164,17 @@ def test_concurrency_is_bounded_and_every_check_is_answered(tmp_path: Path, vali
     log = tmp_path / "runs.log"
     wrapper = tmp_path / "haproxy"
     real = validator.binaries["2.8"]
-    wrapper.write_text(f'#!/bin/sh\necho "start $(date +%s.%N)" >> {log}\n"{real}" "$@"\ncode=$?\necho "end $(date +%s.%N)" >> {log}\nexit $code\n')
+    wrapper.write_text(
+        f'#!/bin/sh\necho "start $(date +%s.%N)" >> {log}\n"{real}" "$@"\ncode=$?\necho "end $(date +%s.%N)" >> {log}\nexit $code\n'
+    )
     wrapper.chmod(0o755)
     bounded = Validator({"2.8": str(wrapper)}, max_concurrent=4, timeout_seconds=20)
     results: list[ValidationResult] = []
 
     def one(index: int) -> None:
-        text = f"frontend fe{index}\n  bind :{8000 + index}\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n"
+        text = (
+            f"frontend fe{index}\n  bind :{8000 + index}\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n"
+        )
         results.append(bounded.validate(ConfigBundle((("haproxy.cfg", HEADER + text),))))
 
     threads = [threading.Thread(target=one, args=(index,)) for index in range(50)]
@@ -155,7 +183,10 @@ def test_concurrency_is_bounded_and_every_check_is_answered(tmp_path: Path, vali
     for thread in threads:
         thread.join(60)
     assert len(results) == 50 and all(result.valid for result in results)
-    events = sorted((float(stamp), 1 if kind == "start" else -1) for kind, stamp in (line.split() for line in log.read_text().splitlines()))
+    events = sorted(
+        (float(stamp), 1 if kind == "start" else -1)
+        for kind, stamp in (line.split() for line in log.read_text().splitlines())
+    )
     running = peak = 0
     for _, change in events:
         running += change
