@@ -3,8 +3,8 @@ environment, reach the network, or run unbounded."""
 
 from __future__ import annotations
 
-import os
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -205,7 +205,7 @@ def test_results_are_cached_by_content(validator: Validator) -> None:
 
 
 def test_the_sandbox_folder_is_removed(validator: Validator) -> None:
-    before = {entry for entry in os.listdir("/tmp") if entry.startswith("haproxy-guard-")}
+    before = set(Path(tempfile.gettempdir()).glob("haproxy-guard-*"))
     _check(validator, "frontend gone\n  bind :8082\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n")
-    after = {entry for entry in os.listdir("/tmp") if entry.startswith("haproxy-guard-")}
+    after = set(Path(tempfile.gettempdir()).glob("haproxy-guard-*"))
     assert after <= before
