@@ -1,8 +1,9 @@
 """The one engine behind the webhook, `audit` and `mutate`: check an object, or fix a copy of it.
 
-`check` reports findings on the object as given. `mutate` applies every enabled policy's fix, in
-registry order, to a deep copy and returns it with the JSON patch from the original. Objects that are not
-HAProxy workloads come back untouched without being copied.
+`check` reports findings on the object as given: HAProxy workloads (with the ConfigMaps they mount,
+from `config_source`) and HAProxy ConfigMaps (validated by `validator`). `mutate` applies every enabled
+policy's fix, in registry order, to a copy of a workload and returns it with the JSON patch from the
+original. Objects that are neither come back untouched without being copied.
 """
 
 from __future__ import annotations
@@ -11,21 +12,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from policies.findings import Finding, Severity
+from policies.configmap import ConfigSubject, HAProxyConfigMap, inspect_configmap
+from policies.findings import Finding, Severity, Violation
+from policies.haproxy.validator import Validator
+from policies.mounts import ConfigMapSource, attach_configs
 from policies.patch import Operation, diff
 from policies.policy import Policy
 from policies.registry import POLICIES, SKIP_POLICY
 from policies.settings import Settings
+from policies.skip import is_skipped
+from policies.skip import violation as skip_violation
 from policies.workload import Object, Workload, inspect_workload
+
+Subject = Workload | HAProxyConfigMap
 
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """The findings on one object. `workload` is None when the object is not an HAProxy workload."""
+    """The findings on one object. `subject` is None when the object is nothing haproxy-guard checks."""
 
-    workload: Workload | None
+    subject: Subject | None
     findings: tuple[Finding, ...] = ()
     skipped: bool = False
+
+    @property
+    def workload(self) -> Workload | None:
+        return self.subject if isinstance(self.subject, Workload) else None
 
     @property
     def denied(self) -> tuple[Finding, ...]:
@@ -50,28 +62,37 @@ class Mutation:
         return diff(self.original, self.mutated) if self.changed_by else []
 
 
-def _findings(workload: Workload, policy: Policy, settings: Settings) -> tuple[Finding, ...]:
-    severity = settings.severity(policy.id, policy.default_severity)
-    if severity is Severity.OFF or not policy.applies_to(workload):
-        return ()
+def _as_findings(
+    subject: Subject, policy: Policy, severity: Severity, violations: list[Violation]
+) -> tuple[Finding, ...]:
     return tuple(
-        Finding(
-            policy=policy.id,
-            severity=severity,
-            kind=workload.kind,
-            namespace=workload.namespace,
-            name=workload.name,
-            message=violation.message,
-            path=violation.path,
-        )
-        for violation in policy.check(workload, settings)
+        Finding(policy.id, severity, subject.kind, subject.namespace, subject.name, violation.message, violation.path)
+        for violation in violations
     )
 
 
-def _skip_findings(workload: Workload, settings: Settings) -> tuple[bool, tuple[Finding, ...]]:
+def _workload_findings(workload: Workload, policy: Policy, settings: Settings) -> tuple[Finding, ...]:
+    severity = settings.severity(policy.id, policy.default_severity)
+    if severity is Severity.OFF or policy.check is None or not policy.applies_to(workload):
+        return ()
+    return _as_findings(workload, policy, severity, policy.check(workload, settings))
+
+
+def _configmap_findings(subject: ConfigSubject, policy: Policy, settings: Settings) -> tuple[Finding, ...]:
+    severity = settings.severity(policy.id, policy.default_severity)
+    if severity is Severity.OFF or policy.check_configmap is None:
+        return ()
+    return _as_findings(subject.configmap, policy, severity, policy.check_configmap(subject, settings))
+
+
+def _skip_findings(subject: Subject, settings: Settings) -> tuple[bool, tuple[Finding, ...]]:
     """Whether the object opted out, and the (possibly silenced) finding that reports it."""
-    violations = SKIP_POLICY.check(workload, settings)
-    return bool(violations), _findings(workload, SKIP_POLICY, settings) if violations else ()
+    if not is_skipped(subject.annotations):
+        return False, ()
+    severity = settings.severity(SKIP_POLICY.id, SKIP_POLICY.default_severity)
+    if severity is Severity.OFF:
+        return True, ()
+    return True, _as_findings(subject, SKIP_POLICY, severity, [skip_violation()])
 
 
 def check(
@@ -80,15 +101,25 @@ def check(
     *,
     namespace: str | None = None,
     policies: Sequence[Policy] = POLICIES,
+    validator: Validator | None = None,
+    config_source: ConfigMapSource | None = None,
 ) -> Evaluation:
     """Findings of every enabled policy on `obj` as it is."""
     workload = inspect_workload(obj, settings.image_patterns, namespace)
-    if workload is None:
+    if workload is not None:
+        skipped, skip_findings = _skip_findings(workload, settings)
+        if skipped:
+            return Evaluation(workload, skip_findings, skipped=True)
+        workload = attach_configs(workload, config_source, validator)
+        return Evaluation(workload, tuple(f for p in policies for f in _workload_findings(workload, p, settings)))
+    configmap = inspect_configmap(obj, namespace)
+    if configmap is None:
         return Evaluation(None)
-    skipped, skip_findings = _skip_findings(workload, settings)
+    skipped, skip_findings = _skip_findings(configmap, settings)
     if skipped:
-        return Evaluation(workload, skip_findings, skipped=True)
-    return Evaluation(workload, tuple(f for policy in policies for f in _findings(workload, policy, settings)))
+        return Evaluation(configmap, skip_findings, skipped=True)
+    subject = ConfigSubject(configmap, validator, version=configmap.version)
+    return Evaluation(configmap, tuple(f for p in policies for f in _configmap_findings(subject, p, settings)))
 
 
 def mutate(
@@ -98,6 +129,8 @@ def mutate(
     namespace: str | None = None,
     operation: str = "CREATE",
     policies: Sequence[Policy] = POLICIES,
+    validator: Validator | None = None,
+    config_source: ConfigMapSource | None = None,
 ) -> Mutation:
     """A copy of `obj` with every enabled fix applied; `obj` itself is never modified (see `writable_copy`).
 
@@ -109,7 +142,7 @@ def mutate(
     skipped, skip_findings = _skip_findings(workload, settings)
     if skipped or (workload.kind == "Pod" and operation != "CREATE"):
         return Mutation(obj, obj, findings=skip_findings)
-    target = workload.writable_copy()
+    target = attach_configs(workload, config_source, validator).writable_copy()
     changed_by = tuple(
         policy.id
         for policy in policies

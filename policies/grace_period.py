@@ -6,6 +6,9 @@ connection still draining is cut. The policy only ever raises it.
 
 from __future__ import annotations
 
+import math
+
+from policies.config_workload import hard_stop_after_seconds
 from policies.findings import Severity, Violation
 from policies.policy import ALL_WORKLOAD_KINDS, Policy
 from policies.prestop import prestop_wait_seconds
@@ -26,8 +29,10 @@ def longest_wait(workload: Workload, settings: Settings) -> int:
 
 
 def drain_seconds(workload: Workload, settings: Settings) -> int:
-    """How long HAProxy may drain after the stop signal (`drainSeconds` until the configuration says)."""
-    return settings.drain_seconds
+    """How long HAProxy may drain after the stop signal: the mounted configuration's `hard-stop-after`
+    when it sets one, else `drainSeconds`."""
+    hard_stop = hard_stop_after_seconds(workload)
+    return math.ceil(hard_stop) if hard_stop is not None else settings.drain_seconds
 
 
 def required_grace_seconds(workload: Workload, settings: Settings) -> int:

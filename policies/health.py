@@ -61,6 +61,31 @@ def annotated_endpoint(workload: Workload) -> HealthEndpoint | EndpointProblem |
     return HealthEndpoint(port, path)
 
 
+def known_endpoint(workload: Workload) -> tuple[HealthEndpoint | None, ContainerRef | None, str | None]:
+    """The deep readiness endpoint, the container serving it, and a problem with the annotations if any.
+
+    The mounted configuration comes first (`monitor fail` or `http-request return` health frontend); the
+    annotations are for when it cannot be read from there.
+    """
+    for mounted in workload.configs:
+        found = mounted.configmap.facts.health_endpoint
+        if found is not None:
+            return HealthEndpoint(found.port, found.path), mounted.mount.container, None
+    endpoint = annotated_endpoint(workload)
+    if isinstance(endpoint, EndpointProblem):
+        return None, None, endpoint.message
+    if endpoint is None:
+        return None, None, None
+    target = serving_container(workload, endpoint)
+    if target is None:
+        return (
+            endpoint,
+            None,
+            f"annotation {HEALTH_PORT_ANNOTATION} names port {endpoint.port!r}, which no HAProxy container declares",
+        )
+    return endpoint, target, None
+
+
 def serving_container(workload: Workload, endpoint: HealthEndpoint) -> ContainerRef | None:
     """The HAProxy container that serves the endpoint: the one declaring its port, else the first one.
 

@@ -7,7 +7,7 @@ turning a partial outage into a full one. Liveness should only ask "does the pro
 from __future__ import annotations
 
 from policies.findings import Severity, Violation
-from policies.health import HealthEndpoint, annotated_endpoint
+from policies.health import known_endpoint
 from policies.policy import ALL_WORKLOAD_KINDS, Policy
 from policies.settings import Settings
 from policies.workload import Workload
@@ -16,8 +16,8 @@ POLICY_ID = "liveness-shallow"
 
 
 def check(workload: Workload, settings: Settings) -> list[Violation]:
-    endpoint = annotated_endpoint(workload)
-    if not isinstance(endpoint, HealthEndpoint):
+    endpoint, _, _ = known_endpoint(workload)
+    if endpoint is None:
         return []
     violations = []
     for ref in workload.haproxy_containers:

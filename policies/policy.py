@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from policies.findings import Severity, Violation
 from policies.settings import Settings
 from policies.workload import Workload
 
+if TYPE_CHECKING:
+    from policies.configmap import ConfigSubject
+
 Check = Callable[[Workload, Settings], list[Violation]]
+ConfigCheck = Callable[["ConfigSubject", Settings], list[Violation]]
 Fix = Callable[[Workload, Settings], bool]
 """A fix edits the workload's object in place (always a private copy) and returns whether it changed it.
 It must be idempotent: after it ran, `check` finds nothing it can fix and a second run returns False."""
@@ -17,18 +22,21 @@ It must be idempotent: after it ran, `check` finds nothing it can fix and a seco
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """One rule. `kinds` limits it to some workload kinds; `reason` is the README's "why" column."""
+    """One rule. `kinds` limits `check` to some workload kinds; `check_configmap` (optional) checks HAProxy
+    ConfigMaps on their own; `reason` is the README's "why" column."""
 
     id: str
     summary: str
     default_severity: Severity
     kinds: frozenset[str]
-    check: Check
+    check: Check | None
     fix: Fix | None
     reason: str
+    check_configmap: ConfigCheck | None = None
 
     def applies_to(self, workload: Workload) -> bool:
-        return workload.kind in self.kinds
+        return self.check is not None and workload.kind in self.kinds
 
 
 ALL_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Pod"})
+CONTROLLER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})

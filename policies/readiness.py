@@ -1,7 +1,7 @@
 """Policy `readiness-probe`: HAProxy containers are ready only when their backends can serve.
 
 A probe that only opens the traffic port passes while every backend is down. When the deep endpoint is
-known, a missing or tcpSocket readiness probe is replaced by an httpGet probe on it; an httpGet, exec or
+known (from the mounted configuration, else the annotations), a missing or tcpSocket readiness probe is replaced by an httpGet probe on it; an httpGet, exec or
 grpc probe is the user's choice and left alone.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from policies.findings import Severity, Violation
-from policies.health import EndpointProblem, HealthEndpoint, annotated_endpoint, serving_container
+from policies.health import known_endpoint
 from policies.policy import ALL_WORKLOAD_KINDS, Policy
 from policies.settings import Settings
-from policies.workload import HEALTH_PORT_ANNOTATION, ContainerRef, Workload
+from policies.workload import Workload
 
 POLICY_ID = "readiness-probe"
 _TIMING_FIELDS = ("periodSeconds", "timeoutSeconds", "failureThreshold", "successThreshold")
@@ -24,25 +24,8 @@ def _is_shallow(container: dict[str, Any]) -> bool:
     return not isinstance(probe, dict) or "tcpSocket" in probe
 
 
-def _targets(workload: Workload) -> tuple[HealthEndpoint | None, ContainerRef | None, str | None]:
-    """The known endpoint, the container serving it, and a problem with the annotations if any."""
-    endpoint = annotated_endpoint(workload)
-    if isinstance(endpoint, EndpointProblem):
-        return None, None, endpoint.message
-    if endpoint is None:
-        return None, None, None
-    target = serving_container(workload, endpoint)
-    if target is None:
-        return (
-            endpoint,
-            None,
-            f"annotation {HEALTH_PORT_ANNOTATION} names port {endpoint.port!r}, which no HAProxy container declares",
-        )
-    return endpoint, target, None
-
-
 def check(workload: Workload, settings: Settings) -> list[Violation]:
-    endpoint, target, problem = _targets(workload)
+    endpoint, target, problem = known_endpoint(workload)
     violations = [Violation(problem, "/metadata/annotations")] if problem else []
     for ref in workload.haproxy_containers:
         if not _is_shallow(ref.container):
@@ -65,7 +48,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
 
 
 def fix(workload: Workload, settings: Settings) -> bool:
-    endpoint, target, _ = _targets(workload)
+    endpoint, target, _ = known_endpoint(workload)
     if endpoint is None or target is None or not _is_shallow(target.container):
         return False
     existing = target.container.get("readinessProbe")

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from policies import (
+    config_hash,
+    config_health,
+    config_idle_close,
+    config_maxconn,
+    config_resolvers,
+    config_source,
+    config_timeouts,
+    config_valid,
+    cpu_threads,
     daemonset_rolling_update,
     deployment_recreate,
     deployment_rolling_update,
     grace_period,
+    hard_stop_after,
     liveness,
+    memory_limit,
     prestop,
     readiness,
     skip,
@@ -26,6 +37,17 @@ POLICIES: tuple[Policy, ...] = (
     deployment_rolling_update.POLICY,
     daemonset_rolling_update.POLICY,
     statefulset_rollout.POLICY,
+    config_valid.POLICY,
+    config_source.POLICY,
+    config_maxconn.POLICY,
+    config_timeouts.POLICY,
+    config_idle_close.POLICY,
+    config_resolvers.POLICY,
+    config_health.POLICY,
+    hard_stop_after.POLICY,
+    memory_limit.POLICY,
+    cpu_threads.POLICY,
+    config_hash.POLICY,
 )
 
 ALL_POLICIES: tuple[Policy, ...] = (SKIP_POLICY, *POLICIES)

@@ -52,6 +52,12 @@ class Settings(_Model):
     kubernetes_version: str | None = None
     readiness_probe: ReadinessProbeSettings = Field(default_factory=ReadinessProbeSettings)
     image_patterns: tuple[str, ...] = ()
+    memory_base_mib: int = Field(default=24, ge=0, le=4096)
+    memory_reload_factor: int = Field(default=1, ge=1, le=4)
+    validators: dict[str, str] = Field(default_factory=dict)
+    default_haproxy_version: str | None = None
+    validator_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    validator_concurrency: int = Field(default=4, ge=1, le=64)
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     tls_min_version: Literal["1.2", "1.3"] = "1.2"
     discover_kubernetes_version: bool = True

@@ -1,6 +1,6 @@
 """Policy `skip-annotation`: `haproxy-guard.io/skip: "true"` opts an object out, and is always reported.
 
-The engine evaluates it first: when it fires, no other policy runs and nothing is mutated. Its severity
+Applies to HAProxy workloads and ConfigMaps. The engine evaluates it first: when it fires, no other policy runs and nothing is mutated. Its severity
 is configurable like any other: `off` hides skips, `deny` forbids opting out.
 """
 
@@ -18,15 +18,15 @@ def is_skipped(annotations: dict[str, str]) -> bool:
     return annotations.get(SKIP_ANNOTATION, "").strip().lower() == "true"
 
 
+def violation() -> Violation:
+    return Violation(
+        f'{SKIP_ANNOTATION}: "true": haproxy-guard neither changes nor denies this object',
+        json_pointer("metadata", "annotations", SKIP_ANNOTATION),
+    )
+
+
 def check(workload: Workload, settings: Settings) -> list[Violation]:
-    if not is_skipped(workload.annotations):
-        return []
-    return [
-        Violation(
-            f'{SKIP_ANNOTATION}: "true": haproxy-guard neither changes nor denies this object',
-            json_pointer("metadata", "annotations", SKIP_ANNOTATION),
-        )
-    ]
+    return [violation()] if is_skipped(workload.annotations) else []
 
 
 POLICY = Policy(

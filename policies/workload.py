@@ -7,11 +7,14 @@ container edits that object (the engine always builds it over a private copy).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policies.findings import json_pointer
 from policies.images import is_haproxy_image
 from policies.patch import json_copy
+
+if TYPE_CHECKING:
+    from policies.mounts import MountedConfig
 
 Object = dict[str, Any]
 
@@ -56,6 +59,10 @@ class Workload:
     pod_spec: Object
     pod_spec_pointer: str
     haproxy_containers: tuple[ContainerRef, ...]
+    configs: tuple[MountedConfig, ...] = ()
+    """The HAProxy ConfigMaps its HAProxy containers mount (attached by the engine from a source)."""
+    unavailable_configs: tuple[str, ...] = ()
+    """Names of mounted ConfigMaps that could not be read: config-aware policies report them."""
 
     def writable_copy(self) -> Workload:
         """The same view over a copy of `obj` in which every place a fix may write is private.
@@ -81,11 +88,15 @@ class Workload:
                 template["metadata"] = json_copy(template["metadata"])
             pod_spec = template["spec"] = dict(template["spec"])
         containers = pod_spec["containers"] = list(pod_spec["containers"])
-        refs = []
+        refs: dict[int, ContainerRef] = {}
         for ref in self.haproxy_containers:
             containers[ref.index] = json_copy(containers[ref.index])
-            refs.append(ContainerRef(ref.index, containers[ref.index], ref.pointer))
-        return replace(self, obj=obj, pod_spec=pod_spec, haproxy_containers=tuple(refs))
+            refs[ref.index] = ContainerRef(ref.index, containers[ref.index], ref.pointer)
+        configs = tuple(
+            replace(mounted, mount=replace(mounted.mount, container=refs[mounted.mount.container.index]))
+            for mounted in self.configs
+        )
+        return replace(self, obj=obj, pod_spec=pod_spec, haproxy_containers=tuple(refs.values()), configs=configs)
 
     @property
     def spec(self) -> Object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,21 @@ def load_yaml(path: Path) -> Any:
 
 def golden_inputs() -> list[Path]:
     return sorted(GOLDEN.glob("*/*/input.yaml"))
+
+
+def golden_config_source(case: Path) -> Callable[[str | None, str], dict[str, Any] | None]:
+    """A config source serving the case's `configmaps.yaml` (an empty source when absent)."""
+    listed = case / "configmaps.yaml"
+    configmaps: list[dict[str, Any]] = load_yaml(listed) if listed.exists() else []
+
+    def source(namespace: str | None, name: str) -> dict[str, Any] | None:
+        for configmap in configmaps:
+            metadata = configmap["metadata"]
+            if metadata["name"] == name and metadata.get("namespace") in (None, namespace):
+                return configmap
+        return None
+
+    return source
 
 
 def golden_id(path: Path) -> str:

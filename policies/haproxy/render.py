@@ -52,6 +52,9 @@ class ConfigBundle:
     configs: tuple[tuple[str, str], ...]
     files: Mapping[str, bytes] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    match_by_name: bool = False
+    """When the mount paths are unknown (a ConfigMap on its own), a referenced path whose file name is one
+    of `files`' names is taken to be that file."""
 
     def digest(self) -> str:
         hasher = hashlib.sha256()
@@ -61,6 +64,7 @@ class ConfigBundle:
             hasher.update(b"F\0" + path.encode() + b"\0" + self.files[path] + b"\0")
         for key in sorted(self.env):
             hasher.update(b"E\0" + key.encode() + b"\0" + self.env[key].encode() + b"\0")
+        hasher.update(b"M" if self.match_by_name else b"-")
         return hasher.hexdigest()
 
 
@@ -120,6 +124,7 @@ class _Renderer:
         self.env = dict(bundle.env)
         self.bases: dict[str, str] = {}
         self.placeholders: dict[tuple[str, str], str] = {}
+        self.by_name = {Path(path).name: content for path, content in bundle.files.items()}
         (sandbox.root / "files").mkdir()
 
     def _write(self, kind: str, original: str, content: bytes | None) -> str:
@@ -172,6 +177,8 @@ class _Renderer:
             if absolute.startswith(str(self.sandbox.root) + os.sep):
                 return None
         provided = self.bundle.files.get(absolute)
+        if provided is None and self.bundle.match_by_name:
+            provided = self.by_name.get(Path(absolute).name)
         if provided is not None:
             return prefix + self._write("file", absolute, provided)
         if (

@@ -1,0 +1,39 @@
+"""Policy `haproxy-maxconn`: `global maxconn` is set.
+
+Unset, HAProxy derives it from the file-descriptor limit: (RLIMIT_NOFILE - used) / 2, which container
+runtimes put at 1048576 or 524288, i.e. 260k-520k connections: a spike reaches the memory limit first.
+"""
+
+from __future__ import annotations
+
+from policies.configmap import ConfigSubject
+from policies.findings import Severity, Violation, json_pointer
+from policies.policy import Policy
+from policies.settings import Settings
+
+POLICY_ID = "haproxy-maxconn"
+
+
+def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
+    if subject.configmap.facts.maxconn is not None:
+        return []
+    return [
+        Violation(
+            "global maxconn is not set: HAProxy derives it from the file-descriptor limit (hundreds of thousands "
+            "in containers), so a traffic spike hits the memory limit and the pod is OOM-killed; set maxconn "
+            "and size the memory limit for it",
+            json_pointer("data", subject.configmap.config_keys[0]),
+        )
+    ]
+
+
+POLICY = Policy(
+    id=POLICY_ID,
+    summary="`global maxconn` is set",
+    default_severity=Severity.WARN,
+    kinds=frozenset(),
+    check=None,
+    fix=None,
+    reason="Unset, maxconn follows the fd limit (260k-520k in containers): unbounded memory under a spike",
+    check_configmap=check_configmap,
+)
