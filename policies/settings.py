@@ -52,7 +52,7 @@ class Settings(_Model):
     kubernetes_version: str | None = None
     readiness_probe: ReadinessProbeSettings = Field(default_factory=ReadinessProbeSettings)
     image_patterns: tuple[str, ...] = ()
-    memory_base_mib: int = Field(default=24, ge=0, le=4096)
+    memory_base_mib: int = Field(default=24, ge=0, le=4096, alias="memoryBaseMiB")
     memory_reload_factor: int = Field(default=1, ge=1, le=4)
     validators: dict[str, str] = Field(default_factory=dict)
     default_haproxy_version: str | None = None
