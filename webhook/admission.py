@@ -1,16 +1,22 @@
 """Admission decisions: an AdmissionRequest in, an AdmissionReview reply out, through the shared engine.
 
 `/mutate` answers with the engine's patch; `/validate` denies deny-level findings (none in audit mode)
-and returns the rest as warnings. Both report opt-outs. DELETE and CONNECT are always allowed.
+and returns the rest as warnings. Both report opt-outs. DELETE and CONNECT are always allowed. A request
+that needs the validator or the API server (a ConfigMap, a workload mounting ConfigMaps) is marked so the
+app runs it off the event loop.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from policies import engine
 from policies.findings import Finding, Severity
+from policies.haproxy.validator import Validator
+from policies.mounts import ConfigMapSource
 from policies.settings import Settings
+from policies.workload import POD_SPEC_PATHS
 from webhook.review import AdmissionRequest, response_review
 
 WRITE_OPERATIONS = frozenset({"CREATE", "UPDATE"})
@@ -33,38 +39,77 @@ def _policy_list(findings: tuple[Finding, ...], severity: Severity) -> str:
     return ",".join(sorted({finding.policy for finding in findings if finding.severity is severity}))
 
 
-def mutate(request: AdmissionRequest, settings: Settings) -> dict[str, Any]:
-    if request.operation not in WRITE_OPERATIONS or request.object is None:
-        return response_review(request.uid)
-    mutation = engine.mutate(request.object, settings, namespace=request.namespace, operation=request.operation)
-    annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
-    return response_review(
-        request.uid,
-        patch=mutation.patch,
-        warnings=[warning_text(finding) for finding in mutation.findings],
-        audit_annotations=annotations,
+def _mounts_configmaps(obj: dict[str, Any]) -> bool:
+    path = POD_SPEC_PATHS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+    spec: Any = obj
+    for key in path or ():
+        spec = spec.get(key) if isinstance(spec, dict) else None
+    volumes = spec.get("volumes") if isinstance(spec, dict) else None
+    return isinstance(volumes, list) and any(
+        isinstance(volume, dict) and ("configMap" in volume or "projected" in volume) for volume in volumes
     )
 
 
-def validate(request: AdmissionRequest, settings: Settings) -> dict[str, Any]:
-    if request.operation not in WRITE_OPERATIONS or request.object is None:
-        return response_review(request.uid)
-    evaluation = engine.check(request.object, settings, namespace=request.namespace)
-    if not evaluation.findings:
-        return response_review(request.uid)
-    denied = evaluation.denied
-    annotations = {
-        key: value
-        for key, value in (
-            ("denied-by", _policy_list(evaluation.findings, Severity.DENY)),
-            ("warned-by", _policy_list(evaluation.findings, Severity.WARN)),
+@dataclass(frozen=True)
+class Admission:
+    """Everything a decision needs: settings, the validator and where mounted ConfigMaps come from."""
+
+    settings: Settings
+    validator: Validator | None = None
+    config_source: ConfigMapSource | None = None
+
+    def blocking(self, request: AdmissionRequest) -> bool:
+        """True when deciding may run `haproxy -c` or call the API server (run it in a thread)."""
+        if request.operation not in WRITE_OPERATIONS or request.object is None:
+            return False
+        if request.object.get("kind") == "ConfigMap":
+            return self.validator is not None
+        return self.config_source is not None and _mounts_configmaps(request.object)
+
+    def mutate(self, request: AdmissionRequest) -> dict[str, Any]:
+        if request.operation not in WRITE_OPERATIONS or request.object is None:
+            return response_review(request.uid)
+        mutation = engine.mutate(
+            request.object,
+            self.settings,
+            namespace=request.namespace,
+            operation=request.operation,
+            validator=self.validator,
+            config_source=self.config_source,
         )
-        if value
-    }
-    return response_review(
-        request.uid,
-        allowed=not denied,
-        message=_denial_message(denied) if denied else None,
-        warnings=[warning_text(finding) for finding in evaluation.warned],
-        audit_annotations=annotations,
-    )
+        annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
+        return response_review(
+            request.uid,
+            patch=mutation.patch,
+            warnings=[warning_text(finding) for finding in mutation.findings],
+            audit_annotations=annotations,
+        )
+
+    def validate(self, request: AdmissionRequest) -> dict[str, Any]:
+        if request.operation not in WRITE_OPERATIONS or request.object is None:
+            return response_review(request.uid)
+        evaluation = engine.check(
+            request.object,
+            self.settings,
+            namespace=request.namespace,
+            validator=self.validator,
+            config_source=self.config_source,
+        )
+        if not evaluation.findings:
+            return response_review(request.uid)
+        denied = evaluation.denied
+        annotations = {
+            key: value
+            for key, value in (
+                ("denied-by", _policy_list(evaluation.findings, Severity.DENY)),
+                ("warned-by", _policy_list(evaluation.findings, Severity.WARN)),
+            )
+            if value
+        }
+        return response_review(
+            request.uid,
+            allowed=not denied,
+            message=_denial_message(denied) if denied else None,
+            warnings=[warning_text(finding) for finding in evaluation.warned],
+            audit_annotations=annotations,
+        )

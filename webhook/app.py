@@ -14,27 +14,27 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 
 from policies.settings import Settings
-from webhook import admission
-from webhook.review import AdmissionRequest, BadReview, parse_review
+from webhook.admission import Admission
+from webhook.review import BadReview, parse_review
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], str | None]
 """Returns None when ready, else the reason for not being ready."""
 
-Decide = Callable[[AdmissionRequest, Settings], dict[str, Any]]
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ADMISSION_ROUTES: dict[str, Decide] = {"/mutate": admission.mutate, "/validate": admission.validate}
+ADMISSION_ROUTES = {"/mutate": Admission.mutate, "/validate": Admission.validate}
 
 
 class BodyTooLarge(Exception):
@@ -72,8 +72,9 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 class AdmissionMiddleware:
     """Answers POST /mutate and /validate; every other request goes on to FastAPI."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app, self.settings = app, settings
+    def __init__(self, app: ASGIApp, admission: Admission) -> None:
+        self.app, self.admission = app, admission
+        self.settings = admission.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         decide = ADMISSION_ROUTES.get(scope["path"]) if scope["type"] == "http" else None
@@ -87,7 +88,11 @@ class AdmissionMiddleware:
         else:
             try:
                 review = parse_review(await _read_body(scope, receive, self.settings.max_body_bytes))
-                status, body = 200, _encode(decide(review, self.settings))
+                if self.admission.blocking(review):
+                    reply = await anyio.to_thread.run_sync(decide, self.admission, review)
+                else:
+                    reply = decide(self.admission, review)
+                status, body = 200, _encode(reply)
             except BodyTooLarge:
                 status, body = 413, _encode({"error": f"request body exceeds {self.settings.max_body_bytes} bytes"})
                 headers.append((b"connection", b"close"))
@@ -99,10 +104,12 @@ class AdmissionMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: Settings, readiness_checks: tuple[ReadinessCheck, ...] = ()) -> FastAPI:
-    """The webhook application for `settings`; `/readyz` is 200 only when every check returns None."""
+def create_app(admission: Admission | Settings, readiness_checks: tuple[ReadinessCheck, ...] = ()) -> FastAPI:
+    """The webhook application; `/readyz` is 200 only when every check returns None."""
+    if isinstance(admission, Settings):
+        admission = Admission(admission)
     app = FastAPI(title="haproxy-guard", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(AdmissionMiddleware, settings=settings)
+    app.add_middleware(AdmissionMiddleware, admission=admission)
 
     @app.get("/healthz")
     async def healthz() -> Response:

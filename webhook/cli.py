@@ -14,8 +14,11 @@ from pathlib import Path
 
 from certs.authority import CERT_FILE, DEFAULT_NAMES, KEY_FILE, generate, service_names
 from certs.reloader import CertificateError
+from policies.haproxy.validator import Validator, build_validator
 from policies.settings import Settings
 from policies.settings_file import SettingsError, load_settings
+from webhook.admission import Admission
+from webhook.check_config import CheckConfigError, check_files
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--self-signed", action="store_true", help="create a CA and serving certificate in --cert-dir if none exist"
     )
+
+    check = commands.add_parser("check-config", help="validate HAProxy configuration files with haproxy -c")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="configuration files, loaded in order")
+    check.add_argument("--haproxy", metavar="BIN", help="HAProxy binary (default: the newest found)")
 
     certs = commands.add_parser("certs", help="certificate tools")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
@@ -97,13 +104,34 @@ def _effective_settings(settings: Settings) -> Settings:
     return settings
 
 
+def make_validator(settings: Settings) -> Validator | None:
+    try:
+        return build_validator(
+            settings.validators or None,
+            settings.default_haproxy_version,
+            settings.validator_timeout_seconds,
+            settings.validator_concurrency,
+        )
+    except ValueError as error:
+        raise UsageError(f"validators: {error}") from None
+
+
+def _admission(settings: Settings) -> Admission:
+    from webhook.cluster import api_client  # noqa: PLC0415
+    from webhook.configmaps import ClusterConfigMaps  # noqa: PLC0415
+
+    client = api_client()
+    source = ClusterConfigMaps(client) if client is not None else None
+    return Admission(settings, make_validator(settings), source)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from webhook.server import ServeOptions, serve  # noqa: PLC0415  (uvicorn only for this command)
 
     cert, key = _serving_files(args)
     settings = _effective_settings(load_settings(args.settings))
     try:
-        serve(settings, ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds))
+        serve(_admission(settings), ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds))
     except CertificateError as error:
         raise UsageError(str(error)) from None
     return EXIT_OK
@@ -115,8 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "check-config":
+            return check_files(args.files, args.haproxy)
         return _generate(args)
-    except (UsageError, SettingsError) as error:
+    except (UsageError, SettingsError, CheckConfigError) as error:
         print(f"haproxy-guard: {error}", file=sys.stderr)
         return EXIT_USAGE
 

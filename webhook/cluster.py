@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-def _api_client(timeout: float) -> object | None:
+def api_client() -> Any | None:
+    """A configured kubernetes ApiClient (in-cluster, else kubeconfig), or None."""
+    return _api_client(0)
+
+
+def _api_client(timeout: float) -> Any | None:
     from kubernetes import client, config  # noqa: PLC0415  (slow import, only when needed)
 
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from certs.reloader import ReloadingCertificate
-from policies.settings import Settings
+from webhook.admission import Admission
 from webhook.app import create_app
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,12 @@ async def _refresh_certificates(certificate: ReloadingCertificate, interval: flo
         certificate.refresh()
 
 
-def serve(settings: Settings, options: ServeOptions) -> None:
+def serve(admission: Admission, options: ServeOptions) -> None:
+    settings = admission.settings
     certificate = ReloadingCertificate(options.cert_file, options.key_file, settings.tls_min_version)
-    app = create_app(settings, readiness_checks=(certificate.problem,))
+    validator = admission.validator
+    checks = (certificate.problem, validator.problem if validator else lambda: "no HAProxy validator binary found")
+    app = create_app(admission, readiness_checks=checks)
     config = uvicorn.Config(
         app,
         host=options.host,

@@ -165,6 +165,9 @@ class _Renderer:
             prefix, _, rest = run.partition("@")
             prefix, run = prefix + "@", rest
         certificate = argument_of in CERTIFICATE_ARGUMENTS
+        relative = self.bundle.files.get(os.path.normpath(run)) if not run.startswith("/") else None
+        if relative is not None:  # a file given relative to the working directory (check-config)
+            return prefix + self._write("file", run, relative)
         if "://" in run or ("/" not in run and not certificate):
             return None
         base = self.bases.get("crt" if argument_of in {"crt", "key", "crt-list"} else "ca")

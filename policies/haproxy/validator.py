@@ -275,3 +275,18 @@ def _messages(output: str, sandbox: Sandbox, bundle: ConfigBundle) -> tuple[tupl
         message = Message(display, line, _restore(text.strip(), sandbox))
         (errors if severity == "ALERT" else warnings).append(message)
     return tuple(errors), tuple(warnings)
+
+
+def build_validator(
+    binaries: Mapping[str, str] | None = None,
+    default_version: str | None = None,
+    timeout_seconds: float = 3.0,
+    max_concurrent: int = 4,
+) -> Validator | None:
+    """A validator for the configured binaries, or for those found on the machine; None when there are none."""
+    found = dict(binaries) if binaries else discover_binaries()
+    if not found:
+        return None
+    return Validator(
+        found, default_version=default_version, timeout_seconds=timeout_seconds, max_concurrent=max_concurrent
+    )

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from policies import engine
+from policies.haproxy.validator import Validator
 from policies.registry import ALL_POLICIES, SKIP_POLICY, policy_by_id
 from policies.settings_file import parse_settings
-from policies.haproxy.validator import Validator
 from tests.helpers import golden_config_source, golden_id, golden_inputs, load_yaml
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

@@ -1,0 +1,89 @@
+"""`haproxy-guard check-config`: plain files, several in order, FILE:LINE: message, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from policies.haproxy.validator import Validator
+
+GOOD = """global
+  maxconn 100
+defaults
+  mode http
+  timeout client 5s
+  timeout server 5s
+  timeout connect 1s
+frontend fe
+  bind :8080
+  use_backend %[req.hdr(host),lower,map(maps/hosts.map,app)]
+  acl blocked src -f lists/blocked.lst
+  http-request deny if blocked
+backend app
+  server a 10.0.0.1:80
+"""
+
+
+def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "webhook.cli", "check-config", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin:/usr/sbin", "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "hosts.map").write_text("shop.example.com app\n")
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "blocked.lst").write_text("192.0.2.0/24\n")
+    (tmp_path / "haproxy.cfg").write_text(GOOD)
+    return tmp_path
+
+
+def test_a_valid_file_with_a_map_beside_it(repo: Path) -> None:
+    result = _run(repo, "haproxy.cfg")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "haproxy.cfg: valid" in result.stderr
+
+
+def test_the_files_beside_it_are_really_read(repo: Path) -> None:
+    (repo / "lists" / "blocked.lst").write_text("not-an-address\n")
+    result = _run(repo, "haproxy.cfg")
+    assert result.returncode == 1
+    assert result.stdout.startswith("haproxy.cfg:11: ")
+    assert "'not-an-address' is not a valid IPv4 or IPv6 address" in result.stdout
+
+
+def test_several_files_keep_their_own_line_numbers(repo: Path) -> None:
+    (repo / "extra.cfg").write_text("backend other\n  server b 10.0.0.2:80\n  balance fastest\n")
+    result = _run(repo, "haproxy.cfg", "extra.cfg")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0].startswith("extra.cfg:3: ")
+
+
+@pytest.mark.parametrize("version", ["2.6", "2.8"])
+def test_a_chosen_binary(repo: Path, validator: Validator, version: str) -> None:
+    (repo / "new.cfg").write_text(
+        GOOD.replace(
+            "  bind :8080\n", "  bind :8080\n  filter bwlim-out limit-by-src default-limit 1m default-period 1s\n"
+        )
+    )
+    result = _run(repo, "new.cfg", "--haproxy", validator.binaries[version])
+    assert result.returncode == (1 if version == "2.6" else 0), result.stdout
+    assert f"(HAProxy {version})" in result.stderr
+
+
+def test_unreadable_file_and_bad_binary_exit_2(repo: Path) -> None:
+    missing = _run(repo, "absent.cfg")
+    assert missing.returncode == 2 and "absent.cfg: No such file or directory" in missing.stderr
+    bad = _run(repo, "haproxy.cfg", "--haproxy", "/bin/true")
+    assert bad.returncode == 2 and "not a working HAProxy binary" in bad.stderr

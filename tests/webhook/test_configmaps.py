@@ -1,0 +1,96 @@
+"""ConfigMap validation and config-aware workload checks through the webhook (real validator binaries)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from policies.haproxy.validator import Validator
+from policies.settings import Mode, Settings
+from tests.conftest import RunningServer
+from tests.helpers import GOLDEN, apply_patch, decoded_patch, golden_config_source, load_yaml, review
+from webhook.admission import Admission
+from webhook.app import create_app
+
+VALID = GOLDEN / "haproxy-config-valid" / "valid-configmap" / "input.yaml"
+INVALID = GOLDEN / "haproxy-config-valid" / "typo-configmap" / "input.yaml"
+WORKLOAD_CASE = GOLDEN / "config-hash" / "missing"
+
+
+def _client(admission: Admission) -> Iterator[TestClient]:
+    with TestClient(create_app(admission), base_url="https://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def client(validator: Validator) -> Iterator[TestClient]:
+    yield from _client(Admission(Settings(), validator, golden_config_source(WORKLOAD_CASE)))
+
+
+def _post(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = client.post(path, json=body)
+    assert reply.status_code == 200, reply.text
+    response: dict[str, Any] = reply.json()["response"]
+    return response
+
+
+def test_an_invalid_configmap_is_denied_with_file_line_and_reason(client: TestClient) -> None:
+    response = _post(client, "/validate", review(load_yaml(INVALID)))
+    assert response["allowed"] is False
+    message = response["status"]["message"]
+    assert (
+        "[haproxy-config-valid] haproxy.cfg:19: error detected while parsing an 'http-request deny' condition"
+        in message
+    )
+    assert "no such ACL : 'unknowns'" in message
+
+
+def test_a_valid_configmap_is_allowed(client: TestClient) -> None:
+    response = _post(client, "/validate", review(load_yaml(VALID)))
+    assert response == {"uid": response["uid"], "allowed": True}
+
+
+def test_updating_a_valid_configmap_to_an_invalid_one_is_denied(client: TestClient) -> None:
+    response = _post(client, "/validate", review(load_yaml(INVALID), "UPDATE", old=load_yaml(VALID)))
+    assert response["allowed"] is False
+
+
+def test_audit_mode_stores_the_invalid_configmap_with_warnings(validator: Validator) -> None:
+    for client in _client(Admission(Settings(mode=Mode.AUDIT), validator)):
+        response = _post(client, "/validate", review(load_yaml(INVALID)))
+        assert response["allowed"] is True
+        assert any(w.startswith("[haproxy-config-valid] haproxy.cfg:19:") for w in response["warnings"])
+
+
+def test_configmaps_are_never_mutated(client: TestClient) -> None:
+    response = _post(client, "/mutate", review(load_yaml(INVALID)))
+    assert response == {"uid": response["uid"], "allowed": True}
+
+
+def test_a_workload_gets_the_config_hash_and_readiness_from_its_configmap(client: TestClient) -> None:
+    workload = load_yaml(WORKLOAD_CASE / "input.yaml")
+    patched = apply_patch(workload, decoded_patch(_post(client, "/mutate", review(workload))))
+    template = patched["spec"]["template"]
+    assert template["metadata"]["annotations"]["haproxy-guard.io/config-hash"].startswith("sha256:")
+    probe = template["spec"]["containers"][0]["readinessProbe"]
+    assert probe["httpGet"] == {"path": "/ready", "port": 8405, "scheme": "HTTP"}
+    assert _post(client, "/validate", review(patched))["allowed"] is True
+
+
+def test_without_a_config_source_the_webhook_says_so(validator: Validator) -> None:
+    workload = load_yaml(WORKLOAD_CASE / "input.yaml")
+    for client in _client(Admission(Settings(), validator, None)):
+        response = _post(client, "/validate", review(workload))
+        assert any(w.startswith("[haproxy-config-source] ConfigMap edge-haproxy") for w in response["warnings"])
+
+
+def test_the_real_server_denies_an_invalid_configmap(server: RunningServer) -> None:
+    with server.client() as client:
+        reply = client.post("/validate", json=review(load_yaml(INVALID)))
+        response = reply.json()["response"]
+        assert response["allowed"] is False
+        assert "haproxy.cfg:19:" in response["status"]["message"]
+        assert client.get("/readyz").status_code == 200
