@@ -48,15 +48,20 @@ backend api
 
 
 def large() -> str:
-    lines = SMALL.splitlines()[:9] + ["frontend fe", "  bind :8080"]
+    lines = [*SMALL.splitlines()[:9], "frontend fe", "  bind :8080"]
     backends = []
     for index in range(60):
         lines.append(f"  acl host_{index} hdr(host) -i svc{index}.example.com")
         lines.append(f"  use_backend be_{index} if host_{index}")
-        backends += [f"backend be_{index}", "  balance roundrobin", "  option httpchk GET /healthz",
-                     f"  server s{index}a 10.1.{index}.1:8080 check", f"  server s{index}b 10.1.{index}.2:8080 check",
-                     f"  server s{index}c svc{index}.default.svc.cluster.local:8080 check"]
-    text = lines + ["  default_backend be_0"] + backends
+        backends += [
+            f"backend be_{index}",
+            "  balance roundrobin",
+            "  option httpchk GET /healthz",
+            f"  server s{index}a 10.1.{index}.1:8080 check",
+            f"  server s{index}b 10.1.{index}.2:8080 check",
+            f"  server s{index}c svc{index}.default.svc.cluster.local:8080 check",
+        ]
+    text = [*lines, "  default_backend be_0", *backends]
     while len(text) < 500:
         text.append("  # padding")
     return "\n".join(text[:500]) + "\n"
@@ -77,6 +82,24 @@ def summary(samples: list[float]) -> str:
     return f"median {statistics.median(ordered):8.3f} ms  p95 {p95:8.3f} ms  (n={len(ordered)})"
 
 
+def _measure(
+    validator: Validator, binary: str, isolate: list[str], text: str, runs: int, version: str
+) -> tuple[list[float], list[float], list[float]]:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "haproxy.cfg"
+        path.write_text(text)
+        command = [*isolate, binary, "-c", "-q", "-dr", "-f", str(path)]
+        bare = timed(runs, lambda _i: subprocess.run(command, env={}, capture_output=True, check=True))
+
+    def cold_run(index: int) -> object:
+        return validator.validate(ConfigBundle((("haproxy.cfg", text + f"# run {index} {time.time_ns()}\n"),)), version)
+
+    cold = timed(runs, cold_run)
+    same = ConfigBundle((("haproxy.cfg", text),))
+    cached = timed(runs * 10, lambda _i: validator.validate(same, version))
+    return bare, cold, cached
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100)
@@ -85,22 +108,19 @@ def main() -> int:
     binaries = discover_binaries()
     binary = binaries[args.version]
     validator = Validator(binaries, timeout_seconds=10)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"HAProxy {args.version} ({binary})")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"HAProxy {args.version} ({binary})"
+    )
     # The bare run gets no network either (a network namespace, as the validator uses when it may):
     # with a working but unreachable resolver every server name would cost seconds.
-    isolate = ["unshare", "--net", "--"] if subprocess.run(["unshare", "--net", "true"], check=False).returncode == 0 else []
+    isolate = (
+        ["unshare", "--net", "--"] if subprocess.run(["unshare", "--net", "true"], check=False).returncode == 0 else []
+    )
     print(f"bare runs isolated from the network: {'yes (unshare --net)' if isolate else 'no'}")
     for label, text in (("20-line", SMALL), ("500-line", large())):
         assert validator.validate(ConfigBundle((("haproxy.cfg", text),)), args.version).valid
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "haproxy.cfg"
-            path.write_text(text)
-            bare = timed(args.runs, lambda _i: subprocess.run([*isolate, binary, "-c", "-q", "-dr", "-f", str(path)],
-                                                                 env={}, capture_output=True, check=True))
-        cold = timed(args.runs, lambda i: validator.validate(
-            ConfigBundle((("haproxy.cfg", text + f"# run {i} {time.time_ns()}\n"),)), args.version))
-        cached = timed(args.runs * 10, lambda _i: validator.validate(ConfigBundle((("haproxy.cfg", text),)), args.version))
+        bare, cold, cached = _measure(validator, binary, isolate, text, args.runs, args.version)
         print(f"{label:9} bare haproxy -c : {summary(bare)}")
         print(f"{label:9} validator cold  : {summary(cold)}")
         print(f"{label:9} validator cached: {summary(cached)}")

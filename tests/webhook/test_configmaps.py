@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from policies.haproxy.validator import Validator
 from policies.settings import Mode, Settings
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server, stop_server
 from tests.helpers import GOLDEN, apply_patch, decoded_patch, golden_config_source, load_yaml, review
 from webhook.admission import Admission
 from webhook.app import create_app
@@ -94,3 +95,17 @@ def test_the_real_server_denies_an_invalid_configmap(server: RunningServer) -> N
         assert response["allowed"] is False
         assert "haproxy.cfg:19:" in response["status"]["message"]
         assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_fails_when_a_validator_binary_does_not_run(cert_dir: Path, tmp_path: Path) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text('validators: {"2.8": /bin/true}\n')
+    broken = start_server(cert_dir, tmp_path / "log", ["--settings", str(settings)])
+    try:
+        with broken.client() as client:
+            reply = client.get("/readyz")
+            assert reply.status_code == 503
+            assert "validator binary /bin/true for HAProxy 2.8 does not run" in reply.text
+            assert client.get("/healthz").status_code == 200
+    finally:
+        stop_server(broken)
