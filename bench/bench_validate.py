@@ -82,7 +82,7 @@ def summary(samples: list[float]) -> str:
     return f"median {statistics.median(ordered):8.3f} ms  p95 {p95:8.3f} ms  (n={len(ordered)})"
 
 
-def _measure(
+def _measure(  # noqa: PLR0917
     validator: Validator, binary: str, isolate: list[str], text: str, runs: int, version: str
 ) -> tuple[list[float], list[float], list[float]]:
     with tempfile.TemporaryDirectory() as folder:
