@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from policies.configmap import ConfigSubject, HAProxyConfigMap, inspect_configmap
@@ -109,4 +109,6 @@ def attach_configs(workload: Workload, source: ConfigMapSource | None, validator
             env=container_env(mount.container.container),
         )
         mounted.append(MountedConfig(mount, subject))
-    return replace(workload, configs=tuple(mounted), unavailable_configs=tuple(unavailable))
+    if not mounted and not unavailable:
+        return workload
+    return workload.evolve(configs=tuple(mounted), unavailable_configs=tuple(unavailable))
