@@ -25,7 +25,8 @@ def _api_client(timeout: float) -> Any | None:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
+            # KUBECONFIG is read now, not when the kubernetes package was imported
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError, TypeError, ValueError) as error:
         log.info("no Kubernetes API configuration found (%s)", error)
         return None

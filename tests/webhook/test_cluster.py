@@ -1,6 +1,7 @@
 """Reading the Kubernetes version from an API server, through a kubeconfig and the kubernetes client.
 
-The API server here is a stand-in: a local HTTPS server answering `GET /version` like kube-apiserver does
+The API server here is a stand-in: a local HTTPS server answering `GET /version` and one ConfigMap read
+like kube-apiserver does
 (a real kube-apiserver arrives with the end-to-end issue). The client, kubeconfig parsing, TLS
 verification and timeout handling are the real ones.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +21,8 @@ import pytest
 from policies.settings import Settings
 from tests.conftest import free_port
 from webhook.cli import _effective_settings
-from webhook.cluster import discover_kubernetes_version
+from webhook.cluster import api_client, discover_kubernetes_version
+from webhook.configmaps import ClusterConfigMaps
 
 VERSION = {
     "major": "1",
@@ -34,10 +37,22 @@ VERSION = {
 }
 
 
+CONFIGMAP = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "edge-haproxy", "namespace": "edge"},
+    "data": {"haproxy.cfg": "global\n  maxconn 100\n"},
+}
+REQUESTS: list[str] = []
+
+
 class _VersionHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        found = self.path.rstrip("/") == "/version"
-        body = json.dumps(VERSION).encode() if found else b"{}"
+        REQUESTS.append(self.path)
+        path = self.path.split("?")[0].rstrip("/")
+        payload = {"/version": VERSION, "/api/v1/namespaces/edge/configmaps/edge-haproxy": CONFIGMAP}.get(path)
+        found = payload is not None
+        body = json.dumps(payload if found else {"kind": "Status", "code": 404}).encode()
         self.send_response(200 if found else 404)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -104,3 +119,32 @@ def test_an_unreachable_or_absent_api_server_means_unknown(tmp_path: Path, monke
     closed = f"https://127.0.0.1:{free_port()}"
     monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", closed, tmp_path / "absent-ca.crt")))
     assert discover_kubernetes_version(timeout=1) is None
+
+
+def test_mounted_configmaps_are_read_from_the_api_server_and_cached(
+    api_server: str, cert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", api_server, cert_dir / "ca.crt")))
+    client = api_client()
+    assert client is not None
+    source = ClusterConfigMaps(client, timeout_seconds=1, ttl_seconds=60)
+    REQUESTS.clear()
+    first = source("edge", "edge-haproxy")
+    assert first is not None and first["data"]["haproxy.cfg"].startswith("global")
+    assert source("edge", "edge-haproxy") == first
+    assert len([r for r in REQUESTS if "configmaps" in r]) == 1, "the second read is served from the cache"
+    assert source("edge", "absent") is None
+
+
+def test_an_unreachable_api_server_means_unavailable_quickly(
+    cert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    closed = f"https://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", closed, cert_dir / "ca.crt")))
+    client = api_client()
+    assert client is not None
+    started = time.monotonic()
+    assert ClusterConfigMaps(client, timeout_seconds=1)("edge", "edge-haproxy") is None
+    assert time.monotonic() - started < 5
