@@ -1,7 +1,7 @@
 """The one engine behind the webhook, `audit` and `mutate`: check an object, or fix a copy of it.
 
-`check` reports findings on the object as given: HAProxy workloads (with the ConfigMaps they mount,
-from `config_source`) and HAProxy ConfigMaps (validated by `validator`). `mutate` applies every enabled
+`check` reports findings on the object as given: HAProxy workloads (with the ConfigMaps they mount and the
+PDBs around them, from the `Context`) and HAProxy ConfigMaps (validated by the context's validator). `mutate` applies every enabled
 policy's fix, in registry order, to a copy of a workload and returns it with the JSON patch from the
 original. Objects that are neither come back untouched without being copied.
 """
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from policies.configmap import ConfigSubject, HAProxyConfigMap, inspect_configmap
+from policies.context import EMPTY_CONTEXT, Context
 from policies.findings import Finding, Severity, Violation
-from policies.haproxy.validator import Validator
-from policies.mounts import ConfigMapSource, attach_configs
+from policies.mounts import attach_configs
 from policies.patch import Operation, diff
 from policies.policy import Policy
 from policies.registry import POLICIES, SKIP_POLICY
@@ -95,14 +95,23 @@ def _skip_findings(subject: Subject, settings: Settings) -> tuple[bool, tuple[Fi
     return True, _as_findings(subject, SKIP_POLICY, severity, [skip_violation()])
 
 
+def _attach(workload: Workload, context: Context) -> Workload:
+    """The workload with what the context knows around it: mounted ConfigMaps and PDBs."""
+    workload = attach_configs(workload, context.configmaps, context.validator)
+    if context.pdbs is not None and workload.kind in {"Deployment", "StatefulSet"}:
+        pdbs = context.pdbs(workload.namespace)
+        if pdbs is not None:
+            workload = workload.evolve(pdbs=tuple(pdbs))
+    return workload
+
+
 def check(
     obj: Object,
     settings: Settings,
     *,
     namespace: str | None = None,
     policies: Sequence[Policy] = POLICIES,
-    validator: Validator | None = None,
-    config_source: ConfigMapSource | None = None,
+    context: Context = EMPTY_CONTEXT,
 ) -> Evaluation:
     """Findings of every enabled policy on `obj` as it is."""
     workload = inspect_workload(obj, settings.image_patterns, namespace)
@@ -110,7 +119,7 @@ def check(
         skipped, skip_findings = _skip_findings(workload, settings)
         if skipped:
             return Evaluation(workload, skip_findings, skipped=True)
-        workload = attach_configs(workload, config_source, validator)
+        workload = _attach(workload, context)
         return Evaluation(workload, tuple(f for p in policies for f in _workload_findings(workload, p, settings)))
     configmap = inspect_configmap(obj, namespace)
     if configmap is None:
@@ -118,7 +127,7 @@ def check(
     skipped, skip_findings = _skip_findings(configmap, settings)
     if skipped:
         return Evaluation(configmap, skip_findings, skipped=True)
-    subject = ConfigSubject(configmap, validator, version=configmap.version)
+    subject = ConfigSubject(configmap, context.validator, version=configmap.version)
     return Evaluation(configmap, tuple(f for p in policies for f in _configmap_findings(subject, p, settings)))
 
 
@@ -129,8 +138,7 @@ def mutate(
     namespace: str | None = None,
     operation: str = "CREATE",
     policies: Sequence[Policy] = POLICIES,
-    validator: Validator | None = None,
-    config_source: ConfigMapSource | None = None,
+    context: Context = EMPTY_CONTEXT,
 ) -> Mutation:
     """A copy of `obj` with every enabled fix applied; `obj` itself is never modified (see `writable_copy`).
 
@@ -142,7 +150,7 @@ def mutate(
     skipped, skip_findings = _skip_findings(workload, settings)
     if skipped or (workload.kind == "Pod" and operation != "CREATE"):
         return Mutation(obj, obj, findings=skip_findings)
-    target = attach_configs(workload, config_source, validator).writable_copy()
+    target = _attach(workload, context).writable_copy()
     changed_by = tuple(
         policy.id
         for policy in policies

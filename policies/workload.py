@@ -63,6 +63,8 @@ class Workload:
     """The HAProxy ConfigMaps its HAProxy containers mount (attached by the engine from a source)."""
     unavailable_configs: tuple[str, ...] = ()
     """Names of mounted ConfigMaps that could not be read: config-aware policies report them."""
+    pdbs: tuple[Object, ...] | None = None
+    """The PodDisruptionBudgets of its namespace, or None when unknown."""
 
     def writable_copy(self) -> Workload:
         """The same view over a copy of `obj` in which every place a fix may write is private.
@@ -106,6 +108,7 @@ class Workload:
         haproxy_containers: tuple[ContainerRef, ...] | None = None,
         configs: tuple[MountedConfig, ...] | None = None,
         unavailable_configs: tuple[str, ...] | None = None,
+        pdbs: tuple[Object, ...] | None = None,
     ) -> Workload:
         """A copy with some fields changed (`dataclasses.replace` costs several µs on the hot path)."""
         return Workload(
@@ -120,6 +123,7 @@ class Workload:
             self.haproxy_containers if haproxy_containers is None else haproxy_containers,
             self.configs if configs is None else configs,
             self.unavailable_configs if unavailable_configs is None else unavailable_configs,
+            self.pdbs if pdbs is None else pdbs,
         )
 
     @property

@@ -13,6 +13,9 @@ import jsonpatch
 import kubernetes_validate
 import yaml
 
+from policies.context import Context
+from policies.haproxy.validator import Validator
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 KUBERNETES_SCHEMA_VERSIONS = ("1.30.0", "1.37.0")
@@ -41,6 +44,19 @@ def golden_config_source(case: Path) -> Callable[[str | None, str], dict[str, An
         return None
 
     return source
+
+
+def golden_context(case: Path, validator: Validator | None) -> Context:
+    """The case's surroundings: its ConfigMaps and, when `pdbs.yaml` exists, its PDBs."""
+    listed = case / "pdbs.yaml"
+    pdbs: list[dict[str, Any]] | None = load_yaml(listed) if listed.exists() else None
+
+    def pdb_source(namespace: str | None) -> list[dict[str, Any]] | None:
+        if pdbs is None:
+            return None
+        return [pdb for pdb in pdbs if pdb["metadata"].get("namespace") in (None, namespace)]
+
+    return Context(validator, golden_config_source(case), pdb_source)
 
 
 def golden_id(path: Path) -> str:

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies import engine
+from policies.context import EMPTY_CONTEXT, Context
 from policies.findings import Finding, Severity
-from policies.haproxy.validator import Validator
-from policies.mounts import ConfigMapSource
 from policies.settings import Settings
 from policies.workload import POD_SPEC_PATHS
 from webhook.review import AdmissionRequest, response_review
@@ -55,16 +54,17 @@ class Admission:
     """Everything a decision needs: settings, the validator and where mounted ConfigMaps come from."""
 
     settings: Settings
-    validator: Validator | None = None
-    config_source: ConfigMapSource | None = None
+    context: Context = EMPTY_CONTEXT
 
     def blocking(self, request: AdmissionRequest) -> bool:
         """True when deciding may run `haproxy -c` or call the API server (run it in a thread)."""
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return False
         if request.object.get("kind") == "ConfigMap":
-            return self.validator is not None
-        return self.config_source is not None and _mounts_configmaps(request.object)
+            return self.context.validator is not None
+        if self.context.pdbs is not None and request.object.get("kind") in {"Deployment", "StatefulSet"}:
+            return True
+        return self.context.configmaps is not None and _mounts_configmaps(request.object)
 
     def mutate(self, request: AdmissionRequest) -> dict[str, Any]:
         if request.operation not in WRITE_OPERATIONS or request.object is None:
@@ -74,8 +74,7 @@ class Admission:
             self.settings,
             namespace=request.namespace,
             operation=request.operation,
-            validator=self.validator,
-            config_source=self.config_source,
+            context=self.context,
         )
         annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
         return response_review(
@@ -92,8 +91,7 @@ class Admission:
             request.object,
             self.settings,
             namespace=request.namespace,
-            validator=self.validator,
-            config_source=self.config_source,
+            context=self.context,
         )
         if not evaluation.findings:
             return response_review(request.uid)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from certs.authority import CERT_FILE, DEFAULT_NAMES, KEY_FILE, generate, service_names
 from certs.reloader import CertificateError
+from policies.context import Context
 from policies.haproxy.validator import Validator, build_validator
 from policies.settings import Settings
 from policies.settings_file import SettingsError, load_settings
@@ -118,11 +119,11 @@ def make_validator(settings: Settings) -> Validator | None:
 
 def _admission(settings: Settings) -> Admission:
     from webhook.cluster import api_client  # noqa: PLC0415
-    from webhook.configmaps import ClusterConfigMaps  # noqa: PLC0415
+    from webhook.configmaps import ClusterConfigMaps, ClusterPdbs  # noqa: PLC0415
 
     client = api_client()
     source = ClusterConfigMaps(client) if client is not None else None
-    return Admission(settings, make_validator(settings), source)
+    return Admission(settings, Context(make_validator(settings), source, ClusterPdbs(client) if client else None))
 
 
 def _serve(args: argparse.Namespace) -> int:

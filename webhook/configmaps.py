@@ -46,3 +46,34 @@ class ClusterConfigMaps:
                 self._cache.clear()
             self._cache[key] = (now, value)
         return value
+
+
+class ClusterPdbs:
+    """Callable as a `PdbSource`: namespace -> its PodDisruptionBudgets as dicts, or None; cached like
+    ConfigMaps (a PDB created right after its Deployment is seen on the next admission)."""
+
+    def __init__(self, api_client: Any, timeout_seconds: float = 1.0, ttl_seconds: float = 10.0) -> None:
+        from kubernetes import client  # noqa: PLC0415
+
+        self._api = client.PolicyV1Api(api_client)
+        self._serialize = api_client.sanitize_for_serialization
+        self.timeout_seconds, self.ttl_seconds = timeout_seconds, ttl_seconds
+        self._cache: dict[str, tuple[float, list[dict[str, Any]] | None]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, namespace: str | None) -> list[dict[str, Any]] | None:
+        key = namespace or "default"
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and now - cached[0] < self.ttl_seconds:
+                return cached[1]
+        try:
+            found = self._api.list_namespaced_pod_disruption_budget(key, _request_timeout=self.timeout_seconds)
+            value: list[dict[str, Any]] | None = [self._serialize(item) for item in found.items]
+        except Exception as error:
+            log.info("PodDisruptionBudgets of %s unavailable: %s", key, getattr(error, "reason", error))
+            value = None
+        with self._lock:
+            self._cache[key] = (now, value)
+        return value

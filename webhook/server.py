@@ -35,7 +35,7 @@ async def _refresh_certificates(certificate: ReloadingCertificate, interval: flo
 def serve(admission: Admission, options: ServeOptions) -> None:
     settings = admission.settings
     certificate = ReloadingCertificate(options.cert_file, options.key_file, settings.tls_min_version)
-    validator = admission.validator
+    validator = admission.context.validator
     checks = (certificate.problem, validator.problem if validator else lambda: "no HAProxy validator binary found")
     app = create_app(admission, readiness_checks=checks)
     config = uvicorn.Config(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from policies.context import Context
 from policies.haproxy.validator import Validator
 from policies.settings import Mode, Settings
 from tests.conftest import RunningServer, start_server, stop_server
@@ -28,7 +29,7 @@ def _client(admission: Admission) -> Iterator[TestClient]:
 
 @pytest.fixture
 def client(validator: Validator) -> Iterator[TestClient]:
-    yield from _client(Admission(Settings(), validator, golden_config_source(WORKLOAD_CASE)))
+    yield from _client(Admission(Settings(), Context(validator, golden_config_source(WORKLOAD_CASE))))
 
 
 def _post(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def test_updating_a_valid_configmap_to_an_invalid_one_is_denied(client: TestClie
 
 
 def test_audit_mode_stores_the_invalid_configmap_with_warnings(validator: Validator) -> None:
-    for client in _client(Admission(Settings(mode=Mode.AUDIT), validator)):
+    for client in _client(Admission(Settings(mode=Mode.AUDIT), Context(validator))):
         response = _post(client, "/validate", review(load_yaml(INVALID)))
         assert response["allowed"] is True
         assert any(w.startswith("[haproxy-config-valid] haproxy.cfg:19:") for w in response["warnings"])
@@ -83,7 +84,7 @@ def test_a_workload_gets_the_config_hash_and_readiness_from_its_configmap(client
 
 def test_without_a_config_source_the_webhook_says_so(validator: Validator) -> None:
     workload = load_yaml(WORKLOAD_CASE / "input.yaml")
-    for client in _client(Admission(Settings(), validator, None)):
+    for client in _client(Admission(Settings(), Context(validator))):
         response = _post(client, "/validate", review(workload))
         assert any(w.startswith("[haproxy-config-source] ConfigMap edge-haproxy") for w in response["warnings"])
 

@@ -1,0 +1,27 @@
+"""What the engine may consult beyond the object itself: the validator and the objects around it.
+
+The webhook fills it from the API server, the CLI from its input documents, tests from fixtures; any part
+left None is "unknown", and the policies that need it say so or stand aside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from policies.haproxy.validator import Validator
+from policies.mounts import ConfigMapSource
+from policies.workload import Object
+
+PdbSource = Callable[[str | None], list[Object] | None]
+"""namespace -> the PodDisruptionBudgets there, or None when they cannot be listed."""
+
+
+@dataclass(frozen=True)
+class Context:
+    validator: Validator | None = None
+    configmaps: ConfigMapSource | None = None
+    pdbs: PdbSource | None = None
+
+
+EMPTY_CONTEXT = Context()
