@@ -1,4 +1,4 @@
-"""The `haproxy-guard` command line: `serve` and `certs generate` (the audit commands come with their issue).
+"""The `haproxy-guard` command line: `serve`, `audit`, `mutate`, `check-config` and `certs generate`.
 
 Exit codes: 0 success, 1 findings (audit/mutate), 2 bad input or usage, always with a one-line reason
 on stderr and never a traceback for the user's mistakes.
@@ -20,6 +20,9 @@ from policies.settings import Settings
 from policies.settings_file import SettingsError, load_settings
 from webhook.admission import Admission
 from webhook.check_config import CheckConfigError, check_files
+from webhook.commands import run_audit, run_mutate
+from webhook.manifests import ManifestError
+from webhook.report import FORMATS
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -48,6 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--self-signed", action="store_true", help="create a CA and serving certificate in --cert-dir if none exist"
     )
+
+    audit_cmd = commands.add_parser("audit", help="report findings on manifests (files, folders, stdin) or a cluster")
+    audit_cmd.add_argument("paths", nargs="*", metavar="PATH", help="files or folders; - or nothing reads stdin")
+    audit_cmd.add_argument("--settings", type=Path, help="settings YAML file")
+    audit_cmd.add_argument("--format", default="text", choices=[*FORMATS, "policyreport"], help="output format")
+    audit_cmd.add_argument("--cluster", action="store_true", help="audit the live cluster (kubeconfig or in-cluster)")
+    audit_cmd.add_argument("--namespace", help="with --cluster: only this namespace")
+
+    mutate_cmd = commands.add_parser("mutate", help="print manifests as the mutating webhook would store them")
+    mutate_cmd.add_argument("paths", nargs="*", metavar="PATH", help="files or folders; - or nothing reads stdin")
+    mutate_cmd.add_argument("--settings", type=Path, help="settings YAML file")
+    mutate_cmd.add_argument("--diff", action="store_true", help="print a unified diff instead of the documents")
 
     check = commands.add_parser("check-config", help="validate HAProxy configuration files with haproxy -c")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="configuration files, loaded in order")
@@ -126,6 +141,27 @@ def _admission(settings: Settings) -> Admission:
     return Admission(settings, Context(make_validator(settings), source, ClusterPdbs(client) if client else None))
 
 
+def _manifests(args: argparse.Namespace) -> int:
+    settings = load_settings(args.settings)
+    validator = make_validator(settings)
+    if args.command == "mutate":
+        return run_mutate(args.paths, settings, validator, args.diff)
+    if args.cluster:
+        if args.paths:
+            raise UsageError("--cluster reads the cluster: give no PATH")
+        from webhook.cluster_audit import ClusterError, run_cluster_audit  # noqa: PLC0415
+
+        try:
+            return run_cluster_audit(settings, validator, args.format, args.namespace)
+        except ClusterError as error:
+            raise UsageError(str(error)) from None
+    if args.namespace:
+        raise UsageError("--namespace goes with --cluster")
+    if args.format == "policyreport":
+        raise UsageError("--format policyreport goes with --cluster")
+    return run_audit(args.paths, settings, validator, args.format)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from webhook.server import ServeOptions, serve  # noqa: PLC0415  (uvicorn only for this command)
 
@@ -146,8 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "check-config":
             return check_files(args.files, args.haproxy)
+        if args.command in {"audit", "mutate"}:
+            return _manifests(args)
         return _generate(args)
-    except (UsageError, SettingsError, CheckConfigError) as error:
+    except (UsageError, SettingsError, CheckConfigError, ManifestError) as error:
         print(f"haproxy-guard: {error}", file=sys.stderr)
         return EXIT_USAGE
 

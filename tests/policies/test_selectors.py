@@ -18,9 +18,15 @@ LABELS = {"app": "edge", "tier": "ingress"}
         pytest.param(None, False, id="null-selects-none"),
         pytest.param({"matchLabels": {"app": "edge"}}, True, id="labels-subset"),
         pytest.param({"matchLabels": {"app": "web"}}, False, id="labels-differ"),
-        pytest.param({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["ingress", "x"]}]}, True, id="in"),
-        pytest.param({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["ingress"]}]}, False, id="not-in"),
-        pytest.param({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}, True, id="not-in-absent"),
+        pytest.param(
+            {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["ingress", "x"]}]}, True, id="in"
+        ),
+        pytest.param(
+            {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["ingress"]}]}, False, id="not-in"
+        ),
+        pytest.param(
+            {"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}, True, id="not-in-absent"
+        ),
         pytest.param({"matchExpressions": [{"key": "app", "operator": "Exists"}]}, True, id="exists"),
         pytest.param({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, False, id="does-not-exist"),
         pytest.param({"matchExpressions": [{"key": "app", "operator": "Like"}]}, False, id="unknown-operator"),

@@ -1,0 +1,68 @@
+"""`audit` and `mutate` over a set of documents: the engine, with the input set as the cluster.
+
+Workloads find the ConfigMaps they mount and the PodDisruptionBudgets that select them among the same
+documents (a document without a namespace matches any namespace, as `helm template` output often has
+none), exactly as the webhook finds them in the API server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from policies import engine
+from policies.context import Context
+from policies.engine import Evaluation
+from policies.findings import Finding, Severity
+from policies.haproxy.validator import Validator
+from policies.settings import Settings
+from webhook.manifests import Document
+
+
+@dataclass(frozen=True)
+class Audited:
+    document: Document
+    evaluation: Evaluation
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.evaluation.findings
+
+
+def _same_namespace(wanted: str | None, found: str | None) -> bool:
+    return wanted is None or found is None or wanted == found
+
+
+def input_context(objects: Sequence[dict[str, Any]], validator: Validator | None) -> Context:
+    """A Context whose ConfigMaps and PDBs are the input objects."""
+
+    def namespace_of(obj: dict[str, Any]) -> str | None:
+        value = (obj.get("metadata") or {}).get("namespace")
+        return str(value) if value else None
+
+    configmaps = [obj for obj in objects if obj.get("kind") == "ConfigMap" and obj.get("apiVersion") == "v1"]
+    pdbs = [obj for obj in objects if obj.get("kind") == "PodDisruptionBudget"]
+
+    def configmap(namespace: str | None, name: str) -> dict[str, Any] | None:
+        for obj in configmaps:
+            if (obj.get("metadata") or {}).get("name") == name and _same_namespace(namespace, namespace_of(obj)):
+                return obj
+        return None
+
+    def budgets(namespace: str | None) -> list[dict[str, Any]]:
+        return [obj for obj in pdbs if _same_namespace(namespace, namespace_of(obj))]
+
+    return Context(validator, configmap, budgets)
+
+
+def audit(documents: Sequence[Document], settings: Settings, validator: Validator | None) -> list[Audited]:
+    context = input_context([document.obj for document in documents], validator)
+    return [
+        Audited(document, engine.check(document.obj, settings, namespace=document.namespace, context=context))
+        for document in documents
+    ]
+
+
+def denied(results: Sequence[Audited]) -> bool:
+    return any(finding.severity is Severity.DENY for result in results for finding in result.findings)

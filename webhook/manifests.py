@@ -1,0 +1,164 @@
+"""Reading Kubernetes manifests for the CLI: files, folders and stdin; multi-document YAML, JSON, Lists.
+
+Empty documents are skipped (their numbers still count, so `file#2` is the third document as written);
+`kind: List` and `*List` documents are flattened; every object must be a mapping with apiVersion and kind.
+Any problem is a ManifestError naming the file and document, never a traceback. Timestamps stay strings
+(YAML would turn them into dates that JSON cannot print), and each object keeps its node tree so a finding's
+JSON pointer can be mapped to a line (for SARIF).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"
+
+
+class ManifestError(Exception):
+    """Bad input: the message names the file and the document."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without the timestamp resolver: `2026-01-01` stays a string."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+
+
+@dataclass(frozen=True)
+class Document:
+    """One Kubernetes object from the input, where it came from, and its YAML node (None for JSON)."""
+
+    file: str
+    index: int
+    obj: dict[str, Any]
+    node: yaml.Node | None = None
+
+    @property
+    def source(self) -> str:
+        return f"{self.file}#{self.index}"
+
+    @property
+    def namespace(self) -> str | None:
+        metadata = self.obj.get("metadata")
+        value = metadata.get("namespace") if isinstance(metadata, dict) else None
+        return str(value) if value else None
+
+    def line_of(self, pointer: str | None) -> int | None:
+        """The 1-based line of the deepest existing node on `pointer`, or the document's first line."""
+        node = self.node
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for token in (pointer or "").split("/")[1:]:
+            key = token.replace("~1", "/").replace("~0", "~")
+            child = None
+            if isinstance(node, yaml.MappingNode):
+                child = next((value for name, value in node.value if name.value == key), None)
+            elif isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
+                child = node.value[int(key)]
+            if child is None:
+                break
+            node, line = child, child.start_mark.line + 1
+        return line
+
+
+def _objects(file: str, index: int, data: Any, node: yaml.Node | None) -> list[Document]:
+    where = f"{file}#{index}"
+    if not isinstance(data, dict):
+        raise ManifestError(f"{where}: expected a Kubernetes object (a mapping), got {type(data).__name__}")
+    kind, api_version = data.get("kind"), data.get("apiVersion")
+    if not isinstance(kind, str) or not kind or not isinstance(api_version, str) or not api_version:
+        raise ManifestError(f"{where}: every object needs apiVersion and kind")
+    if kind == "List" or (kind.endswith("List") and "items" in data):
+        items = data.get("items") or []
+        if not isinstance(items, list):
+            raise ManifestError(f"{where}: {kind}.items must be a list")
+        item_nodes = _list_item_nodes(node)
+        documents = []
+        for position, item in enumerate(items):
+            try:
+                documents.extend(_objects(file, index, item, item_nodes[position] if item_nodes else None))
+            except ManifestError as error:
+                raise ManifestError(str(error).replace(where, f"{where} items[{position}]", 1)) from None
+        return documents
+    return [Document(file, index, data, node)]
+
+
+def _list_item_nodes(node: yaml.Node | None) -> list[yaml.Node] | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    items = next((value for key, value in node.value if key.value == "items"), None)
+    return list(items.value) if isinstance(items, yaml.SequenceNode) else None
+
+
+def parse_text(text: str, file: str) -> list[Document]:
+    """The objects in one file's text."""
+    if file.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ManifestError(f"{file}#0: not valid JSON: line {error.lineno}: {error.msg}") from None
+        return _objects(file, 0, data, None)
+    documents: list[Document] = []
+    loader = _Loader(text)
+    index = 0
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                data = loader.construct_document(node)
+                if data is not None:
+                    documents.extend(_objects(file, index, data, node))
+            index += 1
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}:" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ManifestError(f"{file}#{index}: not valid YAML:{where} {problem}") from None
+    finally:
+        loader.dispose()
+    return documents
+
+
+def _expand(paths: Iterable[str]) -> list[str]:
+    files: list[str] = []
+    for path in paths:
+        if path == STDIN:
+            files.append(STDIN)
+            continue
+        candidate = Path(path)
+        if candidate.is_dir():
+            found = sorted(str(p) for p in candidate.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+            files.extend(found)
+        elif candidate.exists():
+            files.append(path)
+        else:
+            raise ManifestError(f"{path}: no such file or folder")
+    return files
+
+
+def load(paths: Sequence[str]) -> list[Document]:
+    """Every object in `paths` (files, folders, `-` for stdin; stdin when empty), in input order."""
+    documents: list[Document] = []
+    for file in _expand(paths or [STDIN]):
+        if file == STDIN:
+            text, name = sys.stdin.read(), "<stdin>"
+        else:
+            try:
+                text, name = Path(file).read_text(encoding="utf-8"), file
+            except (OSError, UnicodeDecodeError) as error:
+                raise ManifestError(f"{file}: cannot read: {getattr(error, 'strerror', None) or error}") from None
+        documents.extend(parse_text(text, name))
+    return documents
