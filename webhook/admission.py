@@ -8,6 +8,7 @@ app runs it off the event loop.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from webhook.review import AdmissionRequest, response_review
 
 WRITE_OPERATIONS = frozenset({"CREATE", "UPDATE"})
 MAX_WARNING_CHARS = 256  # the API server may truncate longer warnings
+MAX_AUDIT_ANNOTATION_CHARS = 8192  # keeps audit events small; the full list is in the denial or warnings
 
 
 def warning_text(finding: Finding) -> str:
@@ -32,6 +34,17 @@ def _denial_message(findings: tuple[Finding, ...]) -> str:
     where = f"{first.kind} {first.namespace + '/' if first.namespace else ''}{first.name}"
     reasons = "; ".join(f"[{finding.policy}] {finding.message}" for finding in findings)
     return f"haproxy-guard denied {where}: {reasons}"
+
+
+def _findings_annotation(findings: tuple[Finding, ...]) -> str:
+    """Every finding, as a JSON list of `[policy] (severity) message` for the audit log (audit mode's record)."""
+    entries: list[str] = []
+    for finding in findings:
+        entries.append(f"[{finding.policy}] ({finding.severity}) {finding.message}")
+        if len(json.dumps(entries)) > MAX_AUDIT_ANNOTATION_CHARS:
+            entries[-1] = f"... {len(findings) - len(entries) + 1} more"
+            break
+    return json.dumps(entries)
 
 
 def _policy_list(findings: tuple[Finding, ...], severity: Severity) -> str:
@@ -104,6 +117,7 @@ class Admission:
             )
             if value
         }
+        annotations["findings"] = _findings_annotation(evaluation.findings)
         return response_review(
             request.uid,
             allowed=not denied,

@@ -63,7 +63,10 @@ def _key(obj: dict[str, Any]) -> str:
 def _is_subject(obj: dict[str, Any]) -> bool:
     if obj["kind"] == "ConfigMap":
         return "haproxy.cfg" in (obj.get("data") or {})
-    return any("haproxy" in str(c.get("image")) for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []))
+    return any(
+        "haproxy" in str(c.get("image"))
+        for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    )
 
 
 def cli_results(scenario: Path) -> tuple[Results, list[dict[str, Any]]]:
@@ -84,11 +87,19 @@ def cli_results(scenario: Path) -> tuple[Results, list[dict[str, Any]]]:
 
 def _source(objects: list[dict[str, Any]]) -> Context:
     def configmap(namespace: str | None, name: str) -> dict[str, Any] | None:
-        found = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name and o["metadata"].get("namespace") == namespace]
+        found = [
+            o
+            for o in objects
+            if o["kind"] == "ConfigMap"
+            and o["metadata"]["name"] == name
+            and o["metadata"].get("namespace") == namespace
+        ]
         return found[0] if found else None
 
     def pdbs(namespace: str | None) -> list[dict[str, Any]]:
-        return [o for o in objects if o["kind"] == "PodDisruptionBudget" and o["metadata"].get("namespace") == namespace]
+        return [
+            o for o in objects if o["kind"] == "PodDisruptionBudget" and o["metadata"].get("namespace") == namespace
+        ]
 
     return Context(None, configmap, pdbs)
 
@@ -129,5 +140,10 @@ def test_cli_and_webhook_agree_and_match_the_expectation(scenario: Path, outcome
 
 
 def test_scenarios_cover_pass_fail_and_skip() -> None:
-    seen = {value for scenario in SCENARIOS for results in yaml.safe_load((scenario / "expected.yaml").read_text()).values() for value in results.values()}
+    seen = {
+        value
+        for scenario in SCENARIOS
+        for results in yaml.safe_load((scenario / "expected.yaml").read_text()).values()
+        for value in results.values()
+    }
     assert seen == {"pass", "fail", "skip"}

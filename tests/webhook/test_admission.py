@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,12 @@ def test_mutation_reports_which_policies_changed_the_object(client: TestClient) 
         "termination-grace-period",
         "deployment-rolling-update",
     ]
+
+
+def test_every_finding_is_in_the_audit_annotation(client: TestClient) -> None:
+    obj = load_yaml(GOLDEN / "deployment-recreate" / "recreate" / "input.yaml")
+    response = _post(client, "/validate", review(obj))
+    recorded = json.loads(response["auditAnnotations"]["findings"])
+    assert recorded[0].startswith("[prestop-wait] (deny) container haproxy has no preStop wait")
+    assert any(entry.startswith("[readiness-probe] (warn)") for entry in recorded)
+    assert len(recorded) == len(response["warnings"]) + response["status"]["message"].count("; [") + 1
