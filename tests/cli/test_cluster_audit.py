@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
+from policies.settings import Settings
 from tests.conftest import free_port
 from tests.helpers import ROOT
 from tests.webhook.test_cluster import _kubeconfig
+from webhook.cluster_audit import audit_objects
 
 RESOURCES = list(
     yaml.safe_load_all((ROOT / "tests" / "scenarios" / "chart-with-config" / "resources.yaml").read_text())
@@ -165,3 +167,13 @@ def test_no_cluster_configuration_exits_2(tmp_path: Path) -> None:
     result = _audit(tmp_path / "absent-kubeconfig")
     assert result.returncode == 2
     assert "no Kubernetes API configuration found" in result.stderr
+
+
+def test_progress_bar_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    objects = [obj for obj in RESOURCES if obj["kind"] in {"Deployment", "ConfigMap"}] * 6
+    results = audit_objects(objects, Settings(), None, progress=True)
+    assert len(results) == 12
+    err = capsys.readouterr().err
+    assert "] 10/12" in err and err.rstrip().endswith("] 12/12")
+    audit_objects(objects, Settings(), None, progress=False)
+    assert capsys.readouterr().err == ""
