@@ -8,6 +8,7 @@ none), exactly as the webhook finds them in the API server.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,11 +58,15 @@ def input_context(objects: Sequence[dict[str, Any]], validator: Validator | None
 
 
 def audit(documents: Sequence[Document], settings: Settings, validator: Validator | None) -> list[Audited]:
+    """Findings for every document, in input order. Documents are checked by `validatorConcurrency` threads:
+    the time goes to `haproxy -c` subprocesses, which run in parallel (the validator bounds them)."""
     context = input_context([document.obj for document in documents], validator)
-    return [
-        Audited(document, engine.check(document.obj, settings, namespace=document.namespace, context=context))
-        for document in documents
-    ]
+
+    def one(document: Document) -> Audited:
+        return Audited(document, engine.check(document.obj, settings, namespace=document.namespace, context=context))
+
+    with ThreadPoolExecutor(max_workers=settings.validator_concurrency) as pool:
+        return list(pool.map(one, documents))
 
 
 def denied(results: Sequence[Audited]) -> bool:

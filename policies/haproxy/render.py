@@ -64,7 +64,8 @@ class ConfigBundle:
             hasher.update(b"F\0" + path.encode() + b"\0" + self.files[path] + b"\0")
         for key in sorted(self.env):
             hasher.update(b"E\0" + key.encode() + b"\0" + self.env[key].encode() + b"\0")
-        hasher.update(b"M" if self.match_by_name else b"-")
+        if self.files:  # without other files, name matching cannot change the rendering
+            hasher.update(b"M" if self.match_by_name else b"-")
         return hasher.hexdigest()
 
 

@@ -130,6 +130,7 @@ class Validator:
         self._cache: OrderedDict[str, ValidationResult] = OrderedDict()
         self._cache_entries = cache_entries
         self._lock = threading.Lock()
+        self._running: dict[str, threading.Event] = {}
         self.stats = {"runs": 0, "cache_hits": 0, "timeouts": 0, "busy": 0}
 
     def choose(self, version: str | None) -> tuple[str, str]:
@@ -146,28 +147,45 @@ class Validator:
         return None
 
     def validate(self, bundle: ConfigBundle, version: str | None = None) -> ValidationResult:
+        """The result for `bundle` with the binary for `version`; concurrent calls for the same input wait for
+        the one check already running instead of starting another."""
         chosen, binary = self.choose(version)
         key = hashlib.sha256(f"{binary}\0{bundle.digest()}".encode()).hexdigest()
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                self.stats["cache_hits"] += 1
-                return replace(cached, cached=True, seconds=0.0)
+        while True:
+            with self._lock:
+                cached = self._cache.get(key)
+                if cached is not None:
+                    self._cache.move_to_end(key)
+                    self.stats["cache_hits"] += 1
+                    return replace(cached, cached=True, seconds=0.0)
+                running = self._running.get(key)
+                if running is None:
+                    running = self._running[key] = threading.Event()
+                    break
+            if not running.wait(self.timeout_seconds * 2):
+                break  # the other check is stuck beyond its own limit: run ours
+        try:
+            result = self._bounded_run(bundle, binary, chosen)
+            if not result.unavailable:
+                with self._lock:
+                    self._cache[key] = result
+                    while len(self._cache) > self._cache_entries:
+                        self._cache.popitem(last=False)
+            return result
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+            running.set()
+
+    def _bounded_run(self, bundle: ConfigBundle, binary: str, version: str) -> ValidationResult:
         if not self._slots.acquire(timeout=self.timeout_seconds):
             self.stats["busy"] += 1
             busy = Message(bundle.configs[0][0], None, "validator busy: too many checks at once, try again")
-            return ValidationResult(False, (busy,), (), chosen, unavailable=True)
+            return ValidationResult(False, (busy,), (), version, unavailable=True)
         try:
-            result = self._run(bundle, binary, chosen)
+            return self._run(bundle, binary, version)
         finally:
             self._slots.release()
-        if not result.unavailable:
-            with self._lock:
-                self._cache[key] = result
-                while len(self._cache) > self._cache_entries:
-                    self._cache.popitem(last=False)
-        return result
 
     def _command(self, binary: str, sandbox: Sandbox) -> list[str]:
         command = [binary, "-c", "-dr", *(arg for name in sandbox.config_names for arg in ("-f", name))]

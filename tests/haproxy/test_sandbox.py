@@ -209,3 +209,16 @@ def test_the_sandbox_folder_is_removed(validator: Validator) -> None:
     _check(validator, "frontend gone\n  bind :8082\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n")
     after = set(Path(tempfile.gettempdir()).glob("haproxy-guard-*"))
     assert after <= before
+
+
+def test_concurrent_checks_of_the_same_input_run_haproxy_once(validator: Validator) -> None:
+    fresh = Validator(validator.binaries, max_concurrent=4)
+    text = "frontend same\n  bind :8083\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n"
+    results: list[ValidationResult] = []
+    threads = [threading.Thread(target=lambda: results.append(_check(fresh, text))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 8 and all(result.valid for result in results)
+    assert fresh.stats["runs"] == 1 and fresh.stats["cache_hits"] == 7
