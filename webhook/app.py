@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -18,10 +19,12 @@ import anyio.to_thread
 import orjson
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from policies.settings import Settings
 from webhook.admission import Admission
-from webhook.review import BadReview, parse_review
+from webhook.observability import Metrics
+from webhook.review import AdmissionRequest, BadReview, parse_review
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +72,22 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+def _verdict(reply: dict[str, Any]) -> tuple[str, list[str]]:
+    response = reply["response"]
+    annotations = response.get("auditAnnotations") or {}
+    policies = [p for key in ("denied-by", "warned-by", "mutated-by") for p in annotations.get(key, "").split(",") if p]
+    if not response["allowed"]:
+        return "denied", policies
+    if "patch" in response:
+        return "patched", policies
+    return ("warned" if response.get("warnings") else "allowed"), policies
+
+
 class AdmissionMiddleware:
     """Answers POST /mutate and /validate; every other request goes on to FastAPI."""
 
-    def __init__(self, app: ASGIApp, admission: Admission) -> None:
-        self.app, self.admission = app, admission
+    def __init__(self, app: ASGIApp, admission: Admission, metrics: Metrics) -> None:
+        self.app, self.admission, self.metrics = app, admission, metrics
         self.settings = admission.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,6 +95,8 @@ class AdmissionMiddleware:
         if decide is None:
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        webhook = scope["path"].lstrip("/")
         headers = [(b"content-type", b"application/json")]
         if scope["method"] != "POST":
             status, body = 405, _encode({"error": "use POST"})
@@ -93,23 +109,60 @@ class AdmissionMiddleware:
                 else:
                     reply = decide(self.admission, review)
                 status, body = 200, _encode(reply)
+                _record_admission(self.metrics, webhook, review, reply, time.perf_counter() - started)
             except BodyTooLarge:
                 status, body = 413, _encode({"error": f"request body exceeds {self.settings.max_body_bytes} bytes"})
                 headers.append((b"connection", b"close"))
+                self.metrics.bad_requests.labels(webhook, "413").inc()
             except BadReview as error:
-                log.info("bad admission request: %s", error)
+                log.info("bad admission request", extra={"webhook": webhook, "reason": str(error)})
                 status, body = 400, _encode({"error": str(error)})
+                self.metrics.bad_requests.labels(webhook, "400").inc()
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(admission: Admission | Settings, readiness_checks: tuple[ReadinessCheck, ...] = ()) -> FastAPI:
+def _record_admission(
+    metrics: Metrics, webhook: str, review: AdmissionRequest, reply: dict[str, Any], seconds: float
+) -> None:
+    verdict, policies = _verdict(reply)
+    kind = review.kind.kind
+    metrics.admission.labels(webhook, review.operation, kind, verdict).observe(seconds)
+    log.info(
+        "admission",
+        extra={
+            "uid": review.uid,
+            "webhook": webhook,
+            "operation": review.operation,
+            "kind": kind,
+            "namespace": review.namespace,
+            "object_name": review.name or (review.object or {}).get("metadata", {}).get("name"),
+            "verdict": verdict,
+            "policies": policies,
+            "dry_run": bool(review.dry_run),
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
+
+
+def create_app(
+    admission: Admission | Settings,
+    readiness_checks: tuple[ReadinessCheck, ...] = (),
+    metrics: Metrics | None = None,
+) -> FastAPI:
     """The webhook application; `/readyz` is 200 only when every check returns None."""
     if isinstance(admission, Settings):
         admission = Admission(admission)
+    metrics = metrics or Metrics()
+    if admission.context.validator is not None:
+        admission.context.validator.observers.append(metrics.observe_validation)
     app = FastAPI(title="haproxy-guard", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(AdmissionMiddleware, admission=admission)
+    app.add_middleware(AdmissionMiddleware, admission=admission, metrics=metrics)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -163,8 +163,10 @@ def _manifests(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from webhook.observability import configure_json_logging  # noqa: PLC0415
     from webhook.server import ServeOptions, serve  # noqa: PLC0415  (uvicorn only for this command)
 
+    configure_json_logging()
     cert, key = _serving_files(args)
     settings = _effective_settings(load_settings(args.settings))
     try:

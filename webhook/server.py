@@ -13,6 +13,7 @@ import uvicorn
 from certs.reloader import ReloadingCertificate
 from webhook.admission import Admission
 from webhook.app import create_app
+from webhook.observability import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ def serve(admission: Admission, options: ServeOptions) -> None:
     certificate = ReloadingCertificate(options.cert_file, options.key_file, settings.tls_min_version)
     validator = admission.context.validator
     checks = (certificate.problem, validator.problem if validator else lambda: "no HAProxy validator binary found")
-    app = create_app(admission, readiness_checks=checks)
+    metrics = Metrics()
+    metrics.certificate_expiry.set_function(lambda: certificate.not_after.timestamp())  # noqa: PLW0108  (not_after changes on reload)
+    app = create_app(admission, readiness_checks=checks, metrics=metrics)
     config = uvicorn.Config(
         app,
         host=options.host,

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -131,6 +131,8 @@ class Validator:
         self._cache_entries = cache_entries
         self._lock = threading.Lock()
         self._running: dict[str, threading.Event] = {}
+        self.observers: list[Callable[[ValidationResult], None]] = []
+        """Called with every result (cached ones included), e.g. to record metrics."""
         self.stats = {"runs": 0, "cache_hits": 0, "timeouts": 0, "busy": 0}
 
     def choose(self, version: str | None) -> tuple[str, str]:
@@ -149,6 +151,12 @@ class Validator:
     def validate(self, bundle: ConfigBundle, version: str | None = None) -> ValidationResult:
         """The result for `bundle` with the binary for `version`; concurrent calls for the same input wait for
         the one check already running instead of starting another."""
+        result = self._validate(bundle, version)
+        for observer in self.observers:
+            observer(result)
+        return result
+
+    def _validate(self, bundle: ConfigBundle, version: str | None) -> ValidationResult:
         chosen, binary = self.choose(version)
         key = hashlib.sha256(f"{binary}\0{bundle.digest()}".encode()).hexdigest()
         while True:

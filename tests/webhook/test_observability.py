@@ -1,0 +1,78 @@
+"""/metrics and the structured logs of the real server process."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+
+from cryptography import x509
+
+from tests.conftest import RunningServer
+from tests.helpers import GOLDEN, load_yaml, review
+
+SECRET_LOOKING_CONFIG_TEXT = "marker-acl-9b1f"
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+            if all(found.get(key) == value for key, value in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} {labels} not in metrics")
+
+
+def test_metrics_and_logs(server: RunningServer) -> None:
+    deployment = load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml")
+    configmap = load_yaml(GOLDEN / "haproxy-config-valid" / "typo-configmap" / "input.yaml")
+    configmap["data"]["haproxy.cfg"] += f"# {SECRET_LOOKING_CONFIG_TEXT}\n"
+    with server.client() as client:
+        assert client.post("/mutate", json=review(deployment, uid="uid-observed-1")).status_code == 200
+        assert (
+            client.post("/validate", json=review(configmap, uid="uid-observed-2")).json()["response"]["allowed"]
+            is False
+        )
+        assert client.post("/validate", json=review(configmap, uid="uid-observed-3")).status_code == 200
+        assert client.post("/validate", content=b"nope").status_code == 400
+        text = client.get("/metrics").text
+    assert (
+        _metric(
+            text,
+            "haproxy_guard_admission_duration_seconds_count",
+            webhook="mutate",
+            operation="CREATE",
+            kind="Deployment",
+            verdict="patched",
+        )
+        >= 1
+    )
+    assert (
+        _metric(
+            text,
+            "haproxy_guard_admission_duration_seconds_count",
+            webhook="validate",
+            kind="ConfigMap",
+            verdict="denied",
+        )
+        >= 2
+    )
+    assert _metric(text, "haproxy_guard_validator_duration_seconds_count", version="2.8", result="invalid") >= 1
+    assert _metric(text, "haproxy_guard_validator_cache_hits_total") >= 1
+    assert _metric(text, "haproxy_guard_bad_requests_total", webhook="validate", code="400") >= 1
+    assert _metric(text, "haproxy_guard_validator_timeouts_total") == 0
+    not_after = x509.load_pem_x509_certificate((server.cert_dir / "tls.crt").read_bytes()).not_valid_after_utc
+    assert _metric(text, "haproxy_guard_certificate_expiry_timestamp_seconds") == not_after.timestamp()
+
+    time.sleep(0.2)
+    raw = server.log.read_text()
+    entries = [json.loads(line) for line in raw.splitlines() if line.startswith("{")]
+    admissions = {entry["uid"]: entry for entry in entries if entry["message"] == "admission"}
+    mutated = admissions["uid-observed-1"]
+    assert mutated["verdict"] == "patched" and mutated["kind"] == "Deployment" and mutated["object_name"] == "edge"
+    assert "prestop-wait" in mutated["policies"]
+    denied = admissions["uid-observed-2"]
+    assert (denied["verdict"], denied["policies"][0]) == ("denied", "haproxy-config-valid")
+    datetime.fromisoformat(denied["time"].replace("Z", "+00:00"))
+    assert SECRET_LOOKING_CONFIG_TEXT not in raw and "unknowns" not in raw, "no configuration text in logs"

@@ -1,0 +1,95 @@
+"""Metrics (Prometheus text on /metrics) and structured JSON logs for the webhook.
+
+Logs carry the request uid, object kind/namespace/name, verdict, policy ids and duration; never object
+contents or configuration text (findings messages can quote a configuration line, so only ids are logged).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from policies.haproxy.validator import ValidationResult
+
+ADMISSION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+VALIDATOR_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+
+
+class Metrics:
+    """The webhook's Prometheus metrics, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.admission = Histogram(
+            "haproxy_guard_admission_duration_seconds",
+            "Time to answer an AdmissionReview",
+            ["webhook", "operation", "kind", "verdict"],
+            buckets=ADMISSION_BUCKETS,
+            registry=self.registry,
+        )
+        self.bad_requests = Counter(
+            "haproxy_guard_bad_requests_total",
+            "Requests answered 400 or 413",
+            ["webhook", "code"],
+            registry=self.registry,
+        )
+        self.validator = Histogram(
+            "haproxy_guard_validator_duration_seconds",
+            "Duration of sandboxed haproxy -c runs (cache misses)",
+            ["version", "result"],
+            buckets=VALIDATOR_BUCKETS,
+            registry=self.registry,
+        )
+        self.validator_timeouts = Counter(
+            "haproxy_guard_validator_timeouts_total",
+            "haproxy -c runs stopped at the time limit",
+            registry=self.registry,
+        )
+        self.validator_cache_hits = Counter(
+            "haproxy_guard_validator_cache_hits_total", "Validations answered from the cache", registry=self.registry
+        )
+        self.certificate_expiry = Gauge(
+            "haproxy_guard_certificate_expiry_timestamp_seconds",
+            "When the served certificate expires (Unix time)",
+            registry=self.registry,
+        )
+
+    def observe_validation(self, result: ValidationResult) -> None:
+        if result.cached:
+            self.validator_cache_hits.inc()
+            return
+        if result.timed_out:
+            self.validator_timeouts.inc()
+        outcome = (
+            "timeout" if result.timed_out else "busy" if result.unavailable else "valid" if result.valid else "invalid"
+        )
+        self.validator.labels(result.version, outcome).observe(result.seconds)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({key: value for key, value in vars(record).items() if key not in _STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_json_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
