@@ -64,82 +64,104 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
+def _key_usage(*, signs_certificates: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signs_certificates,
+        crl_sign=signs_certificates,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _authority(key: ec.EllipticCurvePrivateKey, start: datetime.datetime, days: int) -> x509.Certificate:
+    # a distinct subject per CA, so a bundle holding an old and a new CA tells them apart
+    name = _name(f"haproxy-guard webhook CA {start:%Y-%m-%d} {x509.random_serial_number() % 10**6:06d}")
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(signs_certificates=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _serving(  # noqa: PLR0917
+    key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    names: Sequence[str],
+    start: datetime.datetime,
+    days: int,
+) -> x509.Certificate:
+    if not names:
+        raise ValueError("a serving certificate needs at least one name")
+    if days < 1:
+        raise ValueError("--days must be at least 1")
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(names[0]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(min(start + datetime.timedelta(days=days), ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(signs_certificates=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_subject_alt_names(names)), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)  # type: ignore[arg-type]
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
 def issue(names: Sequence[str], days: int, now: datetime.datetime | None = None) -> tuple[bytes, bytes, bytes]:
     """A new CA certificate, serving certificate and serving key (PEM) for `names`."""
     if not names:
         raise ValueError("a serving certificate needs at least one name")
     if days < 1:
         raise ValueError("--days must be at least 1")
-    start = (now or datetime.datetime.now(datetime.UTC)) - BACKDATE
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name("haproxy-guard webhook CA")
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=max(CA_DAYS, days)))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_pem, ca_key = new_authority(max(CA_DAYS, days), now)
+    cert, key = issue_serving(ca_pem, ca_key, names, days, now)
+    return ca_pem, cert, key
+
+
+def new_authority(days: int, now: datetime.datetime | None = None) -> tuple[bytes, bytes]:
+    """A new CA: certificate and key (PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(names[0]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(_subject_alt_names(names)), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return (
-        ca_cert.public_bytes(serialization.Encoding.PEM),
-        cert.public_bytes(serialization.Encoding.PEM),
-        key_pem,
-    )
+    cert = _authority(key, (now or datetime.datetime.now(datetime.UTC)) - BACKDATE, days)
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+def issue_serving(
+    ca_pem: bytes, ca_key_pem: bytes, names: Sequence[str], days: int, now: datetime.datetime | None = None
+) -> tuple[bytes, bytes]:
+    """A serving certificate and key (PEM) for `names`, signed by the given CA."""
+    ca_cert = x509.load_pem_x509_certificate(ca_pem)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the CA key must be an ECDSA key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = (now or datetime.datetime.now(datetime.UTC)) - BACKDATE
+    cert = _serving(key, ca_cert, ca_key, names, start, days)
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
 def generate(out_dir: Path, names: Sequence[str], days: int = 365) -> GeneratedFiles:

@@ -77,6 +77,26 @@ def _parser() -> argparse.ArgumentParser:
     generate_cmd.add_argument("--dns", action="append", default=[], help="extra DNS name (repeatable)")
     generate_cmd.add_argument("--ip", action="append", default=[], help="extra IP address (repeatable)")
     generate_cmd.add_argument("--days", type=int, default=365, help="serving certificate validity (default 365)")
+
+    rotate_cmd = certs_commands.add_parser(
+        "rotate", help="create or renew the webhook certificate (one safe step; run it daily, e.g. from a CronJob)"
+    )
+    target = rotate_cmd.add_mutually_exclusive_group(required=True)
+    target.add_argument("--dir", type=Path, help="a folder laid out like a mounted Secret")
+    target.add_argument("--secret", help="the Secret (in --namespace) holding the certificate")
+    rotate_cmd.add_argument("--namespace", default="haproxy-guard", help="namespace of the Secret and Service")
+    rotate_cmd.add_argument("--service", default="haproxy-guard", help="Service name: NAME, NAME.NS, NAME.NS.svc")
+    rotate_cmd.add_argument("--dns", action="append", default=[], help="extra DNS name (repeatable)")
+    rotate_cmd.add_argument("--ip", action="append", default=[], help="extra IP address (repeatable)")
+    rotate_cmd.add_argument(
+        "--webhook-configuration", action="append", default=[], help="webhook configuration whose caBundle to set"
+    )
+    rotate_cmd.add_argument("--days", type=int, default=365, help="serving certificate validity (default 365)")
+    rotate_cmd.add_argument("--renew-before-days", type=int, default=30, help="renew this long before expiry (30)")
+    rotate_cmd.add_argument("--ca-days", type=int, default=3650, help="CA validity (default 3650)")
+    rotate_cmd.add_argument(
+        "--ca-renew-before-days", type=int, default=180, help="start a CA roll-over this early (180)"
+    )
     return parser
 
 
@@ -91,6 +111,29 @@ def _generate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         raise UsageError(str(error)) from None
     print(f"wrote {files.ca_cert}, {files.cert} and {files.key}")
+    return EXIT_OK
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    from certs.rotation import Policy  # noqa: PLC0415
+    from certs.stores import FolderStore, KubernetesStore, Store, rotate  # noqa: PLC0415
+
+    names = _certificate_names(args.service, args.namespace, args.dns, args.ip)
+    if args.days < 1 or args.renew_before_days >= args.days or args.ca_renew_before_days >= args.ca_days:
+        raise UsageError("renewal periods must be shorter than the validity (--renew-before-days < --days)")
+    policy = Policy(tuple(names), args.days, args.renew_before_days, args.ca_days, args.ca_renew_before_days)
+    store: Store
+    if args.dir:
+        store = FolderStore(args.dir)
+    else:
+        from webhook.cluster import api_client  # noqa: PLC0415
+
+        client = api_client()
+        if client is None:
+            raise UsageError("no Kubernetes API configuration found (kubeconfig or in-cluster service account)")
+        store = KubernetesStore(client, args.namespace, args.secret, args.webhook_configuration)
+    result = rotate(store, policy)
+    print(f"{'changed' if result.changed else 'unchanged'}: {result.reason}")
     return EXIT_OK
 
 
@@ -186,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_files(args.files, args.haproxy)
         if args.command in {"audit", "mutate"}:
             return _manifests(args)
+        if args.certs_command == "rotate":
+            return _rotate(args)
         return _generate(args)
     except (UsageError, SettingsError, CheckConfigError, ManifestError) as error:
         print(f"haproxy-guard: {error}", file=sys.stderr)
