@@ -1,0 +1,190 @@
+"""The manifests: every overlay renders with a real kustomize (kubectl kustomize), validates against the
+Kubernetes OpenAPI schemas of two minor versions, keeps the webhook configurations' safety properties, and
+passes the project's own policies and Pod Security "restricted"."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import cache
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from policies.settings import Settings
+from policies.settings_file import parse_settings
+from tests.helpers import ROOT
+from webhook.audit import audit
+from webhook.manifests import parse_text
+
+OVERLAYS = ["base", "overlays/cert-manager", "overlays/self-signed", "overlays/audit"]
+SCHEMA_VERSIONS = ("1.30.0", "1.37.0")
+EXCLUDED = {"kube-system", "kube-node-lease", "haproxy-guard"}
+CRD_GROUPS = ("cert-manager.io/",)  # not in the Kubernetes schemas: checked for shape only
+
+
+@cache
+def render(overlay: str) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl (with its built-in kustomize) is needed to render the manifests"
+    output = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / "manifests" / overlay)], capture_output=True, text=True, check=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(output) if doc]
+
+
+def _one(objects: list[dict[str, Any]], kind: str, name: str = "haproxy-guard") -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}"
+    return found[0]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_is_valid(overlay: str) -> None:
+    for obj in render(overlay):
+        if obj["apiVersion"].startswith(CRD_GROUPS):
+            assert obj["metadata"]["name"] and isinstance(obj.get("spec"), dict)
+            continue
+        for version in SCHEMA_VERSIONS:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_webhook_configurations_are_safe(overlay: str) -> None:
+    objects = render(overlay)
+    settings = parse_settings(
+        yaml.safe_load(_one(objects, "ConfigMap", "haproxy-guard-settings")["data"]["settings.yaml"])
+    )
+    service = _one(objects, "Service")
+    mutating = _one(objects, "MutatingWebhookConfiguration")["webhooks"]
+    validating = _one(objects, "ValidatingWebhookConfiguration")["webhooks"]
+    expected_policy = {
+        "workloads.mutate.haproxy-guard.io": "Ignore",
+        "labelled-configmaps.validate.haproxy-guard.io": "Fail",
+        "configmaps.validate.haproxy-guard.io": "Ignore",
+        "workloads.validate.haproxy-guard.io": "Ignore",
+    }
+    assert {w["name"] for w in mutating + validating} == set(expected_policy)
+    for webhook in mutating + validating:
+        assert webhook["sideEffects"] == "None", "server-side dry-run must work"
+        assert webhook["admissionReviewVersions"] == ["v1"]
+        assert webhook["failurePolicy"] == expected_policy[webhook["name"]]
+        assert 1 <= webhook["timeoutSeconds"] <= 5, "well under the API server's 10 s"
+        expressions = webhook["namespaceSelector"]["matchExpressions"]
+        excluded = next(e for e in expressions if e["key"] == "kubernetes.io/metadata.name")
+        assert excluded["operator"] == "NotIn" and set(excluded["values"]) == EXCLUDED
+        assert {"key": "haproxy-guard.io/ignore", "operator": "DoesNotExist"} in expressions
+        client = webhook["clientConfig"]["service"]
+        assert (client["name"], client["namespace"]) == (service["metadata"]["name"], service["metadata"]["namespace"])
+        assert client["port"] in {p["port"] for p in service["spec"]["ports"]}
+        for rule in webhook["rules"]:
+            assert set(rule["operations"]) <= {"CREATE", "UPDATE"}
+            assert set(rule["resources"]) <= {"deployments", "statefulsets", "daemonsets", "pods", "configmaps"}
+    assert [w["clientConfig"]["service"]["path"] for w in mutating] == ["/mutate"]
+    assert {w["clientConfig"]["service"]["path"] for w in validating} == {"/validate"}
+    assert mutating[0]["reinvocationPolicy"] == "IfNeeded"
+    pod_rule = next(r for r in mutating[0]["rules"] if r["resources"] == ["pods"])
+    assert pod_rule["operations"] == ["CREATE"], "pods are only mutated on CREATE"
+    for webhook in validating:
+        if "configmaps" in webhook["rules"][0]["resources"]:
+            assert webhook["timeoutSeconds"] > settings.validator_timeout_seconds, "the validator's limit comes first"
+    labelled = next(w for w in validating if w["name"].startswith("labelled-"))
+    assert labelled["objectSelector"] == {"matchLabels": {"haproxy-guard.io/config": "true"}}
+    other = next(w for w in validating if w["name"].startswith("configmaps."))
+    assert other["objectSelector"]["matchExpressions"] == [
+        {"key": "haproxy-guard.io/config", "operator": "NotIn", "values": ["true"]}
+    ]
+
+
+def test_certificate_sources() -> None:
+    cert_manager = render("overlays/cert-manager")
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        annotation = _one(cert_manager, kind)["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+        assert annotation == "haproxy-guard/haproxy-guard-serving"
+    serving = _one(cert_manager, "Certificate", "haproxy-guard-serving")["spec"]
+    assert serving["secretName"] == "haproxy-guard-tls"
+    assert set(serving["dnsNames"]) == {
+        "haproxy-guard",
+        "haproxy-guard.haproxy-guard",
+        "haproxy-guard.haproxy-guard.svc",
+    }
+    self_signed = render("overlays/self-signed")
+    for kind in ("Job", "CronJob"):
+        obj = _one(self_signed, kind, "haproxy-guard-certs-init" if kind == "Job" else "haproxy-guard-certs")
+        pod = (
+            obj["spec"]["template"]["spec"] if kind == "Job" else obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        )
+        args = pod["containers"][0]["args"]
+        assert args[:2] == ["certs", "rotate"] and "--secret=haproxy-guard-tls" in args
+        assert "--webhook-configuration=haproxy-guard" in args
+    role = _one(self_signed, "ClusterRole", "haproxy-guard-certs")
+    assert role["rules"][0]["resourceNames"] == ["haproxy-guard"] and set(role["rules"][0]["verbs"]) == {"get", "patch"}
+
+
+def test_audit_overlay_denies_nothing() -> None:
+    settings = yaml.safe_load(
+        _one(render("overlays/audit"), "ConfigMap", "haproxy-guard-settings")["data"]["settings.yaml"]
+    )
+    assert parse_settings(settings).mode == "audit"
+
+
+def test_rbac_is_least_privilege() -> None:
+    webhook = _one(render("base"), "ClusterRole", "haproxy-guard-webhook")
+    granted = {
+        (resource, verb) for rule in webhook["rules"] for resource in rule["resources"] for verb in rule["verbs"]
+    }
+    assert granted == {("configmaps", "get"), ("poddisruptionbudgets", "list")}
+
+
+def _pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    specs = []
+    for obj in objects:
+        if obj["kind"] in {"Deployment", "Job"}:
+            specs.append((obj["metadata"]["name"], obj["spec"]["template"]["spec"]))
+        elif obj["kind"] == "CronJob":
+            specs.append((obj["metadata"]["name"], obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
+    return specs
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pod_security_restricted(overlay: str) -> None:
+    """The "restricted" profile's rules (kubernetes.io, Pod Security Standards), checked field by field."""
+    allowed_volumes = {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
+    for name, pod in _pod_specs(render(overlay)):
+        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC"), name
+        for volume in pod.get("volumes", []):
+            assert set(volume) - {"name"} <= allowed_volumes, f"{name}: volume type"
+        pod_security = pod.get("securityContext", {})
+        for container in pod["containers"] + pod.get("initContainers", []):
+            security = container.get("securityContext", {})
+            assert security.get("runAsNonRoot", pod_security.get("runAsNonRoot")) is True, name
+            assert security.get("allowPrivilegeEscalation") is False, name
+            assert not security.get("privileged"), name
+            assert security["capabilities"]["drop"] == ["ALL"] and set(security["capabilities"].get("add", [])) <= {
+                "NET_BIND_SERVICE"
+            }, name
+            profile = security.get("seccompProfile", pod_security.get("seccompProfile", {}))
+            assert profile.get("type") in {"RuntimeDefault", "Localhost"}, name
+            assert security.get("readOnlyRootFilesystem") is True, f"{name}: read-only root filesystem"
+            assert all("hostPort" not in port for port in container.get("ports", [])), name
+
+
+def test_own_workload_passes_its_own_policies() -> None:
+    """The webhook's Deployment judged as if it were an HAProxy workload: the rollout, shutdown and PDB
+    rules apply to any proxy-like server."""
+    text = yaml.safe_dump_all(render("base"))
+    results = audit(parse_text(text, "rendered.yaml"), Settings(image_patterns=("haproxy-guard",)), None)
+    deployment = next(r for r in results if r.document.obj["kind"] == "Deployment")
+    assert deployment.evaluation.subject is not None, "the pattern makes it a subject"
+    assert [f"{f.policy}: {f.message}" for f in deployment.findings] == []
