@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8443
 
-.PHONY: setup system-deps run serve demo test lint typecheck unit bench clean
+.PHONY: setup system-deps run serve demo test test-fast lint typecheck unit image bench clean
 
 setup: system-deps $(STAMP)
 
@@ -39,8 +39,18 @@ unit: setup
 
 test: lint typecheck unit
 
+# Everything but building the container image (for quick local loops).
+test-fast: lint typecheck
+	$(BIN)/pytest -m "not image"
+
+# The image without a registry: debootstrap base + buildah (see scripts/build-image.sh).
+image:
+	scripts/build-image.sh localhost/haproxy-guard:dev
+
 bench: setup
 	$(BIN)/python bench/bench_mutate.py
+	$(BIN)/python bench/bench_validate.py
+	$(BIN)/python bench/bench_audit.py
 
 clean:
 	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache

