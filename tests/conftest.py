@@ -42,9 +42,12 @@ class RunningServer:
         return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=self.ca), timeout=10)
 
 
-def start_server(cert_dir: Path, log: Path, extra_args: list[str] | None = None) -> RunningServer:
+def start_server(
+    cert_dir: Path, log: Path, extra_args: list[str] | None = None, kubeconfig: Path | None = None
+) -> RunningServer:
+    """The real `haproxy-guard serve` process; with no kubeconfig it has no cluster to talk to."""
     port = free_port()
-    env = {**os.environ, "KUBECONFIG": "/nonexistent"}
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig) if kubeconfig else "/nonexistent"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     with log.open("wb") as sink:
         process = subprocess.Popen(
