@@ -85,20 +85,13 @@ def test_apply_stores_the_safe_settings_and_a_second_apply_changes_nothing(
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": "25%"}
     daemonset = control_plane.get("daemonset", "edge-ds", ns)
     assert daemonset is not None and daemonset["spec"]["updateStrategy"]["rollingUpdate"]["maxSurge"] == 1
-    versions = {
-        name: control_plane.get(kind, name, ns)["metadata"]["resourceVersion"]
-        for kind, name in (("deployment", "edge-haproxy"), ("statefulset", "edge-sts"), ("daemonset", "edge-ds"))
-    }  # type: ignore[index]
+    versions = _resource_versions(control_plane, ns)
 
     diff = control_plane.kubectl("diff", "-f", "-", stdin=yaml.safe_dump_all(objects))
     assert diff.returncode == 0 and diff.stdout == "", f"drift after mutation:\n{diff.stdout}"
     second = control_plane.apply(objects)
     assert second.returncode == 0, second.stderr
-    after = {
-        name: control_plane.get(kind, name, ns)["metadata"]["resourceVersion"]
-        for kind, name in (("deployment", "edge-haproxy"), ("statefulset", "edge-sts"), ("daemonset", "edge-ds"))
-    }  # type: ignore[index]
-    assert after == versions, "no reinvocation loop, no drift"
+    assert _resource_versions(control_plane, ns) == versions, "no reinvocation loop, no drift"
 
 
 def test_server_side_dry_run_returns_the_mutated_object_and_stores_nothing(
