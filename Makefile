@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8443
 
-.PHONY: setup system-deps run serve demo test test-fast lint typecheck unit image bench clean
+.PHONY: setup system-deps run serve demo test test-fast e2e lint typecheck unit image bench clean
 
 setup: system-deps $(STAMP)
 
@@ -39,9 +39,13 @@ unit: setup
 
 test: lint typecheck unit
 
-# Everything but building the container image (for quick local loops).
+# Everything but the container image and the kube-apiserver (for quick local loops).
 test-fast: lint typecheck
-	$(BIN)/pytest -m "not image"
+	$(BIN)/pytest -m "not image and not e2e"
+
+# Only the end-to-end tests against a real kube-apiserver (built by scripts/build-e2e.sh).
+e2e: setup
+	$(BIN)/pytest -m e2e
 
 # The image without a registry: debootstrap base + buildah (see scripts/build-image.sh).
 image:
