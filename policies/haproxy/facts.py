@@ -7,10 +7,10 @@ policies that use facts only ever warn or raise values, and `haproxy -c` stays t
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from policies.haproxy.addresses import names_a_host
 from policies.haproxy.config import HAProxyConfig, Line, Section, parse
 from policies.haproxy.durations import parse_seconds
 
@@ -56,18 +56,6 @@ class ConfigFacts:
 
 def _int(words: tuple[str, ...], index: int) -> int | None:
     return int(words[index]) if len(words) > index and words[index].isdigit() else None
-
-
-def _is_hostname(address: str) -> bool:
-    host = address.rsplit("@", 1)[-1]
-    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if not host or "$" in host or host == "*":
-        return False
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return True
-    return False
 
 
 def _effective(section: Section, defaults: Section | None, *keyword: str) -> list[Line]:
@@ -141,7 +129,7 @@ def _servers_without_resolvers(section: Section, defaults: Section | None) -> li
             address = line.words[3]
         else:
             continue
-        if _is_hostname(address) and "resolvers" not in line.words:
+        if names_a_host(address) and "resolvers" not in line.words:
             found.append(Located(line.number, f"{section.kind} {section.name}: {line.keyword} {address}"))
     return found
 

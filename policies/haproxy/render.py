@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from policies.haproxy.addresses import names_a_host, split_address
 from policies.haproxy.config import Token, tokenize
 from policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem
 
@@ -37,7 +37,6 @@ CERTIFICATE_ARGUMENTS = frozenset(
 BASE_KEYWORDS = {"crt-base": "crt", "ca-base": "ca"}
 ADDRESS_POSITIONS = {"server": 2, "server-template": 3, "nameserver": 2, "peer": 2, "mailer": 2, "dispatch": 1,
                      "bind": 1, "log": 1, "source": 1}  # fmt: skip
-SOCKET_PREFIXES = ("unix@", "abns@", "fd@", "sockpair@", "uxst@", "uxdg@")
 _PATH_RUN = re.compile(r"[^\s,()'\"{}\[\]]+")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\}")
 _SAFE_TOKEN = re.compile(r"^[^\s#\"'\\$]+$")
@@ -93,16 +92,6 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def _is_hostname(host: str) -> bool:
-    if not host or host == "*" or "$" in host:
-        return False
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return True
-    return False
-
-
 NOT_ADDRESSES = frozenset({"global", "stdout", "stderr"})
 
 
@@ -110,13 +99,10 @@ def _rewrite_address(address: str) -> str:
     """`backend.svc:80` -> `127.0.0.1:80`; IPs, wildcards, socket addresses and log keywords are kept."""
     if address in NOT_ADDRESSES:
         return address
-    prefix, _, rest = address.rpartition("@") if "@" in address else ("", "", address)
-    if prefix and f"{prefix}@" in SOCKET_PREFIXES:
+    if not names_a_host(address):
         return address
-    host, colon, port = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
-    if not _is_hostname(host):
-        return address
-    return (f"{prefix}@" if prefix else "") + "127.0.0.1" + (colon + port if colon else "")
+    prefix, _, port = split_address(address)
+    return f"{prefix}127.0.0.1{port}"
 
 
 class _Renderer:

@@ -8,12 +8,10 @@ import base64
 import datetime
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,8 @@ import pytest
 from cryptography import x509
 
 from certs.rotation import Policy, step
-from tests.conftest import free_port
 from tests.helpers import ROOT
+from tests.stand_in import serve_https
 from tests.webhook.test_cluster import _kubeconfig
 
 SECRET_PATH = "/api/v1/namespaces/haproxy-guard/secrets/haproxy-guard-tls"
@@ -93,14 +91,8 @@ def kubeconfig(cert_dir: Path, tmp_path: Path) -> Iterator[Path]:
     EVENTS.clear()
     STORE[MUTATING] = _webhooks("MutatingWebhookConfiguration", 1)
     STORE[VALIDATING] = _webhooks("ValidatingWebhookConfiguration", 3)
-    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), _Api)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_dir / "tls.crt", cert_dir / "tls.key")
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield _kubeconfig(tmp_path / "config", f"https://localhost:{httpd.server_address[1]}", cert_dir / "ca.crt")
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_https(_Api, cert_dir) as url:
+        yield _kubeconfig(tmp_path / "config", url, cert_dir / "ca.crt")
 
 
 def _rotate(kubeconfig: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,8 @@ import pytest
 import yaml
 
 from policies.settings import Settings
-from tests.conftest import free_port
 from tests.helpers import ROOT
+from tests.stand_in import serve_https
 from tests.webhook.test_cluster import _kubeconfig
 from webhook.cluster_audit import audit_objects
 
@@ -85,14 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def kubeconfig(cert_dir: Path, tmp_path: Path) -> Iterator[Path]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), _Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_dir / "tls.crt", cert_dir / "tls.key")
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield _kubeconfig(tmp_path / "config", f"https://localhost:{httpd.server_address[1]}", cert_dir / "ca.crt")
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_https(_Handler, cert_dir) as url:
+        yield _kubeconfig(tmp_path / "config", url, cert_dir / "ca.crt")
 
 
 def _audit(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:

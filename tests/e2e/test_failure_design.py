@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import ssl
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from certs.authority import generate
-from tests.conftest import free_port, stop_server
+from tests.conftest import stop_server
 from tests.e2e.conftest import ControlPlane, register, start_webhook
 from tests.e2e.test_enforcement import DEPLOYMENT, EXAMPLES, INVALID_CONFIG, namespace, placed
+from tests.stand_in import serve_https
 
 pytestmark = pytest.mark.e2e
 
@@ -89,15 +88,8 @@ class _Slow(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def slow_webhook(tmp_path: Path) -> Iterator[tuple[str, bytes]]:
     generate(tmp_path / "certs", ["127.0.0.1"])
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _Slow)
-    httpd.daemon_threads = True
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "certs" / "tls.crt", tmp_path / "certs" / "tls.key")
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{httpd.server_address[1]}", (tmp_path / "certs" / "ca.crt").read_bytes()
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_https(_Slow, tmp_path / "certs", host="127.0.0.1") as url:
+        yield url, (tmp_path / "certs" / "ca.crt").read_bytes()
 
 
 def test_a_webhook_slower_than_its_timeout(control_plane: ControlPlane, slow_webhook: tuple[str, bytes]) -> None:

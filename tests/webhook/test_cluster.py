@@ -9,17 +9,16 @@ verification and timeout handling are the real ones.
 from __future__ import annotations
 
 import json
-import ssl
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from policies.settings import Settings
 from tests.conftest import free_port
+from tests.stand_in import serve_https
 from webhook.cli import _effective_settings
 from webhook.cluster import api_client, discover_kubernetes_version
 from webhook.configmaps import ClusterConfigMaps
@@ -81,15 +80,8 @@ def _kubeconfig(path: Path, server: str, ca: Path) -> Path:
 
 @pytest.fixture
 def api_server(cert_dir: Path) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), _VersionHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_dir / "tls.crt", cert_dir / "tls.key")
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://localhost:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_https(_VersionHandler, cert_dir) as url:
+        yield url
 
 
 def test_version_is_read_through_the_kubeconfig(
