@@ -95,6 +95,29 @@ def _skip_findings(subject: Subject, settings: Settings) -> tuple[bool, tuple[Fi
     return True, _as_findings(subject, SKIP_POLICY, severity, [skip_violation()])
 
 
+_FIXERS: dict[tuple[int, str, int], tuple[Settings, Sequence[Policy], tuple[Policy, ...]]] = {}
+
+
+def _fixers(settings: Settings, kind: str, policies: Sequence[Policy]) -> tuple[Policy, ...]:
+    """The enabled policies with a fix for `kind`, in order; cached per settings object (the webhook keeps
+    one for its lifetime, so the hot path skips 20 severity lookups)."""
+    key = (id(settings), kind, id(policies))
+    cached = _FIXERS.get(key)
+    if cached is not None and cached[0] is settings and cached[1] is policies:
+        return cached[2]
+    fixers = tuple(
+        policy
+        for policy in policies
+        if policy.fix is not None
+        and kind in policy.kinds
+        and settings.severity(policy.id, policy.default_severity) is not Severity.OFF
+    )
+    if len(_FIXERS) > 256:
+        _FIXERS.clear()
+    _FIXERS[key] = (settings, policies, fixers)
+    return fixers
+
+
 def _attach(workload: Workload, context: Context) -> Workload:
     """The workload with what the context knows around it: mounted ConfigMaps and PDBs."""
     workload = attach_configs(workload, context.configmaps, context.validator)
@@ -151,12 +174,5 @@ def mutate(
     if skipped or (workload.kind == "Pod" and operation != "CREATE"):
         return Mutation(obj, obj, findings=skip_findings)
     target = _attach(workload, context).writable_copy()
-    changed_by = tuple(
-        policy.id
-        for policy in policies
-        if policy.fix is not None
-        and policy.applies_to(target)
-        and settings.severity(policy.id, policy.default_severity) is not Severity.OFF
-        and policy.fix(target, settings)
-    )
+    changed_by = tuple(policy.id for policy in _fixers(settings, target.kind, policies) if policy.fix(target, settings))  # type: ignore[misc]
     return Mutation(obj, target.obj if changed_by else obj, changed_by)

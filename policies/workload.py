@@ -24,6 +24,9 @@ SKIP_ANNOTATION = ANNOTATION_PREFIX + "skip"
 HEALTH_PORT_ANNOTATION = ANNOTATION_PREFIX + "health-port"
 HEALTH_PATH_ANNOTATION = ANNOTATION_PREFIX + "health-path"
 
+# Container fields that fixes change inside (deep-copied by `writable_copy`); other fields may be replaced whole.
+WRITABLE_CONTAINER_FIELDS = frozenset({"lifecycle", "readinessProbe", "livenessProbe"})
+
 # (apiVersion, kind) -> the path of the pod spec inside the object.
 POD_SPEC_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ("apps/v1", "Deployment"): ("spec", "template", "spec"),
@@ -46,9 +49,12 @@ class ContainerRef:
         return str(self.container.get("name", f"#{self.index}"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Workload:
-    """An HAProxy workload: the object and the parts the policies read and fix."""
+    """An HAProxy workload: the object and the parts the policies read and fix.
+
+    Treated as immutable (`evolve` makes changed copies) but not frozen: a frozen dataclass's __init__ costs
+    twice as much, and three are made per admission."""
 
     obj: Object
     api_version: str
@@ -70,9 +76,10 @@ class Workload:
         """The same view over a copy of `obj` in which every place a fix may write is private.
 
         Private (copied): `metadata` and its annotations, everything in `spec` but the pod template, the
-        template's metadata, the pod spec's own fields and the HAProxy containers. Everything else (other
-        containers, volumes, affinity, managedFields...) is shared with the original: fixes must not write
-        there, and untouched subtrees being the same objects makes the patch diff nearly free.
+        template's metadata, the pod spec's own fields, the HAProxy containers' own fields and, deeply, their
+        `WRITABLE_CONTAINER_FIELDS`. Everything else (other containers, volumes, ports, resources,
+        managedFields...) is shared with the original: fixes must not write there, and untouched subtrees
+        being the same objects makes the patch diff nearly free.
         The tests check, for every golden input, that mutation leaves the original unchanged.
         """
         obj = dict(self.obj)
@@ -92,7 +99,10 @@ class Workload:
         containers = pod_spec["containers"] = list(pod_spec["containers"])
         refs: dict[int, ContainerRef] = {}
         for ref in self.haproxy_containers:
-            containers[ref.index] = json_copy(containers[ref.index])
+            containers[ref.index] = {
+                key: json_copy(value) if key in WRITABLE_CONTAINER_FIELDS else value
+                for key, value in containers[ref.index].items()
+            }
             refs[ref.index] = ContainerRef(ref.index, containers[ref.index], ref.pointer)
         configs = tuple(
             replace(mounted, mount=replace(mounted.mount, container=refs[mounted.mount.container.index]))

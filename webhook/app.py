@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from policies.settings import Settings
 from webhook.admission import Admission
-from webhook.observability import Metrics
+from webhook.observability import AdmissionLog, Metrics
 from webhook.review import AdmissionRequest, BadReview, parse_review
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,8 @@ def _verdict(reply: dict[str, Any]) -> tuple[str, list[str]]:
 class AdmissionMiddleware:
     """Answers POST /mutate and /validate; every other request goes on to FastAPI."""
 
-    def __init__(self, app: ASGIApp, admission: Admission, metrics: Metrics) -> None:
-        self.app, self.admission, self.metrics = app, admission, metrics
+    def __init__(self, app: ASGIApp, admission: Admission, metrics: Metrics, admission_log: AdmissionLog) -> None:
+        self.app, self.admission, self.metrics, self.admission_log = app, admission, metrics, admission_log
         self.settings = admission.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,7 +109,9 @@ class AdmissionMiddleware:
                 else:
                     reply = decide(self.admission, review)
                 status, body = 200, _encode(reply)
-                _record_admission(self.metrics, webhook, review, reply, time.perf_counter() - started)
+                _record_admission(
+                    self.metrics, self.admission_log, webhook, review, reply, time.perf_counter() - started
+                )
             except BodyTooLarge:
                 status, body = 413, _encode({"error": f"request body exceeds {self.settings.max_body_bytes} bytes"})
                 headers.append((b"connection", b"close"))
@@ -123,15 +125,19 @@ class AdmissionMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-def _record_admission(
-    metrics: Metrics, webhook: str, review: AdmissionRequest, reply: dict[str, Any], seconds: float
+def _record_admission(  # noqa: PLR0917
+    metrics: Metrics,
+    admission_log: AdmissionLog,
+    webhook: str,
+    review: AdmissionRequest,
+    reply: dict[str, Any],
+    seconds: float,
 ) -> None:
     verdict, policies = _verdict(reply)
     kind = review.kind.kind
     metrics.admission.labels(webhook, review.operation, kind, verdict).observe(seconds)
-    log.info(
-        "admission",
-        extra={
+    admission_log.write(
+        {
             "uid": review.uid,
             "webhook": webhook,
             "operation": review.operation,
@@ -142,7 +148,7 @@ def _record_admission(
             "policies": policies,
             "dry_run": bool(review.dry_run),
             "duration_ms": round(seconds * 1000, 3),
-        },
+        }
     )
 
 
@@ -150,6 +156,7 @@ def create_app(
     admission: Admission | Settings,
     readiness_checks: tuple[ReadinessCheck, ...] = (),
     metrics: Metrics | None = None,
+    admission_log: AdmissionLog | None = None,
 ) -> FastAPI:
     """The webhook application; `/readyz` is 200 only when every check returns None."""
     if isinstance(admission, Settings):
@@ -158,7 +165,8 @@ def create_app(
     if admission.context.validator is not None:
         admission.context.validator.observers.append(metrics.observe_validation)
     app = FastAPI(title="haproxy-guard", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(AdmissionMiddleware, admission=admission, metrics=metrics)
+    admission_log = admission_log or AdmissionLog(enabled=log.isEnabledFor(logging.INFO))
+    app.add_middleware(AdmissionMiddleware, admission=admission, metrics=metrics, admission_log=admission_log)
 
     @app.get("/metrics")
     async def prometheus() -> Response:
