@@ -59,6 +59,7 @@ class Settings(_Model):
     validator_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     validator_concurrency: int = Field(default=4, ge=1, le=64)
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     tls_min_version: Literal["1.2", "1.3"] = "1.2"
     discover_kubernetes_version: bool = True
 

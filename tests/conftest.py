@@ -43,9 +43,16 @@ class RunningServer:
 
 
 def start_server(
-    cert_dir: Path, log: Path, extra_args: list[str] | None = None, kubeconfig: Path | None = None
+    cert_dir: Path,
+    log: Path,
+    extra_args: list[str] | None = None,
+    kubeconfig: Path | None = None,
+    certificate_args: list[str] | None = None,
 ) -> RunningServer:
-    """The real `haproxy-guard serve` process; with no kubeconfig it has no cluster to talk to."""
+    """The real `haproxy-guard serve` process; with no kubeconfig it has no cluster to talk to.
+
+    `cert_dir` holds ca.crt for the clients; the server is given `--cert-dir cert_dir` unless
+    `certificate_args` says otherwise (e.g. `--tls-cert F --tls-key F`)."""
     port = free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig) if kubeconfig else "/nonexistent"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
@@ -60,8 +67,7 @@ def start_server(
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--cert-dir",
-                str(cert_dir),
+                *(certificate_args or ["--cert-dir", str(cert_dir)]),
                 *(extra_args or []),
             ],
             stdout=sink,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from certs.authority import generate
 from tests.conftest import start_server, stop_server
 
 
@@ -47,3 +48,20 @@ def test_self_signed_creates_certificates_once(tmp_path: Path) -> None:
     server = start_server(certs, tmp_path / "log2", ["--self-signed"])
     stop_server(server)
     assert (certs / "tls.crt").read_bytes() == first, "existing certificates are reused"
+
+
+def test_serving_with_explicit_certificate_files(tmp_path: Path) -> None:
+    files = generate(tmp_path / "elsewhere", ["localhost"])
+    renamed_cert, renamed_key = tmp_path / "server.pem", tmp_path / "server-key.pem"
+    files.cert.rename(renamed_cert)
+    files.key.rename(renamed_key)
+    server = start_server(
+        tmp_path / "elsewhere",
+        tmp_path / "log",
+        certificate_args=["--tls-cert", str(renamed_cert), "--tls-key", str(renamed_key)],
+    )
+    try:
+        with server.client() as client:
+            assert client.get("/readyz").status_code == 200
+    finally:
+        stop_server(server)

@@ -9,6 +9,7 @@ halves the framework cost per review. Decisions come from `webhook.admission`, w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -103,7 +104,10 @@ class AdmissionMiddleware:
             headers.append((b"allow", b"POST"))
         else:
             try:
-                review = parse_review(await _read_body(scope, receive, self.settings.max_body_bytes))
+                body_bytes = await asyncio.wait_for(
+                    _read_body(scope, receive, self.settings.max_body_bytes), self.settings.body_timeout_seconds
+                )
+                review = parse_review(body_bytes)
                 if self.admission.blocking(review):
                     reply = await anyio.to_thread.run_sync(decide, self.admission, review)
                 else:
@@ -116,6 +120,13 @@ class AdmissionMiddleware:
                 status, body = 413, _encode({"error": f"request body exceeds {self.settings.max_body_bytes} bytes"})
                 headers.append((b"connection", b"close"))
                 self.metrics.bad_requests.labels(webhook, "413").inc()
+            except TimeoutError:
+                status, body = (
+                    400,
+                    _encode({"error": f"request body not received within {self.settings.body_timeout_seconds:g}s"}),
+                )
+                headers.append((b"connection", b"close"))
+                self.metrics.bad_requests.labels(webhook, "400").inc()
             except BadReview as error:
                 log.info("bad admission request", extra={"webhook": webhook, "reason": str(error)})
                 status, body = 400, _encode({"error": str(error)})

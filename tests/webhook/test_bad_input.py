@@ -6,10 +6,11 @@ import json
 import socket
 import ssl
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server, stop_server
 from tests.helpers import GOLDEN, load_yaml, review
 
 GOOD = review(load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml"))
@@ -113,3 +114,28 @@ def test_unknown_paths_and_methods_are_not_500(server: RunningServer) -> None:
     with server.client() as client:
         assert client.get("/mutate").status_code == 405
         assert client.post("/nope", json=GOOD).status_code == 404
+
+
+def test_a_truncated_body_is_answered_not_hung(cert_dir: Path, tmp_path: Path) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("bodyTimeoutSeconds: 1\n")
+    impatient = start_server(cert_dir, tmp_path / "log", ["--settings", str(settings)])
+    try:
+        context = ssl.create_default_context(cafile=impatient.ca)
+        port = int(impatient.url.rsplit(":", 1)[1])
+        started = time.monotonic()
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(b'POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{"apiVersion"')
+            reply = b""
+            while chunk := tls.recv(4096):  # the server closes the connection after answering
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 400"), reply
+        assert b"not received within 1s" in reply
+        assert time.monotonic() - started < 5
+        with impatient.client() as client:
+            assert client.post("/mutate", json=GOOD).status_code == 200
+    finally:
+        stop_server(impatient)
