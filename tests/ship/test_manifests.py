@@ -27,8 +27,9 @@ CRD_GROUPS = ("cert-manager.io/",)  # not in the Kubernetes schemas: checked for
 
 @cache
 def render(overlay: str) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl (with its built-in kustomize) is needed to render the manifests"
+    built = ROOT / ".cache" / "e2e" / "kubectl"  # kubectl of the pinned release, when the e2e build ran
+    kubectl = str(built) if built.exists() else shutil.which("kubectl")
+    assert kubectl, "kubectl (with its built-in kustomize) is needed: run scripts/build-e2e.sh or install kubectl"
     output = subprocess.run(
         [kubectl, "kustomize", str(ROOT / "manifests" / overlay)], capture_output=True, text=True, check=True
     ).stdout
