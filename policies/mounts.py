@@ -61,7 +61,8 @@ def container_env(container: Object) -> dict[str, str]:
     return env
 
 
-def _configmap_volumes(pod_spec: Object) -> dict[str, str]:
+def configmap_volumes(pod_spec: Object) -> dict[str, str]:
+    """Volume name -> ConfigMap name, for `configMap` volumes and ConfigMaps in `projected` volumes."""
     volumes: dict[str, str] = {}
     for volume in pod_spec.get("volumes") or []:
         if not isinstance(volume, dict) or not isinstance(volume.get("name"), str):
@@ -79,7 +80,7 @@ def _configmap_volumes(pod_spec: Object) -> dict[str, str]:
 
 
 def config_mounts(workload: Workload) -> list[ConfigMount]:
-    volumes = _configmap_volumes(workload.pod_spec)
+    volumes = configmap_volumes(workload.pod_spec)
     mounts = []
     for ref in workload.haproxy_containers:
         for mount in ref.container.get("volumeMounts") or []:

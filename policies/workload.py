@@ -166,18 +166,25 @@ def _named_containers(annotations: dict[str, str]) -> frozenset[str]:
     return frozenset(name.strip() for name in listed.split(",") if name.strip())
 
 
+def pod_spec_of(obj: Object) -> tuple[tuple[str, ...], Object] | None:
+    """The path to the pod spec and the pod spec itself, for the supported kinds; None otherwise."""
+    path = POD_SPEC_PATHS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+    if path is None:
+        return None
+    pod_spec: Any = obj
+    for key in path:
+        pod_spec = pod_spec.get(key) if isinstance(pod_spec, dict) else None
+    return (path, pod_spec) if isinstance(pod_spec, dict) else None
+
+
 def inspect_workload(
     obj: Object, image_patterns: tuple[str, ...] = (), namespace_hint: str | None = None
 ) -> Workload | None:
     """A view of `obj` when it is a supported workload with at least one HAProxy container, else None."""
-    pod_spec_path = POD_SPEC_PATHS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
-    if pod_spec_path is None:
+    found = pod_spec_of(obj)
+    if found is None:
         return None
-    pod_spec: Any = obj
-    for key in pod_spec_path:
-        pod_spec = pod_spec.get(key) if isinstance(pod_spec, dict) else None
-    if not isinstance(pod_spec, dict):
-        return None
+    pod_spec_path, pod_spec = found
     containers = pod_spec.get("containers")
     if not isinstance(containers, list):
         return None

@@ -15,8 +15,9 @@ from typing import Any
 from policies import engine
 from policies.context import EMPTY_CONTEXT, Context
 from policies.findings import Finding, Severity
+from policies.mounts import configmap_volumes
 from policies.settings import Settings
-from policies.workload import POD_SPEC_PATHS
+from policies.workload import pod_spec_of
 from webhook.review import AdmissionRequest, response_review
 
 WRITE_OPERATIONS = frozenset({"CREATE", "UPDATE"})
@@ -52,14 +53,8 @@ def _policy_list(findings: tuple[Finding, ...], severity: Severity) -> str:
 
 
 def _mounts_configmaps(obj: dict[str, Any]) -> bool:
-    path = POD_SPEC_PATHS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
-    spec: Any = obj
-    for key in path or ():
-        spec = spec.get(key) if isinstance(spec, dict) else None
-    volumes = spec.get("volumes") if isinstance(spec, dict) else None
-    return isinstance(volumes, list) and any(
-        isinstance(volume, dict) and ("configMap" in volume or "projected" in volume) for volume in volumes
-    )
+    found = pod_spec_of(obj)
+    return found is not None and bool(configmap_volumes(found[1]))
 
 
 @dataclass(frozen=True)
