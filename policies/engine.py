@@ -109,7 +109,7 @@ def _fixers(settings: Settings, kind: str, policies: Sequence[Policy]) -> tuple[
         policy
         for policy in policies
         if policy.fix is not None
-        and kind in policy.kinds
+        and policy.covers(kind)
         and settings.severity(policy.id, policy.default_severity) is not Severity.OFF
     )
     if len(_FIXERS) > 256:

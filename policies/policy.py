@@ -34,8 +34,14 @@ class Policy:
     reason: str
     check_configmap: ConfigCheck | None = None
 
+    def covers(self, kind: str) -> bool:
+        """Whether the policy checks objects of `kind` (a workload kind, or ConfigMap)."""
+        if kind == "ConfigMap":
+            return self.check_configmap is not None
+        return self.check is not None and kind in self.kinds
+
     def applies_to(self, workload: Workload) -> bool:
-        return self.check is not None and workload.kind in self.kinds
+        return self.covers(workload.kind)
 
 
 ALL_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Pod"})

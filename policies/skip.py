@@ -6,10 +6,15 @@ is configurable like any other: `off` hides skips, `deny` forbids opting out.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from policies.findings import Severity, Violation, json_pointer
 from policies.policy import ALL_WORKLOAD_KINDS, Policy
 from policies.settings import Settings
 from policies.workload import SKIP_ANNOTATION, Workload
+
+if TYPE_CHECKING:
+    from policies.configmap import ConfigSubject
 
 POLICY_ID = "skip-annotation"
 
@@ -29,6 +34,10 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     return [violation()] if is_skipped(workload.annotations) else []
 
 
+def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
+    return [violation()] if is_skipped(subject.configmap.annotations) else []
+
+
 POLICY = Policy(
     id=POLICY_ID,
     summary='haproxy-guard.io/skip: "true" opts the object out of every other policy; the skip is reported',
@@ -37,4 +46,5 @@ POLICY = Policy(
     check=check,
     fix=None,
     reason="Opt-outs must stay visible; set it to deny to forbid them, or off to hide them",
+    check_configmap=check_configmap,
 )

@@ -132,11 +132,8 @@ def to_junit(results: Sequence[Audited]) -> str:
         where = f"{subject.namespace}/{subject.name}" if subject.namespace else subject.name
         classname = f"{subject.kind}.{where}"
         for policy in ALL_POLICIES:
-            applies = (
-                policy.check_configmap is not None if subject.kind == "ConfigMap" else subject.kind in policy.kinds
-            )
             own = [finding for finding in result.findings if finding.policy == policy.id]
-            if not applies and not own:
+            if not policy.covers(subject.kind) and not own:
                 continue
             tests += 1
             case = ElementTree.SubElement(

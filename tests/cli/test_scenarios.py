@@ -22,7 +22,6 @@ from fastapi.testclient import TestClient
 
 from policies.context import Context
 from policies.haproxy.validator import Validator
-from policies.policy import Policy
 from policies.registry import ALL_POLICIES, POLICY_IDS, SKIP_POLICY
 from policies.settings import Settings
 from tests.cli.test_audit_command import run
@@ -37,18 +36,10 @@ _POLICY_TAG = re.compile(r"\[([a-z0-9-]+)\]")
 Results = dict[str, dict[str, str]]
 
 
-def _applies(policy: Policy, kind: str) -> bool:
-    if policy is SKIP_POLICY:
-        return True
-    if kind == "ConfigMap":
-        return policy.check_configmap is not None
-    return policy.check is not None and kind in policy.kinds
-
-
 def _results(kind: str, failed: set[str], skipped: bool) -> dict[str, str]:
     results = {}
     for policy in ALL_POLICIES:
-        if not _applies(policy, kind) or (skipped and policy is not SKIP_POLICY):
+        if not policy.covers(kind) or (skipped and policy is not SKIP_POLICY):
             results[policy.id] = "skip"
         else:
             results[policy.id] = "fail" if policy.id in failed else "pass"
