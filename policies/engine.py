@@ -17,7 +17,7 @@ from policies.context import EMPTY_CONTEXT, Context
 from policies.findings import Finding, Severity, Violation
 from policies.mounts import attach_configs
 from policies.patch import Operation, diff
-from policies.policy import Policy
+from policies.policy import Fix, Policy
 from policies.registry import POLICIES, SKIP_POLICY
 from policies.settings import Settings
 from policies.skip import is_skipped
@@ -95,10 +95,11 @@ def _skip_findings(subject: Subject, settings: Settings) -> tuple[bool, tuple[Fi
     return True, _as_findings(subject, SKIP_POLICY, severity, [skip_violation()])
 
 
-_FIXERS: dict[tuple[int, str, int], tuple[Settings, Sequence[Policy], tuple[Policy, ...]]] = {}
+Fixers = tuple[tuple[str, Fix], ...]
+_FIXERS: dict[tuple[int, str, int], tuple[Settings, Sequence[Policy], Fixers]] = {}
 
 
-def _fixers(settings: Settings, kind: str, policies: Sequence[Policy]) -> tuple[Policy, ...]:
+def _fixers(settings: Settings, kind: str, policies: Sequence[Policy]) -> Fixers:
     """The enabled policies with a fix for `kind`, in order; cached per settings object (the webhook keeps
     one for its lifetime, so the hot path skips 20 severity lookups)."""
     key = (id(settings), kind, id(policies))
@@ -106,7 +107,7 @@ def _fixers(settings: Settings, kind: str, policies: Sequence[Policy]) -> tuple[
     if cached is not None and cached[0] is settings and cached[1] is policies:
         return cached[2]
     fixers = tuple(
-        policy
+        (policy.id, policy.fix)
         for policy in policies
         if policy.fix is not None
         and policy.covers(kind)
@@ -174,5 +175,7 @@ def mutate(
     if skipped or (workload.kind == "Pod" and operation != "CREATE"):
         return Mutation(obj, obj, findings=skip_findings)
     target = _attach(workload, context).writable_copy()
-    changed_by = tuple(policy.id for policy in _fixers(settings, target.kind, policies) if policy.fix(target, settings))  # type: ignore[misc]
+    changed_by = tuple(
+        policy_id for policy_id, fix in _fixers(settings, target.kind, policies) if fix(target, settings)
+    )
     return Mutation(obj, target.obj if changed_by else obj, changed_by)

@@ -25,14 +25,14 @@ class CheckConfigError(Exception):
 
 def _neighbours(configs: Sequence[Path]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    cwd = Path.cwd()
+    cwd, taken = Path.cwd(), 0
     for folder in dict.fromkeys(path.resolve().parent for path in configs):
-        for entry in sorted(folder.rglob("*"))[: MAX_NEIGHBOURS * 4]:
-            if len(files) >= MAX_NEIGHBOURS * 2:
-                break
+        for entry in folder.rglob("*"):
+            if taken >= MAX_NEIGHBOURS:
+                return files
             if entry.is_file() and not entry.is_symlink() and entry.stat().st_size <= MAX_NEIGHBOUR_BYTES:
-                content = entry.read_bytes()
-                files[str(entry)] = content
+                taken += 1
+                files[str(entry)] = content = entry.read_bytes()
                 if entry.is_relative_to(cwd):
                     files[os.path.normpath(entry.relative_to(cwd))] = content
     return files

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from certs.authority import CERT_FILE, DEFAULT_NAMES, KEY_FILE, generate, service_names
 from certs.reloader import CertificateError
@@ -153,11 +154,12 @@ def _serving_files(args: argparse.Namespace) -> tuple[Path, Path]:
     return args.tls_cert, args.tls_key
 
 
-def _effective_settings(settings: Settings) -> Settings:
+def _effective_settings(settings: Settings, client: Any | None) -> Settings:
+    """The settings with the cluster's version filled in from the API server, when unset and allowed."""
     if settings.kubernetes_version is None and settings.discover_kubernetes_version:
         from webhook.cluster import discover_kubernetes_version  # noqa: PLC0415
 
-        version = discover_kubernetes_version()
+        version = discover_kubernetes_version(client)
         if version is not None:
             return settings.model_copy(update={"kubernetes_version": version})
     return settings
@@ -175,13 +177,13 @@ def make_validator(settings: Settings) -> Validator | None:
         raise UsageError(f"validators: {error}") from None
 
 
-def _admission(settings: Settings) -> Admission:
-    from webhook.cluster import api_client  # noqa: PLC0415
+def _admission(settings: Settings, client: Any | None) -> Admission:
+    """The webhook's decisions: the validator, and the API server (when reachable) for the objects around."""
     from webhook.configmaps import ClusterConfigMaps, ClusterPdbs  # noqa: PLC0415
 
-    client = api_client()
-    source = ClusterConfigMaps(client) if client is not None else None
-    return Admission(settings, Context(make_validator(settings), source, ClusterPdbs(client) if client else None))
+    if client is None:
+        return Admission(settings, Context(make_validator(settings)))
+    return Admission(settings, Context(make_validator(settings), ClusterConfigMaps(client), ClusterPdbs(client)))
 
 
 def _manifests(args: argparse.Namespace) -> int:
@@ -206,14 +208,16 @@ def _manifests(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from webhook.cluster import api_client  # noqa: PLC0415
     from webhook.observability import configure_json_logging  # noqa: PLC0415
     from webhook.server import ServeOptions, serve  # noqa: PLC0415  (uvicorn only for this command)
 
     configure_json_logging()
     cert, key = _serving_files(args)
-    settings = _effective_settings(load_settings(args.settings))
+    client = api_client()  # one client: the version at start-up, ConfigMaps and PDBs while serving
+    settings = _effective_settings(load_settings(args.settings), client)
     try:
-        serve(_admission(settings), ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds))
+        serve(_admission(settings, client), ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds))
     except CertificateError as error:
         raise UsageError(str(error)) from None
     return EXIT_OK

@@ -15,10 +15,6 @@ log = logging.getLogger(__name__)
 
 def api_client() -> Any | None:
     """A configured kubernetes ApiClient (in-cluster, else kubeconfig), or None."""
-    return _api_client(0)
-
-
-def _api_client(timeout: float) -> Any | None:
     from kubernetes import client, config  # noqa: PLC0415  (slow import, only when needed)
 
     try:
@@ -33,9 +29,9 @@ def _api_client(timeout: float) -> Any | None:
     return client.ApiClient()
 
 
-def discover_kubernetes_version(timeout: float = 3.0) -> str | None:
-    """The API server's gitVersion (e.g. v1.31.2), or None when it cannot be read within `timeout`."""
-    api = _api_client(timeout)
+def discover_kubernetes_version(api: Any | None, timeout: float = 3.0) -> str | None:
+    """The API server's gitVersion (e.g. v1.31.2), or None without a client or when it cannot be read
+    within `timeout`."""
     if api is None:
         return None
     from kubernetes import client  # noqa: PLC0415

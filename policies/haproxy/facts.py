@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from policies.haproxy.addresses import names_a_host
 from policies.haproxy.config import HAProxyConfig, Line, Section, parse
@@ -135,7 +136,7 @@ def _servers_without_resolvers(section: Section, defaults: Section | None) -> li
 
 
 def facts_of(config: HAProxyConfig) -> ConfigFacts:
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     glob = config.global_section
     if glob is not None:
         for line in glob.lines:
@@ -178,7 +179,7 @@ def facts_of(config: HAProxyConfig) -> ConfigFacts:
         if health is None and section.kind in {"frontend", "listen"}:
             health = _health_endpoint(section)
     return ConfigFacts(
-        **values,  # type: ignore[arg-type]
+        **values,
         uses_ssl=uses_ssl,
         missing_timeouts=tuple(missing_timeouts),
         http_without_idle_close=tuple(idle_close),

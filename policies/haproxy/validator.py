@@ -135,6 +135,10 @@ class Validator:
         """Called with every result (cached ones included), e.g. to record metrics."""
         self.stats = {"runs": 0, "cache_hits": 0, "timeouts": 0, "busy": 0}
 
+    def _count(self, event: str) -> None:
+        with self._lock:
+            self.stats[event] += 1
+
     def choose(self, version: str | None) -> tuple[str, str]:
         """The (version, binary) for pods running `version`: the same minor version, else the default."""
         if version in self.binaries:
@@ -187,7 +191,7 @@ class Validator:
 
     def _bounded_run(self, bundle: ConfigBundle, binary: str, version: str) -> ValidationResult:
         if not self._slots.acquire(timeout=self.timeout_seconds):
-            self.stats["busy"] += 1
+            self._count("busy")
             busy = Message(bundle.configs[0][0], None, "validator busy: too many checks at once, try again")
             return ValidationResult(False, (busy,), (), version, unavailable=True)
         try:
@@ -209,7 +213,7 @@ class Validator:
 
     def _run(self, bundle: ConfigBundle, binary: str, version: str) -> ValidationResult:
         started = time.monotonic()
-        self.stats["runs"] += 1
+        self._count("runs")
         with tempfile.TemporaryDirectory(prefix="haproxy-guard-") as folder:
             root = Path(folder)
             root.chmod(0o700)
@@ -228,7 +232,7 @@ class Validator:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.communicate()
-                self.stats["timeouts"] += 1
+                self._count("timeouts")
                 message = Message(
                     bundle.configs[0][0],
                     None,

@@ -89,8 +89,8 @@ def test_version_is_read_through_the_kubeconfig(
 ) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", api_server, cert_dir / "ca.crt")))
-    assert discover_kubernetes_version() == "v1.31.2"
-    settings = _effective_settings(Settings())
+    assert discover_kubernetes_version(api_client()) == "v1.31.2"
+    settings = _effective_settings(Settings(), api_client())
     assert settings.kubernetes_version == "v1.31.2"
     assert settings.supports_sleep_action()
 
@@ -100,17 +100,17 @@ def test_a_configured_version_wins_and_discovery_can_be_disabled(
 ) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", api_server, cert_dir / "ca.crt")))
-    assert _effective_settings(Settings(kubernetes_version="1.28")).kubernetes_version == "1.28"
-    assert _effective_settings(Settings(discover_kubernetes_version=False)).kubernetes_version is None
+    assert _effective_settings(Settings(kubernetes_version="1.28"), api_client()).kubernetes_version == "1.28"
+    assert _effective_settings(Settings(discover_kubernetes_version=False), api_client()).kubernetes_version is None
 
 
 def test_an_unreachable_or_absent_api_server_means_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
-    assert discover_kubernetes_version() is None
+    assert discover_kubernetes_version(api_client()) is None
     closed = f"https://127.0.0.1:{free_port()}"
     monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", closed, tmp_path / "absent-ca.crt")))
-    assert discover_kubernetes_version(timeout=1) is None
+    assert discover_kubernetes_version(api_client(), timeout=1) is None
 
 
 def test_mounted_configmaps_are_read_from_the_api_server_and_cached(
