@@ -7,8 +7,8 @@ policy probes it; without it the pod's readiness cannot see its backends.
 
 from __future__ import annotations
 
-from policies.configmap import ConfigSubject
-from policies.findings import Severity, Violation, json_pointer
+from policies.configmap import ConfigSubject, needs_configuration
+from policies.findings import Severity, Violation
 from policies.policy import Policy
 from policies.settings import Settings
 
@@ -20,6 +20,7 @@ SNIPPET = (
 )
 
 
+@needs_configuration
 def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
     if subject.configmap.facts.health_endpoint is not None:
         return []
@@ -27,7 +28,7 @@ def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violatio
         Violation(
             f"no deep readiness endpoint (monitor-uri with monitor fail, or http-request return on a path): "
             f"readiness cannot see the backends; add for example: {SNIPPET}",
-            json_pointer("data", subject.configmap.config_keys[0]),
+            subject.configmap.pointer,
         )
     ]
 

@@ -6,21 +6,22 @@ reuse them; with a 5 s preStop wait 0-8 requests still failed per pod stop, with
 
 from __future__ import annotations
 
-from policies.configmap import ConfigSubject
-from policies.findings import Severity, Violation, json_pointer
+from policies.configmap import ConfigSubject, needs_configuration
+from policies.findings import Severity, Violation
 from policies.policy import Policy
 from policies.settings import Settings
 
 POLICY_ID = "haproxy-idle-close"
 
 
+@needs_configuration
 def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
-    key = subject.configmap.config_keys[0]
+    key, pointer = subject.configmap.config_keys[0], subject.configmap.pointer
     return [
         Violation(
             f"{key}:{frontend.line}: {frontend.what} serves HTTP without option idle-close-on-response: a soft "
             "stop closes idle keep-alive connections that clients are reusing; add it to the frontend or defaults",
-            json_pointer("data", key),
+            pointer,
         )
         for frontend in subject.configmap.facts.http_without_idle_close
     ]

@@ -6,14 +6,15 @@ runtimes put at 1048576 or 524288, i.e. 260k-520k connections: a spike reaches t
 
 from __future__ import annotations
 
-from policies.configmap import ConfigSubject
-from policies.findings import Severity, Violation, json_pointer
+from policies.configmap import ConfigSubject, needs_configuration
+from policies.findings import Severity, Violation
 from policies.policy import Policy
 from policies.settings import Settings
 
 POLICY_ID = "haproxy-maxconn"
 
 
+@needs_configuration
 def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
     if subject.configmap.facts.maxconn is not None:
         return []
@@ -22,7 +23,7 @@ def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violatio
             "global maxconn is not set: HAProxy derives it from the file-descriptor limit (hundreds of thousands "
             "in containers), so a traffic spike hits the memory limit and the pod is OOM-killed; set maxconn "
             "and size the memory limit for it",
-            json_pointer("data", subject.configmap.config_keys[0]),
+            subject.configmap.pointer,
         )
     ]
 

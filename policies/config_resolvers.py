@@ -6,22 +6,23 @@ Without a `resolvers` section referenced by the server, HAProxy resolves the nam
 
 from __future__ import annotations
 
-from policies.configmap import ConfigSubject
-from policies.findings import Severity, Violation, json_pointer
+from policies.configmap import ConfigSubject, needs_configuration
+from policies.findings import Severity, Violation
 from policies.policy import Policy
 from policies.settings import Settings
 
 POLICY_ID = "haproxy-dns-resolvers"
 
 
+@needs_configuration
 def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
-    key = subject.configmap.config_keys[0]
+    key, pointer = subject.configmap.config_keys[0], subject.configmap.pointer
     return [
         Violation(
             f"{key}:{server.line}: {server.what} is resolved only once at start-up and goes stale when pod IPs "
             "change; add a resolvers section (parse-resolv-conf) and `resolvers <name> init-addr last,libc,none` "
             "on the server, or use server-template for headless Services",
-            json_pointer("data", key),
+            pointer,
         )
         for server in subject.configmap.facts.servers_without_resolvers
     ]

@@ -6,21 +6,22 @@ the pod is restarted, and a soft stop never completes.
 
 from __future__ import annotations
 
-from policies.configmap import ConfigSubject
-from policies.findings import Severity, Violation, json_pointer
+from policies.configmap import ConfigSubject, needs_configuration
+from policies.findings import Severity, Violation
 from policies.policy import Policy
 from policies.settings import Settings
 
 POLICY_ID = "haproxy-timeouts"
 
 
+@needs_configuration
 def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
-    key = subject.configmap.config_keys[0]
+    key, pointer = subject.configmap.config_keys[0], subject.configmap.pointer
     return [
         Violation(
             f"{key}:{missing.line}: {missing.what} missing: connections without it are never closed and a soft "
             "stop never ends; set it in the proxy or in defaults",
-            json_pointer("data", key),
+            pointer,
         )
         for missing in subject.configmap.facts.missing_timeouts
     ]

@@ -7,8 +7,8 @@ with the other keys at their real mount paths and the container's environment.
 
 from __future__ import annotations
 
-from policies.configmap import CONFIG_KEY, ConfigSubject
-from policies.findings import Severity, Violation, json_pointer
+from policies.configmap import CONFIG_KEY, CONFIG_LABEL, ConfigSubject
+from policies.findings import Severity, Violation
 from policies.policy import ALL_WORKLOAD_KINDS, Policy
 from policies.settings import Settings
 from policies.workload import Workload
@@ -17,6 +17,13 @@ POLICY_ID = "haproxy-config-valid"
 
 
 def _violations(subject: ConfigSubject, path: str | None, prefix: str = "") -> list[Violation]:
+    if not subject.configmap.config_keys:
+        return [
+            Violation(
+                f"{prefix}labelled {CONFIG_LABEL}=true but has no *.cfg key (nor {CONFIG_KEY}): no configuration to check",
+                path,
+            )
+        ]
     result = subject.validation
     if result is None:
         return [Violation(f"{prefix}not validated: no HAProxy validator binary is available", path)]
@@ -29,8 +36,7 @@ def _violations(subject: ConfigSubject, path: str | None, prefix: str = "") -> l
 
 
 def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
-    key = subject.configmap.config_keys[0] if subject.configmap.config_keys else CONFIG_KEY
-    return _violations(subject, json_pointer("data", key))
+    return _violations(subject, subject.configmap.pointer)
 
 
 def check(workload: Workload, settings: Settings) -> list[Violation]:

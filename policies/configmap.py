@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from policies.findings import Violation, json_pointer
 from policies.haproxy.facts import ConfigFacts, facts_from_text
 from policies.haproxy.render import DEFAULT_MOUNT_DIR, ConfigBundle
 from policies.haproxy.validator import ValidationResult, Validator
+from policies.settings import Settings
 from policies.workload import ANNOTATION_PREFIX, Object, object_identity, string_annotations
 
+ConfigCheck = Callable[["ConfigSubject", Settings], list[Violation]]
 CONFIG_KEY = "haproxy.cfg"
 CONFIG_LABEL = ANNOTATION_PREFIX + "config"
 VERSION_ANNOTATION = ANNOTATION_PREFIX + "haproxy-version"
@@ -41,6 +46,11 @@ class HAProxyConfigMap:
     def version(self) -> str | None:
         """The HAProxy version the pods run, declared with `haproxy-guard.io/haproxy-version`."""
         return self.annotations.get(VERSION_ANNOTATION)
+
+    @property
+    def pointer(self) -> str:
+        """Where findings about the configuration point: its first key (or `data` when it has none)."""
+        return json_pointer("data", self.config_keys[0]) if self.config_keys else "/data"
 
     @cached_property
     def text(self) -> str:
@@ -83,6 +93,17 @@ class ConfigSubject:
         if self._result is None:
             self._result = self.validator.validate(self.configmap.bundle(self.mount_dir, self.env), self.version)
         return self._result
+
+
+def needs_configuration(check: ConfigCheck) -> ConfigCheck:
+    """For checks of a configuration's content: nothing to say about a ConfigMap that has none (a labelled
+    ConfigMap without a `*.cfg` key, which `haproxy-config-valid` reports)."""
+
+    @functools.wraps(check)
+    def guarded(subject: ConfigSubject, settings: Settings) -> list[Violation]:
+        return check(subject, settings) if subject.configmap.config_keys else []
+
+    return guarded
 
 
 def _data(obj: Object) -> dict[str, bytes] | None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 from policies.config_workload import hard_stop_after_seconds
-from policies.configmap import ConfigSubject
-from policies.findings import Severity, Violation, json_pointer
+from policies.configmap import ConfigSubject, needs_configuration
+from policies.findings import Severity, Violation
 from policies.grace_period import KUBERNETES_DEFAULT_GRACE_SECONDS, longest_wait
 from policies.policy import ALL_WORKLOAD_KINDS, Policy
 from policies.settings import Settings
@@ -20,6 +20,7 @@ from policies.workload import Workload
 POLICY_ID = "haproxy-hard-stop-after"
 
 
+@needs_configuration
 def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
     if subject.configmap.facts.hard_stop_after_seconds is not None:
         return []
@@ -28,7 +29,7 @@ def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violatio
             "global hard-stop-after is not set: one long-lived connection keeps a stopping HAProxy alive until "
             f"SIGKILL cuts every connection; set it (e.g. hard-stop-after {settings.drain_seconds}s) below the "
             "pods' terminationGracePeriodSeconds minus the preStop wait",
-            json_pointer("data", subject.configmap.config_keys[0]),
+            subject.configmap.pointer,
         )
     ]
 

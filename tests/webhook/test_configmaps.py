@@ -110,3 +110,36 @@ def test_readyz_fails_when_a_validator_binary_does_not_run(cert_dir: Path, tmp_p
             assert client.get("/healthz").status_code == 200
     finally:
         stop_server(broken)
+
+
+def _labelled(data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "split", "namespace": "edge", "labels": {"haproxy-guard.io/config": "true"}},
+        "data": data,
+    }
+
+
+def test_a_labelled_configmap_is_checked_by_its_cfg_keys(client: TestClient) -> None:
+    broken = load_yaml(INVALID)["data"]["haproxy.cfg"]
+    response = _post(client, "/validate", review(_labelled({"edge.cfg": broken, "notes.txt": "x"})))
+    assert response["allowed"] is False
+    assert "[haproxy-config-valid] edge.cfg:19: error detected" in response["status"]["message"]
+
+
+def test_a_labelled_configmap_without_a_cfg_key_is_denied_with_a_reason(client: TestClient) -> None:
+    response = _post(client, "/validate", review(_labelled({"notes.txt": "x"})))
+    assert response["allowed"] is False
+    assert "has no *.cfg key" in response["status"]["message"]
+    assert all(not w.startswith("[haproxy-maxconn]") for w in response.get("warnings", [])), (
+        "no findings about an absent configuration"
+    )
+
+
+def test_the_skip_annotation_opts_a_configmap_out(client: TestClient) -> None:
+    skipped = load_yaml(INVALID)
+    skipped["metadata"]["annotations"] = {"haproxy-guard.io/skip": "true"}
+    response = _post(client, "/validate", review(skipped))
+    assert response["allowed"] is True
+    assert [w.split("]")[0] for w in response["warnings"]] == ["[skip-annotation"]
