@@ -10,6 +10,7 @@ import pytest
 
 from certs.authority import generate
 from tests.conftest import start_server, stop_server
+from webhook.cli import _parser
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -65,3 +66,8 @@ def test_serving_with_explicit_certificate_files(tmp_path: Path) -> None:
             assert client.get("/readyz").status_code == 200
     finally:
         stop_server(server)
+
+
+def test_serve_defaults_follow_the_contract() -> None:
+    args = _parser().parse_args(["serve", "--cert-dir", "/certs"])
+    assert (args.host, args.port) == ("0.0.0.0", 8443)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import io
 import json
 import subprocess
 import sys
@@ -13,7 +14,11 @@ import jsonschema
 import pytest
 from junitparser import Failure, JUnitXml
 
+from policies.settings import Settings
 from tests.helpers import ROOT
+from webhook.audit import audit
+from webhook.manifests import load
+from webhook.report import to_text
 
 EXAMPLES = ROOT / "examples"
 FINDING_KEYS = ["policy", "severity", "kind", "namespace", "name", "source", "message", "path"]
@@ -145,3 +150,18 @@ def test_bad_input_exits_2_naming_file_and_document(args: list[str], stdin: str 
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    results = audit(load([str(EXAMPLES)]), Settings(), None)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = to_text(results, _Terminal())
+    assert "\033[31mDENY" in coloured and "\033[33mWARN" in coloured
+    assert "\033[" not in to_text(results, io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\033[" not in to_text(results, _Terminal())

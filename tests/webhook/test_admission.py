@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from policies import engine
+from policies.context import Context
 from policies.settings import Mode, Settings
 from tests.helpers import (
     GOLDEN,
@@ -22,7 +23,9 @@ from tests.helpers import (
     load_yaml,
     review,
 )
+from webhook.admission import Admission
 from webhook.app import create_app
+from webhook.review import AdmissionRequest
 
 NGINX = {
     "apiVersion": "apps/v1",
@@ -153,3 +156,17 @@ def test_every_finding_is_in_the_audit_annotation(client: TestClient) -> None:
     assert recorded[0].startswith("[prestop-wait] (deny) container haproxy has no preStop wait")
     assert any(entry.startswith("[readiness-probe] (warn)") for entry in recorded)
     assert len(recorded) == len(response["warnings"]) + response["status"]["message"].count("; [") + 1
+
+
+def test_only_requests_that_may_wait_on_io_leave_the_event_loop() -> None:
+    def source(namespace: str | None, name: str) -> dict[str, Any] | None:
+        return None
+
+    with_cluster = Admission(Settings(), Context(None, source))
+    mounting = review(load_yaml(GOLDEN / "config-hash" / "missing" / "input.yaml"))["request"]
+    plain = review(load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml"))["request"]
+    assert with_cluster.blocking(AdmissionRequest.model_validate(mounting)), "reads mounted ConfigMaps"
+    assert not with_cluster.blocking(AdmissionRequest.model_validate(plain)), "mounts nothing"
+    assert not Admission(Settings()).blocking(AdmissionRequest.model_validate(mounting)), "no source: nothing to read"
+    configmap = review(load_yaml(GOLDEN / "haproxy-config-valid" / "valid-configmap" / "input.yaml"))["request"]
+    assert not Admission(Settings()).blocking(AdmissionRequest.model_validate(configmap)), "no validator"
