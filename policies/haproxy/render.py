@@ -10,9 +10,11 @@ expose is cut off, and every line keeps its number:
   never read the webhook's files;
 - host names in address positions (`server`, `bind`, `nameserver`, `peer`, `log`...) become 127.0.0.1,
   so the check never resolves names (no DNS, no network);
-- every environment reference is expanded here, so the validator runs with an empty environment;
-- `lua-load`, `lua-load-per-thread` and `lua-prepend-path` lines are blanked and reported: HAProxy runs a
-  Lua file's code while checking it.
+- every environment reference is expanded here, so the validator runs with an empty environment.
+This rewriting is a convenience for faithful checks, not the security boundary: the kernel is (see
+`sandbox`), and code-loading directives are refused before anything is rendered (see `directives`).
+What is written is bounded: at most `MAX_PLACEHOLDERS` stand-in files (identical contents share one file
+through hard links) and `MAX_RENDER_BYTES` in all; a configuration needing more gets `RenderLimitError`.
 `replacements` maps each placeholder back to the text it replaced, to rewrite messages.
 """
 
@@ -30,7 +32,8 @@ from policies.haproxy.addresses import names_a_host, split_address
 from policies.haproxy.config import Token, tokenize
 from policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem
 
-LUA_KEYWORDS = frozenset({"lua-load", "lua-load-per-thread", "lua-prepend-path"})
+MAX_PLACEHOLDERS = 4096
+MAX_RENDER_BYTES = 64 * 1024 * 1024
 CERTIFICATE_ARGUMENTS = frozenset(
     {"crt", "ca-file", "ca-verify-file", "ca-sign-file", "key", "issuer", "crt-list", "crl-file"}
 )
@@ -68,13 +71,8 @@ class ConfigBundle:
         return hasher.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A line the validator will not run, with the reason."""
-
-    config: str
-    line: int
-    message: str
+class RenderLimitError(ValueError):
+    """The configuration needs more stand-in files or bytes than a check may write."""
 
 
 @dataclass
@@ -82,7 +80,6 @@ class Sandbox:
     root: Path
     config_names: dict[str, str] = field(default_factory=dict)  # file name in the folder -> display name
     replacements: dict[str, str] = field(default_factory=dict)  # placeholder path -> original text
-    refusals: list[Refusal] = field(default_factory=list)
     local_peer: str | None = None  # the pod's name in a peers section (HAProxy uses the host name)
 
 
@@ -112,18 +109,33 @@ class _Renderer:
         self.bases: dict[str, str] = {}
         self.placeholders: dict[tuple[str, str], str] = {}
         self.by_name = {Path(path).name: content for path, content in bundle.files.items()}
+        self.by_content: dict[bytes, Path] = {}
+        self.written = 0
         (sandbox.root / "files").mkdir()
 
     def _write(self, kind: str, original: str, content: bytes | None) -> str:
         """A file (or folder, when content is None) in the sandbox that stands for `original`."""
         key = (kind, original)
         if key not in self.placeholders:
-            name = f"{len(self.placeholders)}-{Path(original).name or 'root'}"
+            if len(self.placeholders) >= MAX_PLACEHOLDERS:
+                raise RenderLimitError(
+                    f"the configuration refers to more than {MAX_PLACEHOLDERS} files the check would have to "
+                    "provide; it was not checked"
+                )
+            name = f"{len(self.placeholders)}-{Path(original).name or 'root'}"[:200]
             target = self.sandbox.root / "files" / name
             if content is None:
                 target.mkdir()
+            elif content in self.by_content:
+                os.link(self.by_content[content], target)
             else:
+                self.written += len(content)
+                if self.written > MAX_RENDER_BYTES:
+                    raise RenderLimitError(
+                        f"the files the configuration refers to exceed {MAX_RENDER_BYTES // (1024 * 1024)} MiB; it was not checked"
+                    )
                 target.write_bytes(content)
+                self.by_content[content] = target
             self.placeholders[key] = str(target)
             self.sandbox.replacements[str(target)] = original
         return self.placeholders[key]
@@ -212,15 +224,6 @@ class _Renderer:
         if not tokens:
             return raw
         keyword = tokens[0].text
-        if keyword in LUA_KEYWORDS:
-            self.sandbox.refusals.append(
-                Refusal(
-                    display,
-                    number,
-                    f"{keyword} is refused: HAProxy runs Lua code while checking a configuration, and submitted code never runs in the validator",
-                )
-            )
-            return ""
         words = [self._expand(token) for token in tokens]
         changed = words != [token.text for token in tokens]
         for index in range(1, len(words)):

@@ -1,22 +1,24 @@
-"""`haproxy -c` on a rendered configuration: sandboxed, time-bounded, concurrency-bounded and cached.
+"""`haproxy -c` on a rendered configuration: behind a kernel boundary, time-bounded, concurrency-bounded,
+cached, and answered only with what the submission itself contains.
 
-Each check runs the real HAProxy binary for the pods' version in a fresh private folder (see `render`),
-with an empty environment, no standard input, `-dr` (a name that does not resolve is not fatal), address
-space and CPU limits (`prlimit`), in a new network namespace when the process may create one (`unshare`,
-root only; without it no name is resolved anyway, because `render` replaced every host name), in its own
-process group that is killed whole at the time limit. Results are cached by the digest of the binary and
-the rendered input, so re-applying the same ConfigMap costs a dictionary lookup.
+Order of a check: code-loading directives are refused first (found with HAProxy's own decoding, see
+`directives`; nothing runs); the bundle is rendered into a fresh private folder (see `render`, bounded
+in files and bytes); the real binary for the pods' version runs there through the jail (see `sandbox`:
+Landlock, seccomp, namespaces, rlimits), with `-dr` so a name that does not resolve is not fatal; its
+messages are mapped back to the submitted files and lines, and any message carrying words found neither
+in the submission nor in HAProxy's own vocabulary is withheld. Results are cached by the digest of the
+binary and the rendered input; timeouts, "busy" and every failure to run are never cached.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -26,8 +28,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from policies.haproxy.config import parse
-from policies.haproxy.render import ConfigBundle, Sandbox, render
+from policies.haproxy.config import HAProxyConfig, parse
+from policies.haproxy.directives import code_loads
+from policies.haproxy.lexer import LineError, parse_line, physical_lines
+from policies.haproxy.render import ConfigBundle, RenderLimitError, Sandbox, render
+from policies.haproxy.sandbox import Layers, Limits, SandboxMode, probe, run
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,12 @@ _LOCATION = re.compile(r"(?:[Pp]arsing\s+)?\[([^\[\]:]+):(\d+)\]\s*:?\s*")
 _PROXY = re.compile(r"^Proxy '([^']+)'.*'([^']+)'\.?$")
 _SUMMARY = ("Fatal errors found in configuration", "Error(s) found in configuration file")
 _VERSION = re.compile(r"HA-?Proxy version (\d+\.\d+)")
-MAX_OUTPUT_BYTES = 256 * 1024
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
+WITHHELD = "HAProxy refused this; its message quoted text from outside the submitted files and was withheld"
+OWN_WORDS = frozenset(
+    _WORD.findall("HAProxy would exit at start up haproxy rejected the configuration stopped abnormally")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,12 @@ class ValidationResult:
     timed_out: bool = False
     unavailable: bool = False
     seconds: float = 0.0
+    layers: Layers | None = None
+    """The kernel layers that held the check (None when nothing ran)."""
+
+    @property
+    def cacheable(self) -> bool:
+        return not (self.unavailable or self.timed_out)
 
 
 @functools.cache
@@ -90,17 +106,6 @@ def discover_binaries() -> dict[str, str]:
     return found
 
 
-@functools.cache
-def _can_unshare_network() -> bool:
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return False
-    try:
-        return subprocess.run([unshare, "--net", "true"], capture_output=True, timeout=5, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
@@ -117,6 +122,8 @@ class Validator:
         max_concurrent: int = 4,
         cache_entries: int = 512,
         memory_limit_bytes: int = 1024 * 1024 * 1024,
+        sandbox_mode: SandboxMode = SandboxMode.REQUIRE,
+        disabled_layers: tuple[str, ...] = (),
     ) -> None:
         if not binaries:
             raise ValueError("no HAProxy validator binary configured or found")
@@ -126,6 +133,9 @@ class Validator:
             raise ValueError(f"default validator version {self.default_version} has no binary")
         self.timeout_seconds = timeout_seconds
         self.memory_limit_bytes = memory_limit_bytes
+        self.sandbox_mode = sandbox_mode
+        self.disabled_layers = disabled_layers
+        """Kernel layers left out on purpose (tests prove that the others hold alone)."""
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._cache: OrderedDict[str, ValidationResult] = OrderedDict()
         self._cache_entries = cache_entries
@@ -144,6 +154,10 @@ class Validator:
         if version in self.binaries:
             return version, self.binaries[version]
         return self.default_version, self.binaries[self.default_version]
+
+    def layers(self) -> Layers:
+        """The kernel layers this machine grants the checks (probed once with the default binary)."""
+        return probe(self.binaries[self.default_version])
 
     def problem(self) -> str | None:
         """Why the validator cannot work (for /readyz), or None."""
@@ -178,7 +192,7 @@ class Validator:
                 break  # the other check is stuck beyond its own limit: run ours
         try:
             result = self._bounded_run(bundle, binary, chosen)
-            if not result.unavailable:
+            if result.cacheable:
                 with self._lock:
                     self._cache[key] = result
                     while len(self._cache) > self._cache_entries:
@@ -203,107 +217,193 @@ class Validator:
         command = [binary, "-c", "-dr", *(arg for name in sandbox.config_names for arg in ("-f", name))]
         if sandbox.local_peer:
             command += ["-L", sandbox.local_peer]
-        if _can_unshare_network():
-            command = ["unshare", "--net", "--", *command]
-        prlimit = shutil.which("prlimit")
-        if prlimit:
-            cpu = max(1, int(self.timeout_seconds + 1))
-            command = [prlimit, f"--as={self.memory_limit_bytes}", f"--cpu={cpu}", "--", *command]
         return command
+
+    def _limits(self) -> Limits:
+        return Limits(timeout_seconds=self.timeout_seconds, address_space_bytes=self.memory_limit_bytes)
 
     def _run(self, bundle: ConfigBundle, binary: str, version: str) -> ValidationResult:
         started = time.monotonic()
         self._count("runs")
-        with tempfile.TemporaryDirectory(prefix="haproxy-guard-") as folder:
-            root = Path(folder)
-            root.chmod(0o700)
-            sandbox = render(bundle, root)
-            process = subprocess.Popen(
-                self._command(binary, sandbox),
-                cwd=root,
-                env={},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+        refusals = tuple(
+            Message(
+                display,
+                load.number,
+                f"{load.keyword} is refused: {load.reason}, and submitted code never runs in the validator",
             )
-            try:
-                output, _ = process.communicate(timeout=self.timeout_seconds)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.communicate()
-                self._count("timeouts")
-                message = Message(
-                    bundle.configs[0][0],
-                    None,
-                    f"haproxy -c did not finish within {self.timeout_seconds:g}s and was stopped",
+            for display, load in code_loads(bundle.configs, bundle.env, version)
+        )
+        if refusals:
+            return ValidationResult(False, refusals, (), version, seconds=time.monotonic() - started)
+        first = bundle.configs[0][0]
+        try:
+            with tempfile.TemporaryDirectory(prefix="haproxy-guard-", ignore_cleanup_errors=True) as folder:
+                root = Path(folder)
+                root.chmod(0o700)
+                sandbox = render(bundle, root)
+                jailed = run(
+                    self._command(binary, sandbox),
+                    root,
+                    self._limits(),
+                    self.sandbox_mode,
+                    disable=self.disabled_layers,
                 )
-                return ValidationResult(
-                    False, (message,), (), version, timed_out=True, seconds=time.monotonic() - started
-                )
-            errors, warnings = _messages(output[:MAX_OUTPUT_BYTES].decode("utf-8", "replace"), sandbox, bundle)
-        refusals = tuple(Message(r.config, r.line, r.message) for r in sandbox.refusals)
-        valid = process.returncode == 0 and not refusals
-        if process.returncode not in (0, 1) and not errors:
-            errors = (
-                Message(bundle.configs[0][0], None, f"haproxy -c stopped abnormally (exit {process.returncode})"),
+                output = jailed.output.decode("utf-8", "replace")
+        except RenderLimitError as error:
+            return ValidationResult(False, (Message(first, None, str(error)),), (), version)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            message = Message(first, None, f"not validated: the validator could not prepare the check ({reason})")
+            return ValidationResult(False, (message,), (), version, unavailable=True)
+        seconds = time.monotonic() - started
+        if jailed.missing:
+            message = Message(
+                first,
+                None,
+                "not validated: the kernel sandbox is incomplete on this node (missing: "
+                f"{', '.join(jailed.missing)}); submitted configurations only run behind Landlock and seccomp "
+                "(settings: validatorSandbox)",
             )
-        if not valid and not errors and not refusals:
-            errors = (Message(bundle.configs[0][0], None, "haproxy -c rejected the configuration"),)
-        return ValidationResult(valid, refusals + errors, warnings, version, seconds=time.monotonic() - started)
+            return ValidationResult(False, (message,), (), version, unavailable=True, layers=jailed.layers)
+        if jailed.timed_out:
+            self._count("timeouts")
+            message = Message(
+                first, None, f"haproxy -c did not finish within {self.timeout_seconds:g}s and was stopped"
+            )
+            return ValidationResult(
+                False, (message,), (), version, timed_out=True, seconds=seconds, layers=jailed.layers
+            )
+        errors, warnings = _messages(output, sandbox, bundle, _Vocabulary(bundle, binary))
+        valid = jailed.returncode == 0
+        if jailed.returncode not in (0, 1) and not errors:
+            errors = (Message(first, None, f"haproxy -c stopped abnormally (exit {jailed.returncode})"),)
+        if not valid and not errors:
+            errors = (Message(first, None, "haproxy -c rejected the configuration"),)
+        return ValidationResult(valid, errors, warnings, version, seconds=seconds, layers=jailed.layers)
 
 
-def _restore(text: str, sandbox: Sandbox) -> str:
-    """Put back the names the user wrote in place of sandbox paths; never show the sandbox itself."""
-    for placeholder, original in sorted(sandbox.replacements.items(), key=lambda item: -len(item[0])):
-        text = text.replace(placeholder, original)
-    for name, display in sandbox.config_names.items():
-        text = text.replace(str(sandbox.root / name), display)
-    return text.replace(str(sandbox.root) + "/", "").replace(str(sandbox.root), ".")
+@functools.cache
+def binary_words(binary: str) -> frozenset[str]:
+    """The words of every printable string in the binary: HAProxy's own vocabulary (messages, keywords)."""
+    try:
+        data = Path(binary).read_bytes()
+    except OSError:
+        return frozenset()
+    words: set[str] = set()
+    for run_ in _PRINTABLE_RUN.findall(data):
+        words.update(_WORD.findall(run_.decode("ascii")))
+    return frozenset(words)
 
 
-def _locate(text: str, bundle: ConfigBundle) -> tuple[str, int | None]:
-    """For messages without a location ("Proxy 'fe': unable to find required use_backend: 'x'"), the
-    line in that proxy naming the quoted value, else the proxy's own line."""
-    match = _PROXY.match(text)
-    if match:
-        for display, source in bundle.configs:
-            section = parse(source).proxy(match.group(1))
-            if section is not None:
-                for line in section.lines:
-                    if match.group(2) in line.words:
-                        return display, line.number
-                return display, section.line.number
-    return bundle.configs[-1][0], None
+class _Vocabulary:
+    """The words a message may contain: the submission's (raw and as HAProxy decodes it), the binary's."""
+
+    def __init__(self, bundle: ConfigBundle, binary: str) -> None:
+        words: set[str] = set(OWN_WORDS)
+        texts = [text for _, text in bundle.configs] + [name for name, _ in bundle.configs]
+        texts += [content.decode("latin-1") for content in bundle.files.values()] + list(bundle.files)
+        texts += [f"{key} {value}" for key, value in bundle.env.items()]
+        for text in texts:
+            words.update(_WORD.findall(text))
+        for _, text in bundle.configs:
+            for _, line in physical_lines(text):
+                if "\\" in line or "$" in line:
+                    with contextlib.suppress(LineError):
+                        words.update(_WORD.findall(" ".join(parse_line(line, bundle.env).words)))
+        self.submitted = frozenset(words)
+        self.binary = binary_words(binary)
+
+    def foreign(self, text: str) -> bool:
+        """True when the text has a word from neither the submission nor HAProxy itself."""
+        for word in _WORD.findall(text):
+            if word in self.submitted or word in self.binary:
+                continue
+            if word.isdigit() and len(word) <= 10:
+                continue
+            return True
+        return False
 
 
-def _messages(output: str, sandbox: Sandbox, bundle: ConfigBundle) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
-    entries: list[tuple[str, str]] = []
+class _Restorer:
+    """Puts back the names the user wrote in place of sandbox paths and never shows the sandbox itself;
+    one regular expression over each message, so the cost is linear in the output."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.root = str(sandbox.root)
+        self.names = {str(sandbox.root / name): display for name, display in sandbox.config_names.items()}
+        self.names.update(sandbox.replacements)
+        self.pattern = re.compile(re.escape(self.root) + r"(/[^\s'\"\[\]:,()]*)?")
+
+    def __call__(self, text: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            path = match.group(0)
+            if path in self.names:
+                return self.names[path]
+            return (match.group(1) or "/").lstrip("/") or "."
+
+        return self.pattern.sub(replace, text)
+
+
+class _Locator:
+    """For messages without a location ("Proxy 'fe': unable to find required use_backend: 'x'"), the line
+    in that proxy naming the quoted value, else the proxy's own line. Each file is parsed once."""
+
+    def __init__(self, bundle: ConfigBundle) -> None:
+        self.bundle = bundle
+        self.parsed: dict[str, HAProxyConfig] = {}
+
+    def __call__(self, text: str) -> tuple[str, int | None]:
+        match = _PROXY.match(text)
+        if match:
+            for display, source in self.bundle.configs:
+                if display not in self.parsed:
+                    self.parsed[display] = parse(source)
+                section = self.parsed[display].proxy(match.group(1))
+                if section is not None:
+                    for line in section.lines:
+                        if match.group(2) in line.words:
+                            return display, line.number
+                    return display, section.line.number
+        return self.bundle.configs[-1][0], None
+
+
+def _entries(output: str) -> list[tuple[str, str]]:
+    """(level, text) of each message, continuation lines (`| ...`) joined to theirs."""
+    entries: list[tuple[str, list[str]]] = []
     for raw in output.splitlines():
         level = _LEVEL.match(raw)
         if level:
-            entries.append((level.group(1), level.group(2).strip()))
+            entries.append((level.group(1), [level.group(2).strip()]))
         elif "will not start" in raw:
-            entries.append(
-                ("ALERT", raw.strip().removesuffix(".").replace(" => exit(2)", ": HAProxy would exit at start-up"))
-            )
+            text = raw.strip().removesuffix(".").replace(" => exit(2)", ": HAProxy would exit at start-up")
+            entries.append(("ALERT", [text]))
         elif raw.strip().startswith("|") and entries:
-            entries[-1] = (entries[-1][0], entries[-1][1] + " " + raw.strip().lstrip("|").strip())
+            entries[-1][1].append(raw.strip().lstrip("|").strip())
+    return [(level, " ".join(parts)) for level, parts in entries]
+
+
+def _messages(
+    output: str, sandbox: Sandbox, bundle: ConfigBundle, vocabulary: _Vocabulary
+) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
+    restore, locate = _Restorer(sandbox), _Locator(bundle)
     errors: list[Message] = []
     warnings: list[Message] = []
-    for severity, body in entries:
+    for severity, body in _entries(output):
         if severity in {"NOTICE", "DIAG"} or any(body.startswith(summary) for summary in _SUMMARY):
             continue
         line: int | None
         location = _LOCATION.match(body)
         if location:
             name, line, text = location.group(1), int(location.group(2)), body[location.end() :]
-            display = sandbox.config_names.get(Path(name).name, sandbox.config_names.get(name, name))
+            display = sandbox.config_names.get(Path(name).name) or restore(name)
         else:
             text = body
-            display, line = _locate(body, bundle)
-        message = Message(display, line, _restore(text.strip(), sandbox))
-        (errors if severity == "ALERT" else warnings).append(message)
+            display, line = locate(body)
+        text = restore(text.strip())
+        if vocabulary.foreign(text) or vocabulary.foreign(display):
+            text = WITHHELD
+            display = display if not vocabulary.foreign(display) else bundle.configs[0][0]
+        (errors if severity == "ALERT" else warnings).append(Message(display, line, text))
     return tuple(errors), tuple(warnings)
 
 
@@ -312,11 +412,16 @@ def build_validator(
     default_version: str | None = None,
     timeout_seconds: float = 3.0,
     max_concurrent: int = 4,
+    sandbox_mode: SandboxMode = SandboxMode.REQUIRE,
 ) -> Validator | None:
     """A validator for the configured binaries, or for those found on the machine; None when there are none."""
     found = dict(binaries) if binaries else discover_binaries()
     if not found:
         return None
     return Validator(
-        found, default_version=default_version, timeout_seconds=timeout_seconds, max_concurrent=max_concurrent
+        found,
+        default_version=default_version,
+        timeout_seconds=timeout_seconds,
+        max_concurrent=max_concurrent,
+        sandbox_mode=sandbox_mode,
     )

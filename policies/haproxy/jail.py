@@ -1,0 +1,239 @@
+"""The launcher that puts `haproxy -c` behind kernel boundaries, then becomes it (execve).
+
+Run as its own process, never imported by the server for its side effects: the server starts
+`python -I -S jail.py SPEC -- BINARY ARGS...` (standard library only, so `-S` keeps start-up short), and this
+file, single-threaded and between its start and the execve, applies every layer the kernel allows:
+
+1. resource limits: CPU seconds, address space, file size (SIGXFSZ ignored, so an oversize write fails
+   instead of killing), open files, no core files, and no new processes where the limit applies (non-root);
+2. new user + network namespaces when the runtime allows them (an empty network: no interface, no route);
+3. `PR_SET_NO_NEW_PRIVS` and `PR_SET_PDEATHSIG` (the check dies with the webhook);
+4. Landlock: read only the libraries, the binary, a few public files and the sandbox folder; execute only
+   the binary and its loader; write nowhere; no TCP bind or connect; no signals or abstract sockets outside;
+5. a seccomp filter (libseccomp): no execve except the one below, no new process or session, no ptrace, no
+   namespace or mount changes, no kernel modules, no connect/bind/sendmsg and no sendto with an address,
+   only Unix and IP socket families, no io_uring, no userfaultfd, no bpf.
+
+The layers that took effect are written as one JSON line to the status descriptor, which closes on execve.
+When a layer marked required fails, the launcher exits with status 111 and never runs the binary.
+SPEC is JSON: {"read": [paths], "read_dirs": [paths], "exec": [paths], "rlimits": {name: value},
+"require": [layer names], "status_fd": int, "disable": [layer names]}. `disable` leaves layers out on
+purpose: the tests use it to prove each layer holds on its own, and to see `require` refuse to run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+from typing import Any
+
+REFUSED_EXIT = 111
+
+# Landlock (include/uapi/linux/landlock.h); the syscall numbers are shared by every architecture.
+_LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+_LANDLOCK_RULE_PATH_BENEATH = 1
+_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_FS_ALL_ABI1 = (1 << 13) - 1
+_FS_REFER, _FS_TRUNCATE, _FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
+_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+_CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_THREAD = 0x10000000, 0x40000000, 0x00010000
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+
+# libseccomp (seccomp.h)
+_ACT_ALLOW = 0x7FFF0000
+_CMP_NE, _CMP_GT, _CMP_EQ, _CMP_MASKED_EQ = 1, 6, 4, 7
+_AF_UNIX, _AF_INET, _AF_INET6 = 1, 2, 10
+_EPERM, _EACCES, _ENOSYS, _EAFNOSUPPORT = 1, 13, 38, 97
+
+DENIED_SYSCALLS = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "perf_event_open", "bpf",
+    "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "keyctl", "add_key", "request_key",
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "fsopen", "fsmount", "fsconfig", "move_mount",
+    "open_tree", "mount_setattr", "setsid", "setpgid", "fork", "vfork", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "quotactl",
+    "name_to_handle_at", "open_by_handle_at", "mknod", "mknodat", "syslog", "iopl", "ioperm", "uselib",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "personality", "connect", "bind", "listen",
+    "accept", "accept4", "sendmsg", "sendmmsg", "fanotify_init", "lookup_dcookie", "vmsplice",
+    "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "seccomp",
+)  # fmt: skip
+
+
+class _ScmpArgCmp(ctypes.Structure):
+    _fields_ = (
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    )
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = (
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    )
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def _errno_action(number: int) -> int:
+    return 0x00050000 | (number & 0xFFFF)
+
+
+def _rlimits(limits: dict[str, int]) -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversize write fails with EFBIG; the status survives exec
+    for name, value in limits.items():
+        which = getattr(resource, f"RLIMIT_{name.upper()}")
+        resource.setrlimit(which, (value, value))
+
+
+def _namespaces() -> bool:
+    """A new user and network namespace (no interface, not even loopback up)."""
+    if _libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
+        return True
+    return bool(_libc.unshare(_CLONE_NEWNET) == 0)  # root without user namespaces
+
+
+def _landlock(read_files: list[str], read_dirs: list[str], executables: list[str]) -> int:
+    """Apply the ruleset; the Landlock ABI version in force, 0 when unavailable."""
+    abi = _libc.syscall(_LANDLOCK_CREATE_RULESET, None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
+    if abi < 1:
+        return 0
+    fs = _FS_ALL_ABI1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
+    fs |= _FS_IOCTL_DEV if abi >= 5 else 0
+    attr = _RulesetAttr(fs, (_NET_BIND_TCP | _NET_CONNECT_TCP) if abi >= 4 else 0, 0)
+    if abi >= 6:
+        attr.scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    ruleset = _libc.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), size, 0)
+    if ruleset < 0:
+        return 0
+    rules = [(path, _FS_READ_FILE) for path in read_files]
+    rules += [(path, _FS_READ_FILE | _FS_READ_DIR) for path in read_dirs]
+    rules += [(path, _FS_READ_FILE | _FS_EXECUTE) for path in executables]
+    for path, access in rules:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue  # absent on this system: nothing to allow
+        beneath = _PathBeneath(access, fd)
+        if _libc.syscall(_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(beneath), 0) != 0:
+            # a file can only take file rights; a directory gets what was asked
+            beneath.allowed_access = access & (_FS_READ_FILE | _FS_EXECUTE)
+            _libc.syscall(_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(beneath), 0)
+        os.close(fd)
+    if _libc.syscall(_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
+        return 0
+    os.close(ruleset)
+    return int(abi)
+
+
+def _load_libseccomp() -> ctypes.CDLL | None:
+    """libseccomp, loaded before Landlock closes the file system (its soname, no search: no subprocess)."""
+    try:
+        return ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError:
+        return None
+
+
+def _seccomp(lib: ctypes.CDLL | None, exec_path_address: int) -> bool:
+    """Install the filter; False when libseccomp or seccomp itself is unavailable."""
+    if lib is None:
+        return False
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_syscall_resolve_name.restype = ctypes.c_int
+    lib.seccomp_syscall_resolve_name.argtypes = (ctypes.c_char_p,)
+    lib.seccomp_rule_add_array.argtypes = (
+        ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ScmpArgCmp),
+    )  # fmt: skip
+    context = lib.seccomp_init(_ACT_ALLOW)
+    if not context:
+        return False
+
+    def rule(action: int, syscall: str, *comparisons: tuple[int, int, int, int]) -> None:
+        number = lib.seccomp_syscall_resolve_name(syscall.encode())
+        if number < 0:
+            return  # not a syscall on this architecture
+        array = (_ScmpArgCmp * max(1, len(comparisons)))(*(_ScmpArgCmp(*c) for c in comparisons))
+        if lib.seccomp_rule_add_array(context, action, number, len(comparisons), array) != 0:
+            raise OSError(f"seccomp rule for {syscall} refused")
+
+    try:
+        for syscall in DENIED_SYSCALLS:
+            rule(_errno_action(_EPERM), syscall)
+        # the one execve allowed is ours, below; anything else (a payload) is refused
+        rule(_errno_action(_EPERM), "execve", (0, _CMP_NE, exec_path_address, 0))
+        rule(_errno_action(_EPERM), "execveat")
+        # threads only: a clone without CLONE_THREAD would be a new process; clone3 falls back to clone
+        rule(_errno_action(_EPERM), "clone", (0, _CMP_MASKED_EQ, _CLONE_THREAD, 0))
+        rule(_errno_action(_ENOSYS), "clone3")
+        rule(_errno_action(_EACCES), "sendto", (4, _CMP_NE, 0, 0))
+        rule(_errno_action(_EAFNOSUPPORT), "socket", (0, _CMP_GT, _AF_INET6, 0))
+        for family in (0, *range(_AF_INET + 1, _AF_INET6)):
+            rule(_errno_action(_EAFNOSUPPORT), "socket", (0, _CMP_EQ, family, 0))
+        if lib.seccomp_load(ctypes.c_void_p(context)) != 0:
+            return False
+    except OSError:
+        return False
+    finally:
+        lib.seccomp_release(ctypes.c_void_p(context))
+    return True
+
+
+def main(argv: list[str]) -> int:
+    separator = argv.index("--")
+    spec: dict[str, Any] = json.loads(argv[1])
+    command = argv[separator + 1 :]
+    required = set(spec.get("require", ()))
+    disabled = set(spec.get("disable", ()))
+    status_fd = spec.get("status_fd")
+    layers: dict[str, Any] = {}
+
+    libseccomp = _load_libseccomp()
+    _rlimits(spec.get("rlimits", {}))
+    layers["rlimits"] = True
+    layers["network_namespace"] = "network_namespace" not in disabled and _namespaces()
+    layers["no_new_privs"] = _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    layers["landlock"] = 0
+    if "landlock" not in disabled:
+        layers["landlock"] = _landlock(spec.get("read", []), spec.get("read_dirs", []), spec.get("exec", []))
+
+    path = ctypes.create_string_buffer(os.fsencode(command[0]))
+    arguments = [ctypes.create_string_buffer(os.fsencode(word)) for word in command]
+    argv_array = (ctypes.c_void_p * (len(arguments) + 1))(*(ctypes.addressof(a) for a in arguments), None)
+    environment = [ctypes.create_string_buffer(k + b"=" + v) for k, v in os.environb.items()]
+    env_array = (ctypes.c_void_p * (len(environment) + 1))(*(ctypes.addressof(e) for e in environment), None)
+    layers["seccomp"] = (
+        "seccomp" not in disabled and layers["no_new_privs"] and _seccomp(libseccomp, ctypes.addressof(path))
+    )
+
+    missing = sorted(layer for layer in required if not layers.get(layer))
+    if status_fd is not None:
+        os.write(status_fd, (json.dumps({"layers": layers, "missing": missing}) + "\n").encode())
+    if missing:
+        return REFUSED_EXIT
+    if status_fd is not None:
+        os.set_inheritable(status_fd, False)
+    _libc.execve(path, argv_array, env_array)
+    os.write(2, f"haproxy-guard jail: cannot run {command[0]}: {os.strerror(ctypes.get_errno())}\n".encode())
+    return REFUSED_EXIT
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

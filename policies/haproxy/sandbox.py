@@ -1,0 +1,243 @@
+"""The kernel boundary around `haproxy -c`: what the checked process may touch, how it is started, bounded
+and reaped, and which kernel layers are in force on this machine.
+
+The child is `python -I -S jail.py SPEC -- BINARY ARGS`: the launcher (see `jail`) applies the layers to
+itself and then becomes HAProxy, so nothing is applied in the server process and nothing runs between
+fork and exec in a threaded server. What the child may read is an allow-list built here: the sandbox
+folder, the shared libraries, the binary's own folder, and a few public files HAProxy opens while checking
+(the loader cache, OpenSSL's configuration, the time zone, the system CA certificates, the user and group
+databases for `user`/`group`, `resolv.conf` for `parse-resolv-conf`). Nothing else: not the service-account token, not the serving key, not
+`/proc`. It executes only the binary and its ELF loader, and writes nowhere (its output goes to a file
+the parent opened).
+
+Output and status go to files, not pipes: a child (or anything it left behind) can never keep the parent
+waiting on a pipe. The parent waits at most the time limit, kills the process group, and waits at most
+`KILL_GRACE_SECONDS` more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+JAIL = Path(__file__).with_name("jail.py")
+KILL_GRACE_SECONDS = 1.0
+MAX_OUTPUT_BYTES = 256 * 1024
+REFUSED_EXIT = 111  # jail.REFUSED_EXIT: a required layer is missing, nothing ran
+REQUIRED_LAYERS = ("landlock", "seccomp")
+
+READ_DIRS = (
+    "/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib",
+    "/etc/ssl/certs", "/usr/share/ca-certificates", "/usr/local/share/ca-certificates", "/usr/share/zoneinfo",
+    "/sys/devices/system/cpu", "/sys/devices/system/node",
+)  # fmt: skip
+"""Public, read-only system folders: libraries, CA certificates, time zones, CPU topology (thread count)."""
+READ_FILES = (
+    "/etc/ld.so.cache", "/etc/ssl/openssl.cnf", "/usr/lib/ssl/openssl.cnf", "/etc/localtime", "/etc/passwd",
+    "/etc/group", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/hosts", "/dev/null", "/dev/urandom",
+    "/dev/random",
+)  # fmt: skip
+"""Single public files HAProxy and its libraries open while checking (never /etc/shadow, never /proc)."""
+
+
+class SandboxMode(enum.StrEnum):
+    """`require`: run submitted configurations only with Landlock and seccomp in force (else report "not
+    validated"); `best-effort`: run with whatever layers the kernel grants."""
+
+    REQUIRE = "require"
+    BEST_EFFORT = "best-effort"
+
+
+@dataclass(frozen=True, slots=True)
+class Layers:
+    """The kernel layers that were in force for one run (or a probe)."""
+
+    landlock_abi: int = 0
+    seccomp: bool = False
+    network_namespace: bool = False
+    no_new_privs: bool = False
+    rlimits: bool = False
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, object]) -> Layers:
+        def flag(name: str) -> bool:
+            return status.get(name) is True
+
+        abi = status.get("landlock")
+        return cls(
+            abi if isinstance(abi, int) and not isinstance(abi, bool) else 0,
+            flag("seccomp"),
+            flag("network_namespace"),
+            flag("no_new_privs"),
+            flag("rlimits"),
+        )
+
+    def active(self) -> dict[str, bool]:
+        return {
+            "landlock": self.landlock_abi > 0,
+            "seccomp": self.seccomp,
+            "network_namespace": self.network_namespace,
+            "no_new_privs": self.no_new_privs,
+            "rlimits": self.rlimits,
+        }
+
+    def missing(self, required: Sequence[str] = REQUIRED_LAYERS) -> tuple[str, ...]:
+        active = self.active()
+        return tuple(layer for layer in required if not active.get(layer))
+
+    def describe(self) -> str:
+        names = [f"landlock (ABI {self.landlock_abi})" if name == "landlock" else name for name, on in
+                 self.active().items() if on]  # fmt: skip
+        return ", ".join(names) or "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    timeout_seconds: float = 3.0
+    address_space_bytes: int = 1024 * 1024 * 1024
+    file_size_bytes: int = 4 * 1024 * 1024
+    open_files: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class JailResult:
+    returncode: int | None
+    output: bytes
+    layers: Layers
+    missing: tuple[str, ...]
+    timed_out: bool
+    seconds: float
+
+
+def elf_interpreter(binary: str) -> str | None:
+    """The ELF program interpreter (PT_INTERP) of a binary, or None for a static or unreadable one."""
+    try:
+        with Path(binary).open("rb") as handle:
+            header = handle.read(64)
+            if header[:4] != b"\x7fELF" or header[4] != 2:  # 64-bit ELF only
+                return None
+            order: Literal["little", "big"] = "little" if header[5] == 1 else "big"
+            phoff = int.from_bytes(header[32:40], order)
+            phentsize, phnum = int.from_bytes(header[54:56], order), int.from_bytes(header[56:58], order)
+            for index in range(min(phnum, 64)):
+                handle.seek(phoff + index * phentsize)
+                entry = handle.read(phentsize)
+                if int.from_bytes(entry[0:4], order) == 3:  # PT_INTERP
+                    offset, size = int.from_bytes(entry[8:16], order), int.from_bytes(entry[32:40], order)
+                    handle.seek(offset)
+                    return handle.read(min(size, 4096)).rstrip(b"\0").decode()
+    except (OSError, UnicodeDecodeError, IndexError):
+        return None
+    return None
+
+
+def allowances(command: Sequence[str], folder: Path) -> dict[str, list[str]]:
+    """What the child may read and execute: the folder, the system's public files, the program, its loader."""
+    program = os.path.realpath(command[0])
+    executables = [program]
+    interpreter = elf_interpreter(program)
+    if interpreter:
+        executables.append(os.path.realpath(interpreter))
+    read_dirs = [str(folder), *READ_DIRS, str(Path(program).parent)]
+    # a program run through its loader (`ld.so --library-path DIR BINARY`): the binary and its libraries
+    read_dirs += [str(Path(word).resolve().parent) for word in command[1:4] if word.startswith("/")]
+    return {"read": list(READ_FILES), "read_dirs": read_dirs, "exec": executables}
+
+
+def run(
+    command: Sequence[str],
+    folder: Path,
+    limits: Limits,
+    mode: SandboxMode = SandboxMode.REQUIRE,
+    *,
+    env: Mapping[str, str] | None = None,
+    disable: Sequence[str] = (),
+) -> JailResult:
+    """Run `command` in `folder` behind the jail; never longer than the time limit plus the kill grace.
+    `disable` leaves layers out on purpose (tests prove each layer alone, and `require` refusing)."""
+    started = time.monotonic()
+    output_path, status_path = folder / ".haproxy-guard-output", folder / ".haproxy-guard-status"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    output_fd = os.open(output_path, flags, 0o600)
+    status_fd = os.open(status_path, flags, 0o600)
+    spec = {
+        **allowances(command, folder),
+        "rlimits": {
+            "cpu": max(1, int(limits.timeout_seconds + 1)),
+            "as": limits.address_space_bytes,
+            "fsize": limits.file_size_bytes,
+            "nofile": limits.open_files,
+            "core": 0,
+        },
+        "require": list(REQUIRED_LAYERS) if mode is SandboxMode.REQUIRE else [],
+        "status_fd": status_fd,  # `pass_fds` keeps the number in the child
+        "disable": list(disable),
+    }
+    timed_out = False
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(JAIL), json.dumps(spec), "--", *command],
+            cwd=folder,
+            env=dict(env or {}),
+            stdin=subprocess.DEVNULL,
+            stdout=output_fd,
+            stderr=output_fd,
+            pass_fds=(status_fd,),
+            start_new_session=True,
+        )
+    finally:
+        os.close(output_fd)
+        os.close(status_fd)
+    try:
+        process.wait(timeout=limits.timeout_seconds)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(process.pid)
+        # unkillable for now (uninterruptible sleep): the slot is freed anyway; the OS reaps it later
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=KILL_GRACE_SECONDS)
+    else:
+        _kill_group(process.pid)  # anything it left behind in its group
+    status = _read_status(status_path)
+    reported_layers = status.get("layers")
+    layers = Layers.from_status(reported_layers if isinstance(reported_layers, dict) else {})
+    reported = status.get("missing")
+    missing = tuple(name for name in reported if isinstance(name, str)) if isinstance(reported, list) else ()
+    with output_path.open("rb") as handle:
+        output = handle.read(MAX_OUTPUT_BYTES)
+    return JailResult(process.returncode, output, layers, missing, timed_out, time.monotonic() - started)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _read_status(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(4096).decode("utf-8", "replace")
+        value = json.loads(text.splitlines()[0]) if text.strip() else {}
+    except (OSError, ValueError, IndexError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+@functools.cache
+def probe(binary: str, mode: SandboxMode = SandboxMode.BEST_EFFORT) -> Layers:
+    """The layers this machine grants, found by running `binary -v` through the jail once."""
+    with tempfile.TemporaryDirectory(prefix="haproxy-guard-probe-") as folder:
+        result = run([binary, "-v"], Path(folder), Limits(timeout_seconds=10.0), mode)
+    return result.layers
