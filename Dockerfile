@@ -32,10 +32,11 @@ RUN --mount=type=secret,id=ca-bundle \
 
 FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
-# Debian's haproxy is the 2.6 validator; util-linux gives prlimit (the sandbox's resource limits).
+# Debian's haproxy is the 2.6 validator; libseccomp2 gives the sandbox its seccomp filter (Landlock, namespaces
+# and rlimits need nothing installed).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends haproxy util-linux ca-certificates \
+    && apt-get install -y --no-install-recommends haproxy libseccomp2 ca-certificates \
     && if ! command -v python3 >/dev/null 2>&1; then apt-get install -y --no-install-recommends python3; fi \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/* \
     && groupadd --gid 65532 haproxy-guard \

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from policies.findings import Severity
+from policies.haproxy.sandbox import SandboxMode
 
 KUBERNETES_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$")
 
@@ -58,6 +59,7 @@ class Settings(_Model):
     default_haproxy_version: str | None = None
     validator_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     validator_concurrency: int = Field(default=4, ge=1, le=64)
+    validator_sandbox: SandboxMode = SandboxMode.REQUIRE
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     tls_min_version: Literal["1.2", "1.3"] = "1.2"

@@ -215,8 +215,10 @@ def create_app(
     if isinstance(admission, Settings):
         admission = Admission(admission)
     metrics = metrics or Metrics()
-    if admission.context.validator is not None:
-        admission.context.validator.observers.append(metrics.observe_validation)
+    validator = admission.context.validator
+    if validator is not None:
+        validator.observers.append(metrics.observe_validation)
+        metrics.observe_sandbox(validator.layers())
     app = FastAPI(title="haproxy-guard", docs_url=None, redoc_url=None, openapi_url=None)
     admission_log = admission_log or AdmissionLog(enabled=log.isEnabledFor(logging.INFO))
     app.add_middleware(AdmissionMiddleware, admission=admission, metrics=metrics, admission_log=admission_log)
@@ -232,8 +234,9 @@ def create_app(
     @app.get("/readyz")
     async def readyz() -> Response:
         problems = [problem for check in readiness_checks if (problem := check()) is not None]
+        sandbox = f"\nvalidator sandbox: {validator.layers().describe()}" if validator is not None else ""
         if problems:
-            return PlainTextResponse("not ready: " + "; ".join(problems), status_code=503)
-        return PlainTextResponse("ok")
+            return PlainTextResponse("not ready: " + "; ".join(problems) + sandbox, status_code=503)
+        return PlainTextResponse("ok" + sandbox)
 
     return app

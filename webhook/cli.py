@@ -172,6 +172,7 @@ def make_validator(settings: Settings) -> Validator | None:
             settings.default_haproxy_version,
             settings.validator_timeout_seconds,
             settings.validator_concurrency,
+            settings.validator_sandbox,
         )
     except ValueError as error:
         raise UsageError(f"validators: {error}") from None

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from policies.haproxy.sandbox import Layers
 from policies.haproxy.validator import ValidationResult
 
 ADMISSION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -55,11 +56,21 @@ class Metrics:
         self.validator_cache_hits = Counter(
             "haproxy_guard_validator_cache_hits_total", "Validations answered from the cache", registry=self.registry
         )
+        self.sandbox_layer = Gauge(
+            "haproxy_guard_sandbox_layer",
+            "Kernel layers in force around haproxy -c (1 active, 0 not available on this node)",
+            ["layer"],
+            registry=self.registry,
+        )
         self.certificate_expiry = Gauge(
             "haproxy_guard_certificate_expiry_timestamp_seconds",
             "When the served certificate expires (Unix time)",
             registry=self.registry,
         )
+
+    def observe_sandbox(self, layers: Layers) -> None:
+        for layer, active in layers.active().items():
+            self.sandbox_layer.labels(layer).set(1 if active else 0)
 
     def observe_validation(self, result: ValidationResult) -> None:
         if result.cached:

@@ -11,6 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from certs.reloader import ReloadingCertificate
+from policies.haproxy.sandbox import SandboxMode
 from webhook.admission import Admission
 from webhook.app import create_app
 from webhook.observability import Metrics
@@ -63,6 +64,19 @@ def serve(admission: Admission, options: ServeOptions) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
 
+    if validator is not None:
+        layers = validator.layers()
+        log.info(
+            "validator sandbox: %s (mode %s)",
+            layers.describe(),
+            validator.sandbox_mode,
+            extra={"sandbox_layers": layers.active(), "landlock_abi": layers.landlock_abi},
+        )
+        if layers.missing() and validator.sandbox_mode is SandboxMode.REQUIRE:
+            log.warning(
+                "kernel sandbox incomplete (missing: %s): HAProxy configurations will be answered 'not validated'",
+                ", ".join(layers.missing()),
+            )
     log.info("serving https://%s:%d (TLS >= %s)", options.host, options.port, settings.tls_min_version)
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(main())
