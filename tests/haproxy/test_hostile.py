@@ -21,6 +21,7 @@ from policies.haproxy import config as config_module
 from policies.haproxy import render as render_module
 from policies.haproxy import validator as validator_module
 from policies.haproxy.render import ConfigBundle
+from policies.haproxy.sandbox import SandboxMode
 from policies.haproxy.validator import Validator, discover_binaries
 from tests.haproxy.hostile import REPOSITORY, USERS, compile_payloads, public_folder, run_job
 
@@ -231,6 +232,7 @@ def test_placeholders_are_bounded_in_count_and_bytes(tmp_path: Path) -> None:
 
 FULL_DISK_SCRIPT = """
 from policies.haproxy.render import ConfigBundle
+from policies.haproxy.sandbox import SandboxMode
 from policies.haproxy.validator import Validator, discover_binaries
 config = "frontend f\\n  bind :80\\n  http-request set-var(txn.x) str(a),map(/etc/x/big.map)\\n"
 bundle = ConfigBundle((("haproxy.cfg", config),), {"/etc/x/big.map": b"a" * 200_000})
@@ -280,3 +282,14 @@ def test_messages_quote_only_the_submission() -> None:
     )
     assert not vocabulary.foreign("unknown keyword 'bind' in 'frontend' section")
     assert vocabulary.foreign(f"'{SECRET}' is not a valid IPv4 or IPv6 address at line 1 of file")
+
+
+def test_a_message_quoting_a_host_file_is_withheld(token: Path) -> None:
+    """The answer filter is a layer of its own: with Landlock left out (best-effort), HAProxy does read the
+    file and quote it; the message is replaced, the secret never leaves."""
+    validator = Validator(BINARIES, sandbox_mode=SandboxMode.BEST_EFFORT, disabled_layers=("landlock",))
+    text = HEADER + _leaky_configs(token)["hex-escaped-quoted"]
+    result = validator.validate(ConfigBundle((("haproxy.cfg", text),)))
+    assert not result.valid
+    assert SECRET not in _said({"errors": [str(m) for m in result.errors], "warnings": []})
+    assert str(result.errors[0]) == f"haproxy.cfg:8: {validator_module.WITHHELD}"

