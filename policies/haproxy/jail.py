@@ -16,20 +16,18 @@ file, single-threaded and between its start and the execve, applies every layer 
 
 The layers that took effect are written as one JSON line to the status descriptor, which closes on execve.
 When a layer marked required fails, the launcher exits with status 111 and never runs the binary.
-SPEC is JSON: {"read": [paths], "read_dirs": [paths], "exec": [paths], "rlimits": {name: value},
-"require": [layer names], "status_fd": int, "disable": [layer names]}. `disable` leaves layers out on
-purpose: the tests use it to prove each layer holds on its own, and to see `require` refuse to run.
+SPEC is a list of options before `--` (no `json`, no `re`: every import costs start-up time on each check):
+`--read FILE`, `--read-dir DIR`, `--exec FILE`, `--rlimit NAME=VALUE`, `--require LAYER`, `--disable LAYER`
+(repeatable) and `--status-fd N`. `--disable` leaves layers out on purpose: the tests use it to prove each
+layer holds on its own, and to see `--require` refuse to run.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import resource
-import signal
 import sys
-from typing import Any
 
 REFUSED_EXIT = 111
 
@@ -45,6 +43,7 @@ _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 _CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_THREAD = 0x10000000, 0x40000000, 0x00010000
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_SIGKILL, _SIGXFSZ, _SIG_IGN = 9, 25, 1  # the `signal` module would import `enum`: numbers of x86-64 and arm64
 
 # libseccomp (seccomp.h)
 _ACT_ALLOW = 0x7FFF0000
@@ -96,7 +95,7 @@ def _errno_action(number: int) -> int:
 
 
 def _rlimits(limits: dict[str, int]) -> None:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversize write fails with EFBIG; the status survives exec
+    _libc.signal(_SIGXFSZ, _SIG_IGN)  # an oversize write fails with EFBIG (an ignored signal stays so across exec)
     for name, value in limits.items():
         which = getattr(resource, f"RLIMIT_{name.upper()}")
         resource.setrlimit(which, (value, value))
@@ -195,24 +194,45 @@ def _seccomp(lib: ctypes.CDLL | None, exec_path_address: int) -> bool:
     return True
 
 
+OPTIONS = ("read", "read-dir", "exec", "rlimit", "require", "disable", "status-fd")
+
+
+def parse_options(words: list[str]) -> dict[str, list[str]]:
+    """`--name value` pairs into lists per name (see SPEC above)."""
+    options: dict[str, list[str]] = {name: [] for name in OPTIONS}
+    for index in range(0, len(words) - 1, 2):
+        name = words[index].removeprefix("--")
+        if name not in options:
+            raise SystemExit(f"haproxy-guard jail: unknown option {words[index]}")
+        options[name].append(words[index + 1])
+    return options
+
+
+def _status_json(layers: dict[str, bool | int], missing: list[str]) -> str:
+    """The status line; names and values are ours (no quoting needed), so no `json` import."""
+    values = ", ".join(
+        f'"{name}": {str(value).lower() if isinstance(value, bool) else value}' for name, value in layers.items()
+    )
+    return '{"layers": {' + values + '}, "missing": [' + ", ".join(f'"{name}"' for name in missing) + "]}"
+
+
 def main(argv: list[str]) -> int:
     separator = argv.index("--")
-    spec: dict[str, Any] = json.loads(argv[1])
+    spec = parse_options(argv[1:separator])
     command = argv[separator + 1 :]
-    required = set(spec.get("require", ()))
-    disabled = set(spec.get("disable", ()))
-    status_fd = spec.get("status_fd")
-    layers: dict[str, Any] = {}
+    required, disabled = set(spec["require"]), set(spec["disable"])
+    status_fd = int(spec["status-fd"][0]) if spec["status-fd"] else None
+    layers: dict[str, bool | int] = {}
 
     libseccomp = _load_libseccomp()
-    _rlimits(spec.get("rlimits", {}))
+    _rlimits({name: int(value) for name, _, value in (item.partition("=") for item in spec["rlimit"])})
     layers["rlimits"] = True
     layers["network_namespace"] = "network_namespace" not in disabled and _namespaces()
     layers["no_new_privs"] = _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
     layers["landlock"] = 0
     if "landlock" not in disabled:
-        layers["landlock"] = _landlock(spec.get("read", []), spec.get("read_dirs", []), spec.get("exec", []))
+        layers["landlock"] = _landlock(spec["read"], spec["read-dir"], spec["exec"])
 
     path = ctypes.create_string_buffer(os.fsencode(command[0]))
     arguments = [ctypes.create_string_buffer(os.fsencode(word)) for word in command]
@@ -225,7 +245,7 @@ def main(argv: list[str]) -> int:
 
     missing = sorted(layer for layer in required if not layers.get(layer))
     if status_fd is not None:
-        os.write(status_fd, (json.dumps({"layers": layers, "missing": missing}) + "\n").encode())
+        os.write(status_fd, (_status_json(layers, missing) + "\n").encode())
     if missing:
         return REFUSED_EXIT
     if status_fd is not None:

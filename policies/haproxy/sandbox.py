@@ -172,23 +172,27 @@ def run(
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     output_fd = os.open(output_path, flags, 0o600)
     status_fd = os.open(status_path, flags, 0o600)
-    spec = {
-        **allowances(command, folder),
-        "rlimits": {
-            "cpu": max(1, int(limits.timeout_seconds + 1)),
-            "as": limits.address_space_bytes,
-            "fsize": limits.file_size_bytes,
-            "nofile": limits.open_files,
-            "core": 0,
-        },
-        "require": list(REQUIRED_LAYERS) if mode is SandboxMode.REQUIRE else [],
-        "status_fd": status_fd,  # `pass_fds` keeps the number in the child
-        "disable": list(disable),
+    allowed = allowances(command, folder)
+    rlimits = {
+        "cpu": max(1, int(limits.timeout_seconds + 1)),
+        "as": limits.address_space_bytes,
+        "fsize": limits.file_size_bytes,
+        "nofile": limits.open_files,
+        "core": 0,
     }
+    options = [
+        *(("--read", path) for path in allowed["read"]),
+        *(("--read-dir", path) for path in allowed["read_dirs"]),
+        *(("--exec", path) for path in allowed["exec"]),
+        *(("--rlimit", f"{name}={value}") for name, value in rlimits.items()),
+        *(("--require", layer) for layer in (REQUIRED_LAYERS if mode is SandboxMode.REQUIRE else ())),
+        *(("--disable", layer) for layer in disable),
+        ("--status-fd", str(status_fd)),  # `pass_fds` keeps the number in the child
+    ]
     timed_out = False
     try:
         process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(JAIL), json.dumps(spec), "--", *command],
+            [sys.executable, "-I", "-S", str(JAIL), *(word for option in options for word in option), "--", *command],
             cwd=folder,
             env=dict(env or {}),
             stdin=subprocess.DEVNULL,
