@@ -29,6 +29,9 @@ _VAR_START = re.compile(r"[A-Za-z_.]")
 _VAR_REST = re.compile(r"[A-Za-z0-9_]*")
 _HEX = "0123456789abcdefABCDEF"
 INTERNAL_VARIABLES = frozenset({".LINE", ".FILE", ".SECTION"})
+_SPECIAL = re.compile(r"[\\\"'$#\0\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+"""Characters that need the state machine: escapes, quotes, `$`, `#`, NUL/CR, and whatever `str.split()`
+would treat as a blank but HAProxy (C `isspace`) does not."""
 
 
 class LineError(ValueError):
@@ -72,6 +75,8 @@ class _State:
 
 def parse_line(line: str, env: Mapping[str, str]) -> LineArgs:
     """The arguments HAProxy builds from one line (without its `\\n`)."""
+    if not _SPECIAL.search(line):  # the common case: nothing to decode, blanks separate
+        return LineArgs(tuple(line.split()))
     state = _State()
     index, size = 0, len(line)
     squote = dquote = False

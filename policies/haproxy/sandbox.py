@@ -22,6 +22,7 @@ import enum
 import functools
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -204,15 +205,14 @@ def run(
     finally:
         os.close(output_fd)
         os.close(status_fd)
-    try:
-        process.wait(timeout=limits.timeout_seconds)
-    except subprocess.TimeoutExpired:
+    if not _wait(process, limits.timeout_seconds):
         timed_out = True
         _kill_group(process.pid)
         # unkillable for now (uninterruptible sleep): the slot is freed anyway; the OS reaps it later
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=KILL_GRACE_SECONDS)
     else:
+        process.wait()
         _kill_group(process.pid)  # anything it left behind in its group
     status = _read_status(status_path)
     reported_layers = status.get("layers")
@@ -222,6 +222,23 @@ def run(
     with output_path.open("rb") as handle:
         output = handle.read(MAX_OUTPUT_BYTES)
     return JailResult(process.returncode, output, layers, missing, timed_out, time.monotonic() - started)
+
+
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether the process ended within `timeout`. Waits on a pidfd (woken at the exit itself), not with
+    `Popen.wait(timeout)`, which polls with sleeps of up to 50 ms and added about 25 ms to every check."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except OSError:  # kernels before 5.3
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    try:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
 
 
 def _kill_group(pid: int) -> None:

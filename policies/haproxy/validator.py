@@ -273,7 +273,7 @@ class Validator:
             return ValidationResult(
                 False, (message,), (), version, timed_out=True, seconds=seconds, layers=jailed.layers
             )
-        errors, warnings = _messages(output, sandbox, bundle, _Vocabulary(bundle, binary))
+        errors, warnings = _messages(output, sandbox, bundle, functools.partial(_Vocabulary, bundle, binary))
         valid = jailed.returncode == 0
         if jailed.returncode not in (0, 1) and not errors:
             errors = (Message(first, None, f"haproxy -c stopped abnormally (exit {jailed.returncode})"),)
@@ -383,13 +383,17 @@ def _entries(output: str) -> list[tuple[str, str]]:
 
 
 def _messages(
-    output: str, sandbox: Sandbox, bundle: ConfigBundle, vocabulary: _Vocabulary
+    output: str, sandbox: Sandbox, bundle: ConfigBundle, make_vocabulary: Callable[[], _Vocabulary]
 ) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
-    restore, locate = _Restorer(sandbox), _Locator(bundle)
+    """Errors and warnings mapped to the submitted files; the vocabulary is built only if there are any."""
+    entries = [entry for entry in _entries(output) if entry[0] in {"ALERT", "WARNING"}]
+    if not entries:
+        return (), ()
+    restore, locate, vocabulary = _Restorer(sandbox), _Locator(bundle), make_vocabulary()
     errors: list[Message] = []
     warnings: list[Message] = []
-    for severity, body in _entries(output):
-        if severity in {"NOTICE", "DIAG"} or any(body.startswith(summary) for summary in _SUMMARY):
+    for severity, body in entries:
+        if any(body.startswith(summary) for summary in _SUMMARY):
             continue
         line: int | None
         location = _LOCATION.match(body)
