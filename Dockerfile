@@ -20,9 +20,11 @@ RUN if ! command -v python3 >/dev/null 2>&1; then \
     fi
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY haproxy_guard ./haproxy_guard
 COPY policies ./policies
 COPY webhook ./webhook
 COPY certs ./certs
+COPY cli ./cli
 # Behind a TLS-intercepting proxy, pass its CA without baking it in: --secret id=ca-bundle,src=/path/ca.pem
 RUN --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \

@@ -28,7 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from certs.authority import generate  # noqa: E402
+from haproxy_guard.certs.authority import generate  # noqa: E402
 
 SAMPLE = ROOT / "examples" / "haproxy-deployment.yaml"
 LUA = """
@@ -137,7 +137,7 @@ def main() -> int:
         "haproxy-guard /mutate": [
             sys.executable,
             "-m",
-            "webhook.cli",
+            "haproxy_guard.cli",
             "serve",
             "--host",
             "127.0.0.1",

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from policies.haproxy.render import ConfigBundle  # noqa: E402
-from policies.haproxy.validator import Validator, discover_binaries  # noqa: E402
+from haproxy_guard.policies.haproxy.render import ConfigBundle  # noqa: E402
+from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries  # noqa: E402
 
 SMALL = """global
   maxconn 4000

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certs.authority import issue_serving, new_authority
+from haproxy_guard.certs.authority import issue_serving, new_authority
 
 TLS_CRT, TLS_KEY, CA_BUNDLE = "tls.crt", "tls.key", "ca.crt"
 SIGNING_CRT, SIGNING_KEY, NEXT_CRT, NEXT_KEY = "ca-signing.crt", "ca-signing.key", "ca-next.crt", "ca-next.key"

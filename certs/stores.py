@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from certs.rotation import Policy, Step, step
+from haproxy_guard.certs.rotation import Policy, Step, step
 
 log = logging.getLogger(__name__)
 SECRET_KEYS_MODE = 0o600

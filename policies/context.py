@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from policies.haproxy.validator import Validator
-from policies.mounts import ConfigMapSource
-from policies.workload import Object
+from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.model.mounts import ConfigMapSource
+from haproxy_guard.policies.model.objects import Object
 
 PdbSource = Callable[[str | None], list[Object] | None]
 """namespace -> the PodDisruptionBudgets there, or None when they cannot be listed."""

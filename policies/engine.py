@@ -12,17 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from policies.configmap import ConfigSubject, HAProxyConfigMap, inspect_configmap
-from policies.context import EMPTY_CONTEXT, Context
-from policies.findings import Finding, Severity, Violation
-from policies.mounts import attach_configs
-from policies.patch import Operation, diff
-from policies.policy import Fix, Policy
-from policies.registry import POLICIES, SKIP_POLICY
-from policies.settings import Settings
-from policies.skip import is_skipped
-from policies.skip import violation as skip_violation
-from policies.workload import Object, Workload, inspect_workload
+from haproxy_guard.policies.context import EMPTY_CONTEXT, Context
+from haproxy_guard.policies.model.configmap import ConfigSubject, HAProxyConfigMap, inspect_configmap
+from haproxy_guard.policies.model.findings import Finding, Severity, Violation
+from haproxy_guard.policies.model.mounts import attach_configs
+from haproxy_guard.policies.model.objects import Object
+from haproxy_guard.policies.model.patch import Operation, diff
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import Workload, inspect_workload
+from haproxy_guard.policies.policy import Fix, Policy
+from haproxy_guard.policies.registry import POLICIES, SKIP_POLICY
+from haproxy_guard.policies.rules.skip_annotation import is_skipped
+from haproxy_guard.policies.rules.skip_annotation import violation as skip_violation
 
 Subject = Workload | HAProxyConfigMap
 

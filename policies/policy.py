@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from policies.findings import Severity, Violation
-from policies.settings import Settings
-from policies.workload import Workload
+from haproxy_guard.policies.model.findings import Severity, Violation
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import Workload
 
 if TYPE_CHECKING:
-    from policies.configmap import ConfigSubject
+    from haproxy_guard.policies.model.configmap import ConfigSubject
 
 Check = Callable[[Workload, Settings], list[Violation]]
 ConfigCheck = Callable[["ConfigSubject", Settings], list[Violation]]

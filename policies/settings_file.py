@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from policies.registry import POLICY_IDS
-from policies.settings import Settings
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.registry import POLICY_IDS
 
 
 class SettingsError(Exception):

@@ -86,11 +86,13 @@ def main() -> int:
     args = parser.parse_args()
     certs: Path = args.cert_dir
     if not (certs / "tls.crt").exists():
-        subprocess.run([sys.executable, "-m", "webhook.cli", "certs", "generate", "--out", str(certs)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "haproxy_guard.cli.main", "certs", "generate", "--out", str(certs)], check=True
+        )
     command = [
         sys.executable,
         "-m",
-        "webhook.cli",
+        "haproxy_guard.cli",
         "serve",
         "--host",
         "127.0.0.1",

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from certs.authority import generate
-from policies.haproxy.validator import Validator, discover_binaries
+from haproxy_guard.certs.authority import generate
+from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 
 
 def free_port() -> int:
@@ -61,7 +61,7 @@ def start_server(
             [
                 sys.executable,
                 "-m",
-                "webhook.cli",
+                "haproxy_guard.cli",
                 "serve",
                 "--host",
                 "127.0.0.1",

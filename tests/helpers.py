@@ -13,8 +13,8 @@ import jsonpatch
 import kubernetes_validate
 import yaml
 
-from policies.context import Context
-from policies.haproxy.validator import Validator
+from haproxy_guard.policies.context import Context
+from haproxy_guard.policies.haproxy.validator import Validator
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

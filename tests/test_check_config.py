@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from policies.haproxy.validator import Validator
+from haproxy_guard.policies.haproxy.validator import Validator
 
 GOOD = """global
   maxconn 100
@@ -29,7 +29,7 @@ backend app
 
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "webhook.cli", "check-config", *args],
+        [sys.executable, "-m", "haproxy_guard.cli.main", "check-config", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

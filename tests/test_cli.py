@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from certs.authority import generate
+from haproxy_guard.certs.authority import generate
+from haproxy_guard.cli.main import _parser
 from tests.conftest import start_server, stop_server
-from webhook.cli import _parser
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "webhook.cli", *args], capture_output=True, text=True, check=False, timeout=60
+        [sys.executable, "-m", "haproxy_guard.cli.main", *args], capture_output=True, text=True, check=False, timeout=60
     )
 
 

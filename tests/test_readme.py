@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from policies.registry import ALL_POLICIES
-from policies.settings import ReadinessProbeSettings, Settings
+from haproxy_guard.policies.model.settings import ReadinessProbeSettings, Settings
+from haproxy_guard.policies.registry import ALL_POLICIES
 from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

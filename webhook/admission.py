@@ -12,13 +12,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from policies import engine
-from policies.context import EMPTY_CONTEXT, Context
-from policies.findings import Finding, Severity
-from policies.mounts import configmap_volumes
-from policies.settings import Settings
-from policies.workload import pod_spec_of
-from webhook.review import AdmissionRequest, response_review
+from haproxy_guard.policies import engine
+from haproxy_guard.policies.context import EMPTY_CONTEXT, Context
+from haproxy_guard.policies.model.findings import Finding, Severity
+from haproxy_guard.policies.model.mounts import configmap_volumes
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import pod_spec_of
+from haproxy_guard.webhook.review import AdmissionRequest, response_review
 
 WRITE_OPERATIONS = frozenset({"CREATE", "UPDATE"})
 MAX_WARNING_CHARS = 256  # the API server may truncate longer warnings

@@ -22,10 +22,10 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from policies.settings import Settings
-from webhook.admission import Admission
-from webhook.observability import AdmissionLog, Metrics
-from webhook.review import AdmissionRequest, BadReview, parse_review
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.webhook.admission import Admission
+from haproxy_guard.webhook.observability import AdmissionLog, Metrics
+from haproxy_guard.webhook.review import AdmissionRequest, BadReview, parse_review
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from policies.haproxy.sandbox import Layers
-from policies.haproxy.validator import ValidationResult
+from haproxy_guard.policies.haproxy.sandbox import Layers
+from haproxy_guard.policies.haproxy.validator import ValidationResult
 
 ADMISSION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 VALIDATOR_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -110,7 +110,13 @@ class AdmissionLog:
     def write(self, entry: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        line = {"time": self._time(), "level": "info", "logger": "webhook.admission", "message": "admission", **entry}
+        line = {
+            "time": self._time(),
+            "level": "info",
+            "logger": "haproxy_guard.webhook.admission",
+            "message": "admission",
+            **entry,
+        }
         os.write(self.fd, orjson.dumps(line) + b"\n")
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import uvicorn
 
-from certs.reloader import ReloadingCertificate
-from policies.haproxy.sandbox import SandboxMode
-from webhook.admission import Admission
-from webhook.app import create_app
-from webhook.observability import Metrics
+from haproxy_guard.certs.reloader import ReloadingCertificate
+from haproxy_guard.policies.haproxy.sandbox import SandboxMode
+from haproxy_guard.webhook.admission import Admission
+from haproxy_guard.webhook.app import create_app
+from haproxy_guard.webhook.observability import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from policies.haproxy.lexer import LineArgs, LineError, parse_line, physical_lines
+from haproxy_guard.policies.haproxy.lexer import LineArgs, LineError, parse_line, physical_lines
 
 CODE_DIRECTIVES: dict[str, str] = {
     "lua-load": "HAProxy runs a Lua file's top-level code while checking a configuration",

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies.haproxy.addresses import names_a_host
-from policies.haproxy.config import HAProxyConfig, Line, Section, parse
-from policies.haproxy.durations import parse_seconds
+from haproxy_guard.policies.haproxy.addresses import names_a_host
+from haproxy_guard.policies.haproxy.config import HAProxyConfig, Line, Section, parse
+from haproxy_guard.policies.haproxy.durations import parse_seconds
 
 DEFAULT_BUFSIZE = 16384
 DEFAULT_SSL_CACHESIZE = 20000

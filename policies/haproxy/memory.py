@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from policies.haproxy.facts import ConfigFacts
+from haproxy_guard.policies.haproxy.facts import ConfigFacts
 
 MIB = 1024 * 1024
 STREAM_COST = 4 * 1024  # stream (~3 KiB) + connection; calibrated on `haproxy -m` (tests/haproxy/test_memory.py)

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from policies.haproxy.addresses import names_a_host, split_address
-from policies.haproxy.config import Token, tokenize
-from policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem
+from haproxy_guard.policies.haproxy.addresses import names_a_host, split_address
+from haproxy_guard.policies.haproxy.config import Token, tokenize
+from haproxy_guard.policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem
 
 MAX_PLACEHOLDERS = 4096
 MAX_RENDER_BYTES = 64 * 1024 * 1024

@@ -12,8 +12,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from certs.authority import issue
-from webhook.cli import main
+from haproxy_guard.certs.authority import issue
+from haproxy_guard.cli.main import main
 
 
 def _verify(directory: Path, name: str) -> None:
@@ -75,7 +75,7 @@ def test_each_generation_makes_a_new_ca() -> None:
 
 def test_bad_arguments_exit_2_with_a_message(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "webhook.cli", "certs", "generate", "--out", str(tmp_path), "--days", "0"],
+        [sys.executable, "-m", "haproxy_guard.cli.main", "certs", "generate", "--out", str(tmp_path), "--days", "0"],
         capture_output=True,
         text=True,
         check=False,

@@ -19,7 +19,7 @@ import jsonpatch
 import pytest
 from cryptography import x509
 
-from certs.rotation import Policy, step
+from haproxy_guard.certs.rotation import Policy, step
 from tests.helpers import ROOT
 from tests.stand_in import serve_https
 from tests.webhook.test_cluster import _kubeconfig
@@ -98,7 +98,7 @@ def kubeconfig(cert_dir: Path, tmp_path: Path) -> Iterator[Path]:
 def _rotate(kubeconfig: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"} | {"KUBECONFIG": str(kubeconfig)}
     return subprocess.run(
-        [sys.executable, "-m", "webhook.cli", "certs", "rotate", "--secret", "haproxy-guard-tls",
+        [sys.executable, "-m", "haproxy_guard.cli.main", "certs", "rotate", "--secret", "haproxy-guard-tls",
          "--namespace", "haproxy-guard", "--service", "haproxy-guard", "--webhook-configuration", "haproxy-guard", *extra],
         capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=60,
     )  # fmt: skip

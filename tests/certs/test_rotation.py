@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 from cryptography import x509
 
-from certs.rotation import CA_BUNDLE, NEXT_CRT, SIGNING_CRT, TLS_CRT, Policy, step
-from certs.stores import FolderStore, rotate
+from haproxy_guard.certs.rotation import CA_BUNDLE, NEXT_CRT, SIGNING_CRT, TLS_CRT, Policy, step
+from haproxy_guard.certs.stores import FolderStore, rotate
 from tests.conftest import start_server, stop_server
 
 NAMES = ("localhost", "127.0.0.1")

@@ -14,11 +14,11 @@ import jsonschema
 import pytest
 from junitparser import Failure, JUnitXml
 
-from policies.settings import Settings
+from haproxy_guard.cli.audit import audit
+from haproxy_guard.cli.manifests import load
+from haproxy_guard.cli.report import to_text
+from haproxy_guard.policies.model.settings import Settings
 from tests.helpers import ROOT
-from webhook.audit import audit
-from webhook.manifests import load
-from webhook.report import to_text
 
 EXAMPLES = ROOT / "examples"
 FINDING_KEYS = ["policy", "severity", "kind", "namespace", "name", "source", "message", "path"]
@@ -26,7 +26,7 @@ FINDING_KEYS = ["policy", "severity", "kind", "namespace", "name", "source", "me
 
 def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "webhook.cli", *args],
+        [sys.executable, "-m", "haproxy_guard.cli.main", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from policies.settings import Settings
+from haproxy_guard.cli.cluster_audit import audit_objects
+from haproxy_guard.policies.model.settings import Settings
 from tests.helpers import ROOT
 from tests.stand_in import serve_https
 from tests.webhook.test_cluster import _kubeconfig
-from webhook.cluster_audit import audit_objects
 
 RESOURCES = list(
     yaml.safe_load_all((ROOT / "tests" / "scenarios" / "chart-with-config" / "resources.yaml").read_text())
@@ -90,7 +90,7 @@ def kubeconfig(cert_dir: Path, tmp_path: Path) -> Iterator[Path]:
 def _audit(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key != "KUBERNETES_SERVICE_HOST"}
     return subprocess.run(
-        [sys.executable, "-m", "webhook.cli", "audit", "--cluster", *args],
+        [sys.executable, "-m", "haproxy_guard.cli.main", "audit", "--cluster", *args],
         capture_output=True,
         text=True,
         env={**env, "KUBECONFIG": str(kubeconfig)},
@@ -109,7 +109,7 @@ def test_cluster_findings_equal_the_file_audit(kubeconfig: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "webhook.cli",
+                "haproxy_guard.cli",
                 "audit",
                 "tests/scenarios/chart-with-config/resources.yaml",
                 "--format",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from webhook.manifests import ManifestError, load, parse_text
+from haproxy_guard.cli.manifests import ManifestError, load, parse_text
 
 TWO = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\n# only a comment\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n"
 

@@ -7,8 +7,8 @@ import shlex
 
 import yaml
 
+from haproxy_guard.cli.main import _parser
 from tests.helpers import ROOT
-from webhook.cli import _parser
 
 HOOKS = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
 

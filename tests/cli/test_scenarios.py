@@ -20,14 +20,14 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from policies.context import Context
-from policies.haproxy.validator import Validator
-from policies.registry import ALL_POLICIES, POLICY_IDS, SKIP_POLICY
-from policies.settings import Settings
+from haproxy_guard.policies.context import Context
+from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.registry import ALL_POLICIES, POLICY_IDS, SKIP_POLICY
+from haproxy_guard.webhook.admission import Admission
+from haproxy_guard.webhook.app import create_app
 from tests.cli.test_audit_command import run
 from tests.helpers import ROOT, apply_patch, decoded_patch, review
-from webhook.admission import Admission
-from webhook.app import create_app
 
 SCENARIOS = sorted(path for path in (ROOT / "tests" / "scenarios").iterdir() if path.is_dir())
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

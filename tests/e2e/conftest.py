@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from certs.authority import generate
+from haproxy_guard.certs.authority import generate
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.helpers import ROOT
 

@@ -30,7 +30,7 @@ def test_rotation_creates_the_secret_and_injects_the_bundle(control_plane: Contr
 
     def rotate() -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "webhook.cli", "certs", "rotate", "--secret", "haproxy-guard-tls",
+            [sys.executable, "-m", "haproxy_guard.cli.main", "certs", "rotate", "--secret", "haproxy-guard-tls",
              "--namespace", "hg-certs", "--service", "haproxy-guard", "--webhook-configuration", "hg-rotation"],
             capture_output=True, text=True, cwd=ROOT, env={**os.environ, "KUBECONFIG": str(control_plane.kubeconfig)},
             check=False, timeout=60,

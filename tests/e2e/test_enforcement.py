@@ -131,7 +131,7 @@ def test_cluster_audit_reads_this_api_server(control_plane: ControlPlane, webhoo
     ns = namespace(control_plane)
     control_plane.apply([*placed(EXAMPLES, ns), *workloads(ns)]).check_returncode()
     result = subprocess.run(
-        [sys.executable, "-m", "webhook.cli", "audit", "--cluster", "--namespace", ns, "--format", "json"],
+        [sys.executable, "-m", "haproxy_guard.cli.main", "audit", "--cluster", "--namespace", ns, "--format", "json"],
         capture_output=True, text=True, cwd=ROOT, env={"KUBECONFIG": str(control_plane.kubeconfig), "PATH": "/usr/bin:/bin"},
         check=False, timeout=120,
     )  # fmt: skip

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from certs.authority import generate
+from haproxy_guard.certs.authority import generate
 from tests.conftest import stop_server
 from tests.e2e.conftest import ControlPlane, register, start_webhook
 from tests.e2e.test_enforcement import DEPLOYMENT, EXAMPLES, INVALID_CONFIG, namespace, placed

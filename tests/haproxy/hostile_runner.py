@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from policies.haproxy import sandbox
-from policies.haproxy.render import ConfigBundle
-from policies.haproxy.validator import Validator, discover_binaries
+from haproxy_guard.policies.haproxy import sandbox
+from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 
 
 def execute(job: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from certs.authority import issue
-from policies.haproxy.render import ConfigBundle
-from policies.haproxy.validator import Validator
+from haproxy_guard.certs.authority import issue
+from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.validator import Validator
 
 CORPUS: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "corpus.yaml").read_text())
 VERSIONS = ("2.6", "2.8")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from policies.haproxy import sandbox
-from policies.haproxy.render import ConfigBundle
-from policies.haproxy.validator import Validator, discover_binaries
+from haproxy_guard.policies.haproxy import sandbox
+from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 from tests.haproxy.hostile import USERS, attempts, compile_payloads, listeners, public_folder, run_job
 
 BINARIES = discover_binaries()

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies.haproxy.directives import code_loads, directives, evaluate_condition
-from policies.haproxy.lexer import LineError, parse_line
-from policies.haproxy.validator import discover_binaries
+from haproxy_guard.policies.haproxy.directives import code_loads, directives, evaluate_condition
+from haproxy_guard.policies.haproxy.lexer import LineError, parse_line
+from haproxy_guard.policies.haproxy.validator import discover_binaries
 
 BINARIES = discover_binaries()
 ENV = {"X": "a b", "EMPTY": "", "K": "lua-load"}

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from policies.haproxy.facts import facts_from_text
-from policies.haproxy.memory import estimate, maxconn_for_memory
-from policies.haproxy.stubs import certificate_pem
-from policies.haproxy.validator import Validator
+from haproxy_guard.policies.haproxy.facts import facts_from_text
+from haproxy_guard.policies.haproxy.memory import estimate, maxconn_for_memory
+from haproxy_guard.policies.haproxy.stubs import certificate_pem
+from haproxy_guard.policies.haproxy.validator import Validator
 from tests.conftest import free_port
 
 MEGABYTES = 256

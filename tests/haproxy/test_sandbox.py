@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from policies.haproxy import sandbox
-from policies.haproxy import validator as validator_module
-from policies.haproxy.render import ConfigBundle
-from policies.haproxy.validator import ValidationResult, Validator
+from haproxy_guard.policies.haproxy import sandbox
+from haproxy_guard.policies.haproxy import validator as validator_module
+from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.validator import ValidationResult, Validator
 
 HEADER = """global
   maxconn 100

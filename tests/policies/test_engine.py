@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from policies import engine
-from policies.findings import Severity
-from policies.settings import Mode, Settings
+from haproxy_guard.policies import engine
+from haproxy_guard.policies.model.findings import Severity
+from haproxy_guard.policies.model.settings import Mode, Settings
 from tests.helpers import GOLDEN, assert_valid_kubernetes, golden_id, golden_inputs, load_yaml
 
 DEFAULT_DEPLOYMENT = GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml"

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from policies import engine
-from policies.haproxy.validator import Validator
-from policies.registry import ALL_POLICIES, SKIP_POLICY, policy_by_id
-from policies.settings_file import parse_settings
+from haproxy_guard.policies import engine
+from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.registry import ALL_POLICIES, SKIP_POLICY, policy_by_id
+from haproxy_guard.policies.settings_file import parse_settings
 from tests.helpers import golden_context, golden_id, golden_inputs, load_yaml
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

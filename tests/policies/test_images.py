@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.images import image_repository, is_haproxy_image
+from haproxy_guard.policies.model.images import image_repository, is_haproxy_image
 
 
 @pytest.mark.parametrize(

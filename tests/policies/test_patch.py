@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from policies.patch import diff
+from haproxy_guard.policies.model.patch import diff
 from tests.helpers import apply_patch
 
 

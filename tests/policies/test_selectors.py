@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from policies.selectors import selects
+from haproxy_guard.policies.model.selectors import selects
 
 LABELS = {"app": "edge", "tier": "ingress"}
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from policies.findings import Severity
-from policies.settings import Mode, Settings
-from policies.settings_file import SettingsError, load_settings, parse_settings
+from haproxy_guard.policies.model.findings import Severity
+from haproxy_guard.policies.model.settings import Mode, Settings
+from haproxy_guard.policies.settings_file import SettingsError, load_settings, parse_settings
 
 
 def test_defaults_without_a_file() -> None:

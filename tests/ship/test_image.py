@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from certs.authority import generate
+from haproxy_guard.certs.authority import generate
 from tests.conftest import free_port
 from tests.helpers import GOLDEN, ROOT, decoded_patch, load_yaml, review
 

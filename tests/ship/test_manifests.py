@@ -13,11 +13,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from policies.settings import Settings
-from policies.settings_file import parse_settings
+from haproxy_guard.cli.audit import audit
+from haproxy_guard.cli.manifests import parse_text
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.settings_file import parse_settings
 from tests.helpers import ROOT
-from webhook.audit import audit
-from webhook.manifests import parse_text
 
 OVERLAYS = ["base", "overlays/cert-manager", "overlays/self-signed", "overlays/audit"]
 SCHEMA_VERSIONS = ("1.30.0", "1.37.0")

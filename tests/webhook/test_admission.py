@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from policies import engine
-from policies.context import Context
-from policies.settings import Mode, Settings
+from haproxy_guard.policies import engine
+from haproxy_guard.policies.context import Context
+from haproxy_guard.policies.model.settings import Mode, Settings
+from haproxy_guard.webhook.admission import Admission
+from haproxy_guard.webhook.app import create_app
+from haproxy_guard.webhook.review import AdmissionRequest
 from tests.helpers import (
     GOLDEN,
     apply_patch,
@@ -23,9 +26,6 @@ from tests.helpers import (
     load_yaml,
     review,
 )
-from webhook.admission import Admission
-from webhook.app import create_app
-from webhook.review import AdmissionRequest
 
 NGINX = {
     "apiVersion": "apps/v1",

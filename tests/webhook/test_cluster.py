@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from policies.settings import Settings
+from haproxy_guard.cli.main import _effective_settings
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.webhook.cluster import api_client, discover_kubernetes_version
+from haproxy_guard.webhook.configmaps import ClusterConfigMaps
 from tests.conftest import free_port
 from tests.stand_in import serve_https
-from webhook.cli import _effective_settings
-from webhook.cluster import api_client, discover_kubernetes_version
-from webhook.configmaps import ClusterConfigMaps
 
 VERSION = {
     "major": "1",

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from policies.context import Context
-from policies.haproxy.validator import Validator
-from policies.settings import Mode, Settings
+from haproxy_guard.policies.context import Context
+from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.model.settings import Mode, Settings
+from haproxy_guard.webhook.admission import Admission
+from haproxy_guard.webhook.app import create_app
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.helpers import GOLDEN, apply_patch, decoded_patch, golden_config_source, load_yaml, review
-from webhook.admission import Admission
-from webhook.app import create_app
 
 VALID = GOLDEN / "haproxy-config-valid" / "valid-configmap" / "input.yaml"
 INVALID = GOLDEN / "haproxy-config-valid" / "typo-configmap" / "input.yaml"

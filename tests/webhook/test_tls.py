@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from certs.authority import generate
+from haproxy_guard.certs.authority import generate
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.helpers import GOLDEN, load_yaml, review
 

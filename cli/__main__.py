@@ -1,0 +1,7 @@
+"""`python -m haproxy_guard.cli`: the same as the `haproxy-guard` console script."""
+
+import sys
+
+from haproxy_guard.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,246 @@
+"""The `haproxy-guard` command line: `serve`, `audit`, `mutate`, `check-config` and `certs generate`.
+
+Exit codes: 0 success, 1 findings (audit/mutate), 2 bad input or usage, always with a one-line reason
+on stderr and never a traceback for the user's mistakes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from haproxy_guard.certs.authority import CERT_FILE, DEFAULT_NAMES, KEY_FILE, generate, service_names
+from haproxy_guard.certs.reloader import CertificateError
+from haproxy_guard.cli.check_config import CheckConfigError, check_files
+from haproxy_guard.cli.commands import run_audit, run_mutate
+from haproxy_guard.cli.manifests import ManifestError
+from haproxy_guard.cli.report import FORMATS
+from haproxy_guard.policies.context import Context
+from haproxy_guard.policies.haproxy.validator import Validator, build_validator
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.settings_file import SettingsError, load_settings
+from haproxy_guard.webhook.admission import Admission
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with the command line or its inputs: reported on one line, exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="haproxy-guard", description="Admission guard for HAProxy on Kubernetes")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the admission webhook over HTTPS")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    serve.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
+    serve.add_argument("--cert-dir", type=Path, help="folder with tls.crt and tls.key")
+    serve.add_argument("--tls-cert", type=Path, help="serving certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="serving key (PEM)")
+    serve.add_argument("--settings", type=Path, help="settings YAML file")
+    serve.add_argument(
+        "--cert-poll-seconds",
+        type=float,
+        default=5.0,
+        help="how often the certificate files are checked for changes (default 5)",
+    )
+    serve.add_argument(
+        "--self-signed", action="store_true", help="create a CA and serving certificate in --cert-dir if none exist"
+    )
+
+    audit_cmd = commands.add_parser("audit", help="report findings on manifests (files, folders, stdin) or a cluster")
+    audit_cmd.add_argument("paths", nargs="*", metavar="PATH", help="files or folders; - or nothing reads stdin")
+    audit_cmd.add_argument("--settings", type=Path, help="settings YAML file")
+    audit_cmd.add_argument("--format", default="text", choices=[*FORMATS, "policyreport"], help="output format")
+    audit_cmd.add_argument("--cluster", action="store_true", help="audit the live cluster (kubeconfig or in-cluster)")
+    audit_cmd.add_argument("--namespace", help="with --cluster: only this namespace")
+
+    mutate_cmd = commands.add_parser("mutate", help="print manifests as the mutating webhook would store them")
+    mutate_cmd.add_argument("paths", nargs="*", metavar="PATH", help="files or folders; - or nothing reads stdin")
+    mutate_cmd.add_argument("--settings", type=Path, help="settings YAML file")
+    mutate_cmd.add_argument("--diff", action="store_true", help="print a unified diff instead of the documents")
+
+    check = commands.add_parser("check-config", help="validate HAProxy configuration files with haproxy -c")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="configuration files, loaded in order")
+    check.add_argument("--haproxy", metavar="BIN", help="HAProxy binary (default: the newest found)")
+
+    certs = commands.add_parser("certs", help="certificate tools")
+    certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
+    generate_cmd = certs_commands.add_parser("generate", help="write ca.crt, tls.crt and tls.key")
+    generate_cmd.add_argument("--out", type=Path, required=True, help="output folder")
+    generate_cmd.add_argument("--service", help="Service name: adds NAME, NAME.NS, NAME.NS.svc")
+    generate_cmd.add_argument("--namespace", default="haproxy-guard", help="Service namespace (default haproxy-guard)")
+    generate_cmd.add_argument("--dns", action="append", default=[], help="extra DNS name (repeatable)")
+    generate_cmd.add_argument("--ip", action="append", default=[], help="extra IP address (repeatable)")
+    generate_cmd.add_argument("--days", type=int, default=365, help="serving certificate validity (default 365)")
+
+    rotate_cmd = certs_commands.add_parser(
+        "rotate", help="create or renew the webhook certificate (one safe step; run it daily, e.g. from a CronJob)"
+    )
+    target = rotate_cmd.add_mutually_exclusive_group(required=True)
+    target.add_argument("--dir", type=Path, help="a folder laid out like a mounted Secret")
+    target.add_argument("--secret", help="the Secret (in --namespace) holding the certificate")
+    rotate_cmd.add_argument("--namespace", default="haproxy-guard", help="namespace of the Secret and Service")
+    rotate_cmd.add_argument("--service", default="haproxy-guard", help="Service name: NAME, NAME.NS, NAME.NS.svc")
+    rotate_cmd.add_argument("--dns", action="append", default=[], help="extra DNS name (repeatable)")
+    rotate_cmd.add_argument("--ip", action="append", default=[], help="extra IP address (repeatable)")
+    rotate_cmd.add_argument(
+        "--webhook-configuration", action="append", default=[], help="webhook configuration whose caBundle to set"
+    )
+    rotate_cmd.add_argument("--days", type=int, default=365, help="serving certificate validity (default 365)")
+    rotate_cmd.add_argument("--renew-before-days", type=int, default=30, help="renew this long before expiry (30)")
+    rotate_cmd.add_argument("--ca-days", type=int, default=3650, help="CA validity (default 3650)")
+    rotate_cmd.add_argument(
+        "--ca-renew-before-days", type=int, default=180, help="start a CA roll-over this early (180)"
+    )
+    return parser
+
+
+def _certificate_names(service: str | None, namespace: str, dns: Sequence[str], ips: Sequence[str]) -> list[str]:
+    names = [*(service_names(service, namespace) if service else []), *dns, *ips]
+    return names or list(DEFAULT_NAMES)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    try:
+        files = generate(args.out, _certificate_names(args.service, args.namespace, args.dns, args.ip), args.days)
+    except (OSError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote {files.ca_cert}, {files.cert} and {files.key}")
+    return EXIT_OK
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    from haproxy_guard.certs.rotation import Policy  # noqa: PLC0415
+    from haproxy_guard.certs.stores import FolderStore, KubernetesStore, Store, rotate  # noqa: PLC0415
+
+    names = _certificate_names(args.service, args.namespace, args.dns, args.ip)
+    if args.days < 1 or args.renew_before_days >= args.days or args.ca_renew_before_days >= args.ca_days:
+        raise UsageError("renewal periods must be shorter than the validity (--renew-before-days < --days)")
+    policy = Policy(tuple(names), args.days, args.renew_before_days, args.ca_days, args.ca_renew_before_days)
+    store: Store
+    if args.dir:
+        store = FolderStore(args.dir)
+    else:
+        from haproxy_guard.webhook.cluster import api_client  # noqa: PLC0415
+
+        client = api_client()
+        if client is None:
+            raise UsageError("no Kubernetes API configuration found (kubeconfig or in-cluster service account)")
+        store = KubernetesStore(client, args.namespace, args.secret, args.webhook_configuration)
+    result = rotate(store, policy)
+    print(f"{'changed' if result.changed else 'unchanged'}: {result.reason}")
+    return EXIT_OK
+
+
+def _serving_files(args: argparse.Namespace) -> tuple[Path, Path]:
+    if args.cert_dir and (args.tls_cert or args.tls_key):
+        raise UsageError("use either --cert-dir or --tls-cert/--tls-key, not both")
+    if args.cert_dir:
+        cert, key = args.cert_dir / CERT_FILE, args.cert_dir / KEY_FILE
+        if args.self_signed and not cert.exists() and not key.exists():
+            generate(args.cert_dir, list(DEFAULT_NAMES))
+            print(f"created a self-signed CA and serving certificate in {args.cert_dir}", file=sys.stderr)
+        return cert, key
+    if args.self_signed:
+        raise UsageError("--self-signed needs --cert-dir (where to create the certificate)")
+    if not (args.tls_cert and args.tls_key):
+        raise UsageError("HTTPS only: give --cert-dir DIR or both --tls-cert and --tls-key")
+    return args.tls_cert, args.tls_key
+
+
+def _effective_settings(settings: Settings, client: Any | None) -> Settings:
+    """The settings with the cluster's version filled in from the API server, when unset and allowed."""
+    if settings.kubernetes_version is None and settings.discover_kubernetes_version:
+        from haproxy_guard.webhook.cluster import discover_kubernetes_version  # noqa: PLC0415
+
+        version = discover_kubernetes_version(client)
+        if version is not None:
+            return settings.model_copy(update={"kubernetes_version": version})
+    return settings
+
+
+def make_validator(settings: Settings) -> Validator | None:
+    try:
+        return build_validator(
+            settings.validators or None,
+            settings.default_haproxy_version,
+            settings.validator_timeout_seconds,
+            settings.validator_concurrency,
+            settings.validator_sandbox,
+        )
+    except ValueError as error:
+        raise UsageError(f"validators: {error}") from None
+
+
+def _admission(settings: Settings, client: Any | None) -> Admission:
+    """The webhook's decisions: the validator, and the API server (when reachable) for the objects around."""
+    from haproxy_guard.webhook.configmaps import ClusterConfigMaps, ClusterPdbs  # noqa: PLC0415
+
+    if client is None:
+        return Admission(settings, Context(make_validator(settings)))
+    return Admission(settings, Context(make_validator(settings), ClusterConfigMaps(client), ClusterPdbs(client)))
+
+
+def _manifests(args: argparse.Namespace) -> int:
+    settings = load_settings(args.settings)
+    validator = make_validator(settings)
+    if args.command == "mutate":
+        return run_mutate(args.paths, settings, validator, args.diff)
+    if args.cluster:
+        if args.paths:
+            raise UsageError("--cluster reads the cluster: give no PATH")
+        from haproxy_guard.cli.cluster_audit import ClusterError, run_cluster_audit  # noqa: PLC0415
+
+        try:
+            return run_cluster_audit(settings, validator, args.format, args.namespace)
+        except ClusterError as error:
+            raise UsageError(str(error)) from None
+    if args.namespace:
+        raise UsageError("--namespace goes with --cluster")
+    if args.format == "policyreport":
+        raise UsageError("--format policyreport goes with --cluster")
+    return run_audit(args.paths, settings, validator, args.format)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from haproxy_guard.webhook.cluster import api_client  # noqa: PLC0415
+    from haproxy_guard.webhook.observability import configure_json_logging  # noqa: PLC0415
+    from haproxy_guard.webhook.server import ServeOptions, serve  # noqa: PLC0415  (uvicorn only for this command)
+
+    configure_json_logging()
+    cert, key = _serving_files(args)
+    client = api_client()  # one client: the version at start-up, ConfigMaps and PDBs while serving
+    settings = _effective_settings(load_settings(args.settings), client)
+    try:
+        serve(_admission(settings, client), ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds))
+    except CertificateError as error:
+        raise UsageError(str(error)) from None
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "check-config":
+            return check_files(args.files, args.haproxy)
+        if args.command in {"audit", "mutate"}:
+            return _manifests(args)
+        if args.certs_command == "rotate":
+            return _rotate(args)
+        return _generate(args)
+    except (UsageError, SettingsError, CheckConfigError, ManifestError) as error:
+        print(f"haproxy-guard: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

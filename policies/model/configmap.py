@@ -1,0 +1,141 @@
+"""HAProxy ConfigMaps: which ConfigMaps hold an HAProxy configuration, and a view of one.
+
+A `v1` ConfigMap is an HAProxy ConfigMap when it has a `haproxy.cfg` key or carries the label
+`haproxy-guard.io/config: "true"` (then its `*.cfg` keys, in name order, are the configuration). The
+view renders what `haproxy -c` needs and validates lazily, once, through the validator it was given.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from haproxy_guard.policies.haproxy.facts import ConfigFacts, facts_from_text
+from haproxy_guard.policies.haproxy.render import DEFAULT_MOUNT_DIR, ConfigBundle
+from haproxy_guard.policies.haproxy.validator import ValidationResult, Validator
+from haproxy_guard.policies.model.findings import Violation, json_pointer
+from haproxy_guard.policies.model.objects import ANNOTATION_PREFIX, Object, object_identity, string_annotations
+from haproxy_guard.policies.model.settings import Settings
+
+ConfigCheck = Callable[["ConfigSubject", Settings], list[Violation]]
+CONFIG_KEY = "haproxy.cfg"
+CONFIG_LABEL = ANNOTATION_PREFIX + "config"
+VERSION_ANNOTATION = ANNOTATION_PREFIX + "haproxy-version"
+
+
+@dataclass(frozen=True)
+class HAProxyConfigMap:
+    obj: Object
+    name: str
+    namespace: str | None
+    annotations: dict[str, str]
+    config_keys: tuple[str, ...]
+    data: dict[str, bytes] = field(repr=False)
+
+    @property
+    def kind(self) -> str:
+        return "ConfigMap"
+
+    @property
+    def version(self) -> str | None:
+        """The HAProxy version the pods run, declared with `haproxy-guard.io/haproxy-version`."""
+        return self.annotations.get(VERSION_ANNOTATION)
+
+    @property
+    def pointer(self) -> str:
+        """Where findings about the configuration point: its first key (or `data` when it has none)."""
+        return json_pointer("data", self.config_keys[0]) if self.config_keys else "/data"
+
+    @cached_property
+    def text(self) -> str:
+        return "\n".join(self.data[key].decode("utf-8", "replace") for key in self.config_keys)
+
+    @cached_property
+    def facts(self) -> ConfigFacts:
+        return facts_from_text(self.text)
+
+    def digest(self) -> str:
+        """A digest of every key and value, for the pod template's config-hash annotation."""
+        hasher = hashlib.sha256()
+        for key in sorted(self.data):
+            hasher.update(key.encode() + b"\0" + self.data[key] + b"\0")
+        return hasher.hexdigest()
+
+    def bundle(self, mount_dir: str | None = None, env: dict[str, str] | None = None) -> ConfigBundle:
+        """What the validator checks: the config keys, the other keys at their mount paths."""
+        directory = (mount_dir or DEFAULT_MOUNT_DIR).rstrip("/")
+        configs = tuple((key, self.data[key].decode("utf-8", "replace")) for key in self.config_keys)
+        files = {f"{directory}/{key}": value for key, value in self.data.items() if key not in self.config_keys}
+        return ConfigBundle(configs, files, env or {}, match_by_name=mount_dir is None)
+
+
+@dataclass
+class ConfigSubject:
+    """A ConfigMap under review, with its validation run at most once and only when a policy asks."""
+
+    configmap: HAProxyConfigMap
+    validator: Validator | None
+    version: str | None = None
+    mount_dir: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    _result: ValidationResult | None = None
+
+    @property
+    def validation(self) -> ValidationResult | None:
+        if self.validator is None:
+            return None
+        if self._result is None:
+            self._result = self.validator.validate(self.configmap.bundle(self.mount_dir, self.env), self.version)
+        return self._result
+
+
+def needs_configuration(check: ConfigCheck) -> ConfigCheck:
+    """For checks of a configuration's content: nothing to say about a ConfigMap that has none (a labelled
+    ConfigMap without a `*.cfg` key, which `haproxy-config-valid` reports)."""
+
+    @functools.wraps(check)
+    def guarded(subject: ConfigSubject, settings: Settings) -> list[Violation]:
+        return check(subject, settings) if subject.configmap.config_keys else []
+
+    return guarded
+
+
+def _data(obj: Object) -> dict[str, bytes] | None:
+    data: dict[str, bytes] = {}
+    raw = obj.get("data") or {}
+    binary = obj.get("binaryData") or {}
+    if not isinstance(raw, dict) or not isinstance(binary, dict):
+        return None
+    for key, value in raw.items():
+        if isinstance(value, str):
+            data[str(key)] = value.encode()
+    for key, value in binary.items():
+        try:
+            data[str(key)] = base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+    return data
+
+
+def inspect_configmap(obj: Object, namespace_hint: str | None = None) -> HAProxyConfigMap | None:
+    if obj.get("apiVersion") != "v1" or obj.get("kind") != "ConfigMap":
+        return None
+    data = _data(obj)
+    if data is None:
+        return None
+    labels: Any = (obj.get("metadata") or {}).get("labels") or {}
+    labelled = isinstance(labels, dict) and labels.get(CONFIG_LABEL) == "true"
+    if CONFIG_KEY in data:
+        keys: tuple[str, ...] = (CONFIG_KEY,)
+    elif labelled:
+        keys = tuple(sorted(key for key in data if key.endswith(".cfg")))
+    else:
+        return None
+    name, namespace = object_identity(obj, namespace_hint)
+    return HAProxyConfigMap(obj, name, namespace, string_annotations(obj), keys, data)

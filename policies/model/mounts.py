@@ -1,0 +1,96 @@
+"""The HAProxy ConfigMaps a workload mounts into its HAProxy containers, resolved through a source.
+
+The webhook's source reads them from the API server, the CLI's from its input documents, and with no
+source at all every mounted ConfigMap is "unavailable": the config-aware policies then say so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.model.configmap import ConfigSubject, inspect_configmap
+from haproxy_guard.policies.model.images import image_repository
+from haproxy_guard.policies.model.mounted import ConfigMount, MountedConfig
+from haproxy_guard.policies.model.objects import Object
+from haproxy_guard.policies.model.workload import Workload
+
+ConfigMapSource = Callable[[str | None, str], Object | None]
+"""(namespace, name) -> the ConfigMap object, or None when it does not exist or cannot be read."""
+
+VALUE_FROM_STAND_IN = "1"  # env values from Secrets/fields are unknown at admission; "1" parses as a port or address
+_VERSION_TAG = re.compile(r"^v?(\d+)\.(\d+)")
+
+
+def image_version(image: str) -> str | None:
+    """`2.8` for `haproxy:2.8-alpine` or `haproxytech/haproxy-debian:2.8.3`; None for `lts` or a digest."""
+    reference = image.split("@", 1)[0]
+    repository_end = reference.rfind("/")
+    tag = reference[reference.rfind(":") + 1 :] if reference.rfind(":") > repository_end else ""
+    match = _VERSION_TAG.match(tag)
+    return f"{match.group(1)}.{match.group(2)}" if match and image_repository(image) else None
+
+
+def container_env(container: Object) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for entry in container.get("env") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            value = entry.get("value")
+            env[entry["name"]] = value if isinstance(value, str) else VALUE_FROM_STAND_IN
+    return env
+
+
+def configmap_volumes(pod_spec: Object) -> dict[str, str]:
+    """Volume name -> ConfigMap name, for `configMap` volumes and ConfigMaps in `projected` volumes."""
+    volumes: dict[str, str] = {}
+    for volume in pod_spec.get("volumes") or []:
+        if not isinstance(volume, dict) or not isinstance(volume.get("name"), str):
+            continue
+        source: Any = volume.get("configMap")
+        if isinstance(source, dict) and isinstance(source.get("name"), str):
+            volumes[volume["name"]] = source["name"]
+        projected: Any = volume.get("projected")
+        if isinstance(projected, dict):
+            for item in projected.get("sources") or []:
+                entry = item.get("configMap") if isinstance(item, dict) else None
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    volumes.setdefault(volume["name"], entry["name"])
+    return volumes
+
+
+def config_mounts(workload: Workload) -> list[ConfigMount]:
+    volumes = configmap_volumes(workload.pod_spec)
+    mounts = []
+    for ref in workload.haproxy_containers:
+        for mount in ref.container.get("volumeMounts") or []:
+            if isinstance(mount, dict) and mount.get("name") in volumes and isinstance(mount.get("mountPath"), str):
+                sub_path = mount.get("subPath") if isinstance(mount.get("subPath"), str) else None
+                mounts.append(ConfigMount(volumes[mount["name"]], ref, mount["mountPath"], sub_path))
+    return mounts
+
+
+def attach_configs(workload: Workload, source: ConfigMapSource | None, validator: Validator | None) -> Workload:
+    """The workload with the HAProxy ConfigMaps it mounts (and the names of those it could not read)."""
+    mounted: list[MountedConfig] = []
+    unavailable: list[str] = []
+    for mount in config_mounts(workload):
+        obj = source(workload.namespace, mount.configmap) if source is not None else None
+        configmap = inspect_configmap(obj, workload.namespace) if obj is not None else None
+        if configmap is None:
+            if obj is None and mount.configmap not in unavailable:
+                unavailable.append(mount.configmap)
+            continue
+        mount_dir = mount.mount_path.rsplit("/", 1)[0] if mount.sub_path else mount.mount_path
+        subject = ConfigSubject(
+            configmap,
+            validator,
+            version=image_version(str(mount.container.container.get("image", ""))),
+            mount_dir=mount_dir,
+            env=container_env(mount.container.container),
+        )
+        mounted.append(MountedConfig(mount, subject))
+    if not mounted and not unavailable:
+        return workload
+    return workload.evolve(configs=tuple(mounted), unavailable_configs=tuple(unavailable))

@@ -1,0 +1,70 @@
+"""Policy `config-hash`: the pod template carries a digest of the HAProxy ConfigMaps the pods mount.
+
+The kubelet refreshes mounted ConfigMaps asynchronously and HAProxy never re-reads them by itself, so a
+configuration change would reach pods at random times, or never. A digest in the template makes every
+change a rollout (with this project's safe rollout settings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from haproxy_guard.policies.model.findings import Severity, Violation, json_pointer
+from haproxy_guard.policies.model.objects import ANNOTATION_PREFIX
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import Workload
+from haproxy_guard.policies.policy import CONTROLLER_KINDS, Policy
+
+POLICY_ID = "config-hash"
+CONFIG_HASH_ANNOTATION = ANNOTATION_PREFIX + "config-hash"
+_POINTER = json_pointer("spec", "template", "metadata", "annotations", CONFIG_HASH_ANNOTATION)
+
+
+def expected_hash(workload: Workload) -> str | None:
+    """sha256 over the mounted HAProxy ConfigMaps (names and contents), or None when one is unavailable."""
+    if workload.unavailable_configs or not workload.configs:
+        return None
+    hasher = hashlib.sha256()
+    for name, digest in sorted({(m.configmap.name, m.configmap.digest()) for m in workload.configs}):
+        hasher.update(f"{name}={digest}\n".encode())
+    return "sha256:" + hasher.hexdigest()[:32]
+
+
+def _current(workload: Workload) -> object:
+    metadata = workload.spec.get("template", {}).get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    return annotations.get(CONFIG_HASH_ANNOTATION) if isinstance(annotations, dict) else None
+
+
+def check(workload: Workload, settings: Settings) -> list[Violation]:
+    expected = expected_hash(workload)
+    if expected is None or _current(workload) == expected:
+        return []
+    return [
+        Violation(
+            f"pod template annotation {CONFIG_HASH_ANNOTATION} is not {expected}: a change of the HAProxy "
+            "ConfigMap would not roll the pods",
+            _POINTER,
+        )
+    ]
+
+
+def fix(workload: Workload, settings: Settings) -> bool:
+    expected = expected_hash(workload)
+    if expected is None or _current(workload) == expected:
+        return False
+    template = workload.spec["template"]
+    metadata = template.setdefault("metadata", {})
+    metadata.setdefault("annotations", {})[CONFIG_HASH_ANNOTATION] = expected
+    return True
+
+
+POLICY = Policy(
+    id=POLICY_ID,
+    summary="Pod template annotation haproxy-guard.io/config-hash = digest of the mounted HAProxy ConfigMaps",
+    default_severity=Severity.WARN,
+    kinds=CONTROLLER_KINDS,
+    check=check,
+    fix=fix,
+    reason="Mounted ConfigMaps change under running pods asynchronously; a digest makes each change a rollout",
+)

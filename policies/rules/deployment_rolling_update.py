@@ -1,0 +1,74 @@
+"""Policy `deployment-rolling-update`: surge first (maxUnavailable 0, maxSurge >= 1) and wait minReadySeconds.
+
+The API server defaults maxUnavailable to 25% before a webhook sees the object, which removes a quarter of
+the serving capacity before any replacement is ready.
+"""
+
+from __future__ import annotations
+
+from haproxy_guard.policies.model.findings import Severity, Violation
+from haproxy_guard.policies.model.rollout import is_zero, min_ready_violation, raise_min_ready, rolling_update
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import Workload
+from haproxy_guard.policies.policy import Policy
+
+POLICY_ID = "deployment-rolling-update"
+_POINTER = "/spec/strategy/rollingUpdate"
+
+
+def check(workload: Workload, settings: Settings) -> list[Violation]:
+    violations = []
+    strategy = workload.spec.get("strategy")
+    params = strategy.get("rollingUpdate") if isinstance(strategy, dict) else None
+    rolling = not isinstance(strategy, dict) or strategy.get("type", "RollingUpdate") == "RollingUpdate"
+    if rolling:
+        params = params if isinstance(params, dict) else {}
+        max_unavailable = params.get("maxUnavailable", "25%")
+        if not is_zero(max_unavailable):
+            violations.append(
+                Violation(
+                    f"maxUnavailable is {max_unavailable!r}: old HAProxy pods stop before their replacements are "
+                    "ready; use 0",
+                    f"{_POINTER}/maxUnavailable",
+                )
+            )
+        if is_zero(params.get("maxSurge", "25%")):
+            violations.append(
+                Violation(
+                    "maxSurge is 0: with maxUnavailable 0 a rollout cannot start; use 1",
+                    f"{_POINTER}/maxSurge",
+                )
+            )
+    min_ready = min_ready_violation(workload, settings)
+    return [*violations, min_ready] if min_ready else violations
+
+
+def fix(workload: Workload, settings: Settings) -> bool:
+    changed = raise_min_ready(workload, settings)
+    params = rolling_update(workload, "strategy")
+    if params is None:
+        return changed
+    if not is_zero(params.get("maxUnavailable", "25%")) or "maxUnavailable" not in params:
+        params["maxUnavailable"] = 0
+        changed = True
+    if is_zero(params.get("maxSurge", "25%")):
+        params["maxSurge"] = 1
+        changed = True
+    if workload.spec["strategy"].get("type") is None:
+        workload.spec["strategy"]["type"] = "RollingUpdate"
+        changed = True
+    return changed
+
+
+POLICY = Policy(
+    id=POLICY_ID,
+    summary="Deployments roll out surge-first: maxUnavailable 0, maxSurge >= 1, minReadySeconds >= minReadySeconds",
+    default_severity=Severity.WARN,
+    kinds=frozenset({"Deployment"}),
+    check=check,
+    fix=fix,
+    reason=(
+        "The default 25% maxUnavailable stops serving replicas before replacements are ready, and without "
+        "minReadySeconds the next pod stops before load balancers use the new one"
+    ),
+)
