@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8443
+TEST_IMAGE := localhost/haproxy-guard:test
 
-.PHONY: setup system-deps run serve demo test test-fast e2e lint typecheck unit image bench clean
+.PHONY: setup system-deps run serve demo test test-fast e2e e2e-tools test-image lint typecheck unit image bench clean
 
 setup: system-deps $(STAMP)
 
@@ -30,11 +31,21 @@ serve: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/deptry .
 
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+# The slow builds the tests need run here, before pytest, never inside a test's timeout: kube-apiserver and
+# kubectl from the Kubernetes Go modules (first run about 10 minutes) and the container image (debootstrap +
+# buildah, a few minutes). Both rebuild only when their inputs changed; the fixtures only check they are fresh.
+e2e-tools:
+	@scripts/build-e2e.sh
+
+test-image:
+	@scripts/build-image.sh $(TEST_IMAGE)
+
+unit: setup e2e-tools test-image
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -44,7 +55,7 @@ test-fast: lint typecheck
 	$(BIN)/pytest -m "not image and not e2e"
 
 # Only the end-to-end tests against a real kube-apiserver (built by scripts/build-e2e.sh).
-e2e: setup
+e2e: setup e2e-tools
 	$(BIN)/pytest -m e2e
 
 # The image without a registry: debootstrap base + buildah (see scripts/build-image.sh).
