@@ -36,7 +36,7 @@ log="$out/build.log"
 : >"$log"
 child=""
 # Each step runs in a session of its own, so an interruption can stop the Go build and all its compilers.
-trap 'if [ -n "$child" ]; then kill -TERM -- "-$child" 2>/dev/null; wait "$child" 2>/dev/null; fi; echo "build-e2e: interrupted"; exit 130' INT TERM
+trap 'if [ -n "$child" ]; then kill -TERM -- "-$child" 2>/dev/null; wait "$child" 2>/dev/null || true; fi; echo "build-e2e: interrupted"; exit 130' INT TERM
 
 release=$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$src/go.mod")
 minor=${release#v1.}; minor=${minor%%.*}

@@ -1,0 +1,83 @@
+"""The slow builds `make test` runs before pytest: a failure says why in one line, an interruption leaves
+nothing compiling, and `--check` tells fresh from stale without building. Run on a copy of the script and
+its inputs, with a stand-in `go` on PATH (the real build takes minutes; what is tested is the script)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+MARKER = "317.25"  # a sleep duration nothing else uses, to find leftovers
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of scripts/build-e2e.sh with its inputs, nothing built yet."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "build-e2e.sh", tmp_path / "scripts" / "build-e2e.sh")
+    shutil.copytree(ROOT / "tests" / "e2e" / "apiserver", tmp_path / "tests" / "e2e" / "apiserver")
+    return tmp_path
+
+
+def _fake_go(folder: Path, body: str) -> dict[str, str]:
+    bin_dir = folder / "fake-bin"
+    bin_dir.mkdir()
+    go = bin_dir / "go"
+    go.write_text(f'#!/bin/sh\nif [ "$1" = env ]; then echo /nowhere; exit 0; fi\n{body}\n')
+    go.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_check_reports_missing_then_fresh(tree: Path) -> None:
+    script = tree / "scripts" / "build-e2e.sh"
+    missing = subprocess.run([script, "--check"], capture_output=True, text=True, check=False)
+    assert (missing.returncode, missing.stdout.strip()) == (1, "missing")
+    env = _fake_go(
+        tree,
+        'for a in "$@"; do case "$prev" in -o) mkdir -p "$(dirname "$a")"; : > "$a"; chmod +x "$a";; esac; prev=$a; done',
+    )
+    built = subprocess.run([script], capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr
+    fresh = subprocess.run([script, "--check"], capture_output=True, text=True, check=False)
+    assert (fresh.returncode, fresh.stdout.strip()) == (0, "fresh")
+    (tree / "tests" / "e2e" / "apiserver" / "go.mod").write_text("module changed\n")
+    stale = subprocess.run([script, "--check"], capture_output=True, text=True, check=False)
+    assert stale.stdout.strip() == "stale"
+
+
+def test_a_failed_build_says_why_in_one_line(tree: Path) -> None:
+    env = _fake_go(tree, 'echo "go: k8s.io/kubernetes@v1.34.4: reading proxy: 403 Forbidden" >&2\nexit 1')
+    result = subprocess.run(
+        [tree / "scripts" / "build-e2e.sh"], capture_output=True, text=True, env=env, check=False, timeout=120
+    )
+    assert result.returncode == 1
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith(
+        "build-e2e: FAILED: downloading the Go modules: go: k8s.io/kubernetes@v1.34.4: reading proxy: 403 Forbidden"
+    )
+    assert "(full log: .cache/e2e/build.log)" in last
+
+
+def test_an_interrupted_build_leaves_nothing_running(tree: Path) -> None:
+    env = _fake_go(tree, f"sleep {MARKER} &\nsleep {MARKER}")
+    process = subprocess.Popen(
+        [tree / "scripts" / "build-e2e.sh"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    deadline = time.monotonic() + 30
+    while subprocess.run(["pgrep", "-f", f"sleep {MARKER}"], capture_output=True, check=False).returncode != 0:
+        assert time.monotonic() < deadline, "the stand-in build never started"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 130 and "build-e2e: interrupted" in output
+    time.sleep(0.3)
+    leftovers = subprocess.run(["pgrep", "-f", f"sleep {MARKER}"], capture_output=True, text=True, check=False)
+    assert leftovers.stdout == "", "the build kept running after the interruption"
