@@ -25,6 +25,11 @@ COPY policies ./policies
 COPY webhook ./webhook
 COPY certs ./certs
 COPY cli ./cli
+# HAProxy 3.0, 3.2 and 3.4 validators: Debian's packages of trixie/sid/experimental, pinned and verified by
+# scripts/validators.lock, unpacked with their own loader and libraries (found by the webhook there).
+COPY scripts/install-validators.sh scripts/validators.lock ./scripts/
+RUN VALIDATORS_DIR=/opt/haproxy-guard/validators APT_WORK=/tmp/apt scripts/install-validators.sh \
+    && rm -rf /tmp/apt
 # Behind a TLS-intercepting proxy, pass its CA without baking it in: --secret id=ca-bundle,src=/path/ca.pem
 RUN --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \

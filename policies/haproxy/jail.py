@@ -9,7 +9,7 @@ file, single-threaded and between its start and the execve, applies every layer 
 2. new user + network namespaces when the runtime allows them (an empty network: no interface, no route);
 3. `PR_SET_NO_NEW_PRIVS` and `PR_SET_PDEATHSIG` (the check dies with the webhook);
 4. Landlock: read only the libraries, the binary, a few public files and the sandbox folder; execute only
-   the binary and its loader; write nowhere; no TCP bind or connect; no signals or abstract sockets outside;
+   the binary and its loader; write nowhere but /dev/null; no TCP bind or connect; no signals or abstract sockets outside;
 5. a seccomp filter (libseccomp): no execve except the one below, no new process or session, no ptrace, no
    namespace or mount changes, no kernel modules, no connect/bind/sendmsg and no sendto with an address,
    only Unix and IP socket families, no io_uring, no userfaultfd, no bpf.
@@ -17,7 +17,7 @@ file, single-threaded and between its start and the execve, applies every layer 
 The layers that took effect are written as one JSON line to the status descriptor, which closes on execve.
 When a layer marked required fails, the launcher exits with status 111 and never runs the binary.
 SPEC is a list of options before `--` (no `json`, no `re`: every import costs start-up time on each check):
-`--read FILE`, `--read-dir DIR`, `--exec FILE`, `--rlimit NAME=VALUE`, `--require LAYER`, `--disable LAYER`
+`--read FILE`, `--write FILE` (read and write one existing file, such as `/dev/null`), `--read-dir DIR`, `--exec FILE`, `--rlimit NAME=VALUE`, `--require LAYER`, `--disable LAYER`
 (repeatable) and `--status-fd N`. `--disable` leaves layers out on purpose: the tests use it to prove each
 layer holds on its own, and to see `--require` refuse to run.
 """
@@ -108,7 +108,7 @@ def _namespaces() -> bool:
     return bool(_libc.unshare(_CLONE_NEWNET) == 0)  # root without user namespaces
 
 
-def _landlock(read_files: list[str], read_dirs: list[str], executables: list[str]) -> int:
+def _landlock(read_files: list[str], write_files: list[str], read_dirs: list[str], executables: list[str]) -> int:
     """Apply the ruleset; the Landlock ABI version in force, 0 when unavailable."""
     abi = _libc.syscall(_LANDLOCK_CREATE_RULESET, None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
     if abi < 1:
@@ -123,6 +123,7 @@ def _landlock(read_files: list[str], read_dirs: list[str], executables: list[str
     if ruleset < 0:
         return 0
     rules = [(path, _FS_READ_FILE) for path in read_files]
+    rules += [(path, _FS_READ_FILE | _FS_WRITE_FILE) for path in write_files]
     rules += [(path, _FS_READ_FILE | _FS_READ_DIR) for path in read_dirs]
     rules += [(path, _FS_READ_FILE | _FS_EXECUTE) for path in executables]
     for path, access in rules:
@@ -133,7 +134,7 @@ def _landlock(read_files: list[str], read_dirs: list[str], executables: list[str
         beneath = _PathBeneath(access, fd)
         if _libc.syscall(_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(beneath), 0) != 0:
             # a file can only take file rights; a directory gets what was asked
-            beneath.allowed_access = access & (_FS_READ_FILE | _FS_EXECUTE)
+            beneath.allowed_access = access & (_FS_READ_FILE | _FS_WRITE_FILE | _FS_EXECUTE)
             _libc.syscall(_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(beneath), 0)
         os.close(fd)
     if _libc.syscall(_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
@@ -194,7 +195,7 @@ def _seccomp(lib: ctypes.CDLL | None, exec_path_address: int) -> bool:
     return True
 
 
-OPTIONS = ("read", "read-dir", "exec", "rlimit", "require", "disable", "status-fd")
+OPTIONS = ("read", "write", "read-dir", "exec", "rlimit", "require", "disable", "status-fd")
 
 
 def parse_options(words: list[str]) -> dict[str, list[str]]:
@@ -232,7 +233,7 @@ def main(argv: list[str]) -> int:
     _libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
     layers["landlock"] = 0
     if "landlock" not in disabled:
-        layers["landlock"] = _landlock(spec["read"], spec["read-dir"], spec["exec"])
+        layers["landlock"] = _landlock(spec["read"], spec["write"], spec["read-dir"], spec["exec"])
 
     path = ctypes.create_string_buffer(os.fsencode(command[0]))
     arguments = [ctypes.create_string_buffer(os.fsencode(word)) for word in command]

