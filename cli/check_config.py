@@ -1,4 +1,9 @@
-"""`haproxy-guard check-config FILE... [--haproxy BIN]`: the validator on plain files, as CI would run it.
+"""`haproxy-guard check-config FILE... [--haproxy BIN | --haproxy-version X.Y | --all-versions]`: the
+validator on plain files, as CI would run it.
+
+Without a choice the files are valid when some branch accepts them (as for a ConfigMap of unknown version);
+`--haproxy-version 3.2` asks that branch; `--all-versions` prints `FILES: valid|invalid (HAProxy X.Y)` for
+every branch found, so a user about to upgrade sees what breaks before the rollout.
 
 The files are checked in order (like repeated `-f`) in the same sandbox as ConfigMaps. Files that sit next
 to them (same folders, up to 200 files of 1 MiB) are provided at their real paths and at their paths
@@ -9,6 +14,7 @@ configuration are checked with their contents; anything else is a placeholder, a
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +44,9 @@ def _neighbours(configs: Sequence[Path]) -> dict[str, bytes]:
     return files
 
 
-def check_files(paths: Sequence[Path], binary: str | None = None) -> int:
+def check_files(
+    paths: Sequence[Path], binary: str | None = None, version: str | None = None, all_versions: bool = False
+) -> int:
     """Print `FILE:LINE: message` lines; 0 valid, 1 invalid."""
     configs = []
     for path in paths:
@@ -55,11 +63,22 @@ def check_files(paths: Sequence[Path], binary: str | None = None) -> int:
         validator = build_validator()
     if validator is None:
         raise CheckConfigError("no HAProxy binary found: install haproxy or pass --haproxy BIN")
-    result = validator.validate(ConfigBundle(tuple(configs), _neighbours(paths)))
-    for message in result.errors:
-        print(message)
-    for message in result.warnings:
-        print(f"warning: {message}", file=sys.stderr)
-    verdict = "valid" if result.valid else "invalid"
-    print(f"{', '.join(str(p) for p in paths)}: {verdict} (HAProxy {result.version})", file=sys.stderr)
-    return 0 if result.valid else 1
+    bundle = ConfigBundle(tuple(configs), _neighbours(paths))
+    if version is not None and not re.match(r"^\d+\.\d+$", version):
+        raise CheckConfigError(f"--haproxy-version {version}: expected a branch like 3.2")
+    versions = (
+        sorted(validator.binaries, key=lambda v: tuple(int(p) for p in v.split("."))) if all_versions else [version]
+    )
+    names = ", ".join(str(path) for path in paths)
+    failed = False
+    for wanted in versions:
+        result = validator.validate(bundle, wanted)
+        prefix = f"HAProxy {result.version}: " if all_versions else ""
+        for message in result.errors:
+            print(f"{prefix}{message}")
+        for message in result.warnings:
+            print(f"warning: {prefix}{message}", file=sys.stderr)
+        verdict = "valid" if result.valid else "invalid"
+        print(f"{names}: {verdict} (HAProxy {result.version})", file=sys.stdout if all_versions else sys.stderr)
+        failed = failed or not result.valid
+    return 1 if failed else 0

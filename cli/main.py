@@ -67,7 +67,12 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate HAProxy configuration files with haproxy -c")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="configuration files, loaded in order")
-    check.add_argument("--haproxy", metavar="BIN", help="HAProxy binary (default: the newest found)")
+    choice = check.add_mutually_exclusive_group()
+    choice.add_argument("--haproxy", metavar="BIN", help="HAProxy binary (default: every branch found, see below)")
+    choice.add_argument(
+        "--haproxy-version", metavar="X.Y", help="the validator of this branch (3.1: the nearest newer)"
+    )
+    choice.add_argument("--all-versions", action="store_true", help="one verdict per branch (exit 1 if any is invalid)")
 
     certs = commands.add_parser("certs", help="certificate tools")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
@@ -231,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         if args.command == "check-config":
-            return check_files(args.files, args.haproxy)
+            return check_files(args.files, args.haproxy, args.haproxy_version, args.all_versions)
         if args.command in {"audit", "mutate"}:
             return _manifests(args)
         if args.certs_command == "rotate":

@@ -87,3 +87,42 @@ def test_unreadable_file_and_bad_binary_exit_2(repo: Path) -> None:
     assert missing.returncode == 2 and "absent.cfg: No such file or directory" in missing.stderr
     bad = _run(repo, "haproxy.cfg", "--haproxy", "/bin/true")
     assert bad.returncode == 2 and "not a working HAProxy binary" in bad.stderr
+
+
+GUID = """defaults
+  mode http
+  timeout client 5s
+  timeout server 5s
+  timeout connect 1s
+frontend fe
+  guid fe-main-1
+  bind :8080
+  default_backend app
+backend app
+  server a 10.0.0.1:80
+"""
+
+
+def test_all_versions_prints_one_verdict_per_branch(tmp_path: Path) -> None:
+    """A 3.x keyword: a user on 2.8 sees before upgrading that 3.0+ accept it and 2.x do not."""
+    (tmp_path / "haproxy.cfg").write_text(GUID)
+    result = _run(tmp_path, "--all-versions", "haproxy.cfg")
+    assert result.returncode == 1
+    verdicts = [line for line in result.stdout.splitlines() if line.startswith("haproxy.cfg: ")]
+    assert "haproxy.cfg: invalid (HAProxy 2.8)" in verdicts and "haproxy.cfg: valid (HAProxy 3.2)" in verdicts
+    assert len(verdicts) == 5, verdicts  # 2.6, 2.8, 3.0, 3.2, 3.4
+    assert "HAProxy 2.8: haproxy.cfg:7: unknown keyword 'guid'" in result.stdout
+
+
+@pytest.mark.parametrize(("version", "code", "checked"), [("3.2", 0, "3.2"), ("3.1", 0, "3.2"), ("2.8", 1, "2.8")])
+def test_one_branch_by_version(tmp_path: Path, version: str, code: int, checked: str) -> None:
+    (tmp_path / "haproxy.cfg").write_text(GUID)
+    result = _run(tmp_path, "--haproxy-version", version, "haproxy.cfg")
+    assert result.returncode == code, result.stdout + result.stderr
+    assert f"(HAProxy {checked})" in result.stderr
+
+
+def test_a_bad_version_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "haproxy.cfg").write_text(GUID)
+    result = _run(tmp_path, "--haproxy-version", "three", "haproxy.cfg")
+    assert result.returncode == 2 and "expected a branch like 3.2" in result.stderr

@@ -1,16 +1,17 @@
 """Renders an untrusted configuration into a private folder where `haproxy -c` can only see what we put.
 
 What the pod would see is reproduced: the ConfigMap's other keys at their mount paths, placeholder
-certificates where a Secret would provide them, `"${VAR}"` expanded from the container's declared
-environment (and `setenv`/`presetenv`), HAProxy's own semantics otherwise. What the webhook must not
-expose is cut off, and every line keeps its number:
+certificates where a Secret would provide them, and only what must be supplied is replaced, in place
+(lines split on `\n` only, as HAProxy does; every other byte kept, so escapes, quotes and `$VAR` reach
+HAProxy as written and it expands them itself with the container's declared environment):
 - every path that leads outside the folder (absolute, or climbing out with `..`) and is not a file the
   ConfigMap provides is replaced by a placeholder inside the folder if it exists on the webhook's host or
-  names a certificate; so `acl -f /etc/...`, `errorfile /proc/...` or `"${X}"` pointing at a host file
-  never read the webhook's files;
-- host names in address positions (`server`, `bind`, `nameserver`, `peer`, `log`...) become 127.0.0.1,
-  so the check never resolves names (no DNS, no network);
-- every environment reference is expanded here, so the validator runs with an empty environment.
+  names a certificate, so `acl -f /etc/...` or `errorfile /proc/...` check against a stand-in;
+- host names that HAProxy resolves while parsing (`bind`, `dgram-bind`, `log`, `source`/`usesrc`, `addr`,
+  `socks4`, `dispatch`, `nameserver`, `peer`, `mailer`, `stats socket ipv4@`, `server` in peers/ring
+  sections) become a loopback address of the same family, prefix and port kept; IPs, IPv6 forms, sockets
+  and `server` addresses in backends (SRV records, `init-addr none`) stay as written (`-dr` makes an
+  unresolved server non-fatal).
 This rewriting is a convenience for faithful checks, not the security boundary: the kernel is (see
 `sandbox`), and code-loading directives are refused before anything is rendered (see `directives`).
 What is written is bounded: at most `MAX_PLACEHOLDERS` stand-in files (identical contents share one file
@@ -28,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from haproxy_guard.policies.haproxy.addresses import names_a_host, split_address
-from haproxy_guard.policies.haproxy.config import Token, tokenize
+from haproxy_guard.policies.haproxy.addresses import stand_in
+from haproxy_guard.policies.haproxy.config import SECTION_KEYWORDS, Token, tokenize
 from haproxy_guard.policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem
 
 MAX_PLACEHOLDERS = 4096
@@ -38,8 +39,10 @@ CERTIFICATE_ARGUMENTS = frozenset(
     {"crt", "ca-file", "ca-verify-file", "ca-sign-file", "key", "issuer", "crt-list", "crl-file"}
 )
 BASE_KEYWORDS = {"crt-base": "crt", "ca-base": "ca"}
-ADDRESS_POSITIONS = {"server": 2, "server-template": 3, "nameserver": 2, "peer": 2, "mailer": 2, "dispatch": 1,
-                     "bind": 1, "log": 1, "source": 1}  # fmt: skip
+VALUE_ADDRESSES = frozenset({"addr", "socks4", "source", "usesrc"})
+"""Keywords whose next word is an address resolved while parsing (on `server`/`default-server` lines and the
+`tcp-check`/`http-check connect` rules)."""
+ADDRESS_VALUE_KEYWORDS = frozenset({"server", "default-server", "server-template", "tcp-check", "http-check", "source"})
 _PATH_RUN = re.compile(r"[^\s,()'\"{}\[\]]+")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\}")
 _SAFE_TOKEN = re.compile(r"^[^\s#\"'\\$]+$")
@@ -92,20 +95,11 @@ def _quote(text: str) -> str:
 NOT_ADDRESSES = frozenset({"global", "stdout", "stderr"})
 
 
-def _rewrite_address(address: str) -> str:
-    """`backend.svc:80` -> `127.0.0.1:80`; IPs, wildcards, socket addresses and log keywords are kept."""
-    if address in NOT_ADDRESSES:
-        return address
-    if not names_a_host(address):
-        return address
-    prefix, _, port = split_address(address)
-    return f"{prefix}127.0.0.1{port}"
-
-
 class _Renderer:
     def __init__(self, bundle: ConfigBundle, sandbox: Sandbox) -> None:
         self.bundle, self.sandbox = bundle, sandbox
         self.env = dict(bundle.env)
+        self.section = ""
         self.bases: dict[str, str] = {}
         self.placeholders: dict[tuple[str, str], str] = {}
         self.by_name = {Path(path).name: content for path, content in bundle.files.items()}
@@ -219,32 +213,55 @@ class _Renderer:
         elif keyword == "resetenv":
             self.env = {name: self.env[name] for name in words[1:] if name in self.env}
 
+    def _address_indexes(self, words: list[str]) -> set[int]:
+        """Indexes of the words that are addresses HAProxy resolves while parsing (fatal when the name does
+        not resolve, and nothing resolves in the sandbox). A `server` address in a backend is not one: `-dr`
+        makes it non-fatal, so it is kept as written (SRV records, `init-addr none` keep their meaning)."""
+        keyword, found = words[0], set()
+        first = {"bind": 1, "dgram-bind": 1, "dispatch": 1, "log": 1, "source": 1, "nameserver": 2, "peer": 2,
+                 "mailer": 2}  # fmt: skip
+        if keyword in first and not (keyword == "log" and len(words) > 1 and words[1] in NOT_ADDRESSES):
+            found.add(first[keyword])
+        if keyword == "server" and self.section in {"peers", "ring", "mailers", "log-forward"}:
+            found.add(2)
+        if keyword == "stats" and len(words) > 2 and words[1] == "socket":
+            found.add(2)
+        for index in range(1, len(words) - 1):
+            if words[index] in VALUE_ADDRESSES and keyword in ADDRESS_VALUE_KEYWORDS:
+                found.add(index + 1)
+        return {index for index in found if index < len(words)}
+
     def line(self, display: str, number: int, raw: str) -> str:
+        """The line with only what must be supplied replaced in place (paths the pod gets from elsewhere,
+        host names only the pod's DNS resolves); every other byte as written, so escapes, quotes and
+        environment references reach HAProxy untouched (it expands them with the container's environment)."""
         tokens = tokenize(raw)
         if not tokens:
             return raw
         keyword = tokens[0].text
+        if keyword in SECTION_KEYWORDS:
+            self.section = keyword
         words = [self._expand(token) for token in tokens]
-        changed = words != [token.text for token in tokens]
+        addresses = self._address_indexes(words)
+        replaced: dict[int, str] = {}
         for index in range(1, len(words)):
             argument_of = words[index - 1] if index > 1 else keyword
             if keyword in {"errorfile"} and index == 2:
                 argument_of = "errorfile"
             rewritten = _PATH_RUN.sub(functools.partial(self._replace_run, argument_of), words[index])
-            position = ADDRESS_POSITIONS.get(keyword)
-            if position == index:
-                rewritten = ",".join(_rewrite_address(part) for part in rewritten.split(","))
+            if index in addresses:
+                rewritten = ",".join(stand_in(part) for part in rewritten.split(","))
             if rewritten != words[index]:
-                words[index], changed = rewritten, True
+                replaced[index] = rewritten
         if keyword == "peer" and len(words) > 1 and self.sandbox.local_peer is None:
             self.sandbox.local_peer = words[1]
         if keyword in BASE_KEYWORDS and len(tokens) > 1:
             self.bases[BASE_KEYWORDS[keyword]] = tokens[1].text
         self._track_environment(words)
-        if not changed:
-            return raw
-        indent = raw[: len(raw) - len(raw.lstrip())]
-        return indent + " ".join(_quote(word) for word in words)
+        for index in sorted(replaced, reverse=True):
+            token = tokens[index]
+            raw = raw[: token.start] + _quote(replaced[index]) + raw[token.end :]
+        return raw
 
 
 def render(bundle: ConfigBundle, root: Path) -> Sandbox:
@@ -253,7 +270,7 @@ def render(bundle: ConfigBundle, root: Path) -> Sandbox:
     renderer = _Renderer(bundle, sandbox)
     for index, (display, text) in enumerate(bundle.configs):
         name = f"{index}-{Path(display).name}" if len(bundle.configs) > 1 else Path(display).name
-        lines = [renderer.line(display, number, raw) for number, raw in enumerate(text.splitlines(), start=1)]
-        (root / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        lines = [renderer.line(display, number, raw) for number, raw in enumerate(text.split("\n"), start=1)]
+        (root / name).write_text("\n".join(lines) + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
         sandbox.config_names[name] = display
     return sandbox

@@ -306,6 +306,7 @@ class Validator:
                     root,
                     self._limits(),
                     self.sandbox_mode,
+                    env=child_environment(bundle.env),
                     disable=self.disabled_layers,
                 )
                 output = jailed.output.decode("utf-8", "replace")
@@ -340,6 +341,16 @@ class Validator:
         if not valid and not errors:
             errors = (Message(first, None, "haproxy -c rejected the configuration"),)
         return ValidationResult(valid, errors, warnings, version, seconds=seconds, layers=jailed.layers)
+
+
+def child_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The container's declared environment as the checked process gets it (HAProxy expands `$VAR` itself):
+    only that, never the webhook's own; names or values an environment cannot hold are left out."""
+    return {
+        name: value
+        for name, value in env.items()
+        if name and "=" not in name and "\0" not in name and "\0" not in value
+    }
 
 
 @functools.cache

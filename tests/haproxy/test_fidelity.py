@@ -1,0 +1,173 @@
+"""Never block a valid configuration: whatever the real `haproxy -c` of a branch accepts (run as the pod
+would run it: the file as written, the container's environment), the validator accepts, on every branch.
+Cases that failed before (addresses rewritten without ports, IPv6 and sockets taken for host names, SRV
+records, escapes lost, lines split on form feeds, `$VAR` and `${VAR[*]}` not expanded, 3.x keywords judged
+by 2.8), then generated address forms and escapes."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
+
+BINARIES = discover_binaries()
+VERSIONS = sorted(BINARIES)
+VALIDATOR = Validator(BINARIES)
+HEADER = (
+    "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 1s\n"
+    "frontend fe0\n  bind 127.0.0.1:9999\n  default_backend be0\nbackend be0\n  server z 127.0.0.1:80\n"
+)  # a listener: without one `haproxy -c` exits 2 ("will not start")
+BACKEND = "  default_backend be\nbackend be\n  server s 127.0.0.1:80\n"
+
+
+def raw_accepts(version: str, text: str, env: dict[str, str] | None = None) -> bool:
+    """The real binary on the file as written, outside any sandbox (the reference)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "haproxy.cfg"
+        path.write_text(text)
+        result = subprocess.run(
+            [*launch_command(BINARIES[version]), "-c", "-dr", "-f", str(path)],
+            capture_output=True, env=env or {}, timeout=60, check=False, cwd=folder,
+        )  # fmt: skip
+    return result.returncode == 0
+
+
+VALID_EVERYWHERE = {
+    "srv-server-template": "resolvers dns\n  nameserver ns 127.0.0.1:53\nbackend api\n  server-template api 5 _http._tcp.api.shop.svc.cluster.local resolvers dns check\n",
+    "srv-init-addr-none": "resolvers dns\n  nameserver ns 127.0.0.1:53\nbackend api\n  server-template api 5 _http._tcp.api.shop.svc.cluster.local resolvers dns init-addr none check\n",
+    "ipv6-binds": "frontend fe\n  bind :::80 v4v6\n  bind [::]:81\n  bind ipv6@:::82\n  bind :8081,:::8082\n" + BACKEND,
+    "unix-socket-binds": "frontend fe\n  bind /tmp/haproxy-guard-x.sock\n  bind unix@/tmp/haproxy-guard-y.sock\n"
+    + BACKEND,
+    "dgram-bind": "log-forward lf\n  dgram-bind 127.0.0.1:1514\n  log 127.0.0.1:514 local0\n",
+    "regex-with-escapes": "frontend fe\n  bind :80\n  acl api path_reg ^/api/\\(v1\n  http-request deny if api\n"
+    + BACKEND,
+    "escapes-in-values": 'frontend fe\n  bind :80\n  http-request set-header X-A "a\\"b\\\\c\\x41"\n  http-request set-header X-B \'lit\\x41\'\n'
+    + BACKEND,
+    "form-feed-inside-a-line": 'frontend fe\n  bind :80\f\n  http-request set-header X-Sep "a\u2028b\u0085c"\n'
+    + BACKEND,
+    "unbraced-variable": 'frontend fe\n  bind ":$PORT"\n' + BACKEND,
+    "word-expansion": 'frontend fe\n  bind :80\n  http-request set-header "${HDR[*]}"\n' + BACKEND,
+    "if-defined-from-the-workload": ".if defined(EDGE)\nfrontend edge\n  bind :81\n  default_backend be\n.endif\nfrontend fe\n  bind :80\n"
+    + BACKEND,
+    "setenv-in-skipped-block": 'global\n.if defined(NOPE)\n  setenv PORT notaport\n.endif\nfrontend fe\n  bind ":${PORT}"\n'
+    + BACKEND,
+}
+ENV = {"PORT": "8080", "HDR": "X-Word value", "EDGE": "1"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("case", sorted(VALID_EVERYWHERE))
+def test_what_raw_haproxy_accepts_is_accepted(version: str, case: str) -> None:
+    text = HEADER + VALID_EVERYWHERE[case]
+    assert raw_accepts(version, text, ENV), "the reference itself refuses this case: it proves nothing"
+    result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),), env=ENV), version)
+    assert result.valid, [str(message) for message in result.errors]
+
+
+NAMES_ONLY_THE_POD_RESOLVES = {
+    "bind": "frontend fe\n  bind {name}:80\n" + BACKEND,
+    "log": "global\n  log {name}:514 local0\n",
+    "source-usesrc": "backend b\n  source 0.0.0.0 usesrc {name}\n  server s 127.0.0.1:80\n",
+    "server-addr": "backend b\n  server s 127.0.0.1:80 addr {name} check\n",
+    "server-socks4": "backend b\n  server s 127.0.0.1:80 socks4 {name}:1080 check-via-socks4\n",
+    "tcp-check-connect": "backend b\n  option tcp-check\n  tcp-check connect addr {name} port 80\n  server s 127.0.0.1:80 check\n",
+    "http-check-connect": "backend b\n  option httpchk\n  http-check connect addr {name} port 80\n  server s 127.0.0.1:80 check\n",
+    "dgram-bind": "log-forward f\n  dgram-bind {name}:514\n  log 127.0.0.1:514 local0\n",
+    "stats-socket-ipv4": "global\n  stats socket ipv4@{name}:9999\n",
+    "nameserver": "resolvers r\n  nameserver n {name}:53\n",
+    "peers-server": "peers p\n  peer {name} 127.0.0.1:10000\n  server other {name}:10001\n",
+    "mailer": "mailers m\n  mailer x {name}:25\n",
+    "backend-server": "backend b\n  server s {name}:80 check\n",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("case", sorted(NAMES_ONLY_THE_POD_RESOLVES))
+def test_names_only_the_pods_dns_resolves(version: str, case: str) -> None:
+    """With `localhost` (resolvable here) the reference accepts the file; with a cluster name, which only the
+    pod's DNS resolves, the validator must accept it just the same."""
+    template = HEADER + NAMES_ONLY_THE_POD_RESOLVES[case]
+    assert raw_accepts(version, template.format(name="localhost")), "the reference refuses: it proves nothing"
+    cluster = template.format(name="api.shop.svc.cluster.local")
+    result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", cluster),)), version)
+    assert result.valid, [str(message) for message in result.errors]
+
+
+@pytest.mark.parametrize("image_version", ["3.2", "3.0", "3.4", "3.1", "3.3"])
+def test_a_3x_keyword_is_judged_by_a_3x_branch(image_version: str) -> None:
+    text = HEADER + "frontend fe\n  guid fe-main-1\n  bind :80\n" + BACKEND
+    result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), image_version)
+    assert result.valid, [str(message) for message in result.errors]
+    assert result.version.startswith("3.")
+    refused = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), "2.8")
+    assert not refused.valid and "guid" in str(refused.errors[0]), "2.8 does not know `guid`"
+
+
+def test_a_configuration_of_unknown_version_is_accepted_when_a_branch_accepts_it() -> None:
+    """`bind ... process 1` is refused from 2.8: a ConfigMap without a version annotation that uses it is
+    still accepted (2.6 runs it), with a warning naming the branches that refuse it."""
+    text = HEADER + "frontend fe\n  bind :80 process 1\n" + BACKEND
+    result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)))
+    assert result.valid, [str(message) for message in result.errors]
+    assert any("not valid for HAProxy 3.4" in str(message) for message in result.warnings)
+
+
+ADDRESS_HOSTS = ["", "*", "127.0.0.1", "0.0.0.0", "::", "::1", "[::]", "[::1]", "localhost", "/tmp/hg-a.sock"]
+ADDRESS_PREFIXES = ["", "ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@", "unix@", "abns@"]
+
+
+@st.composite
+def bind_addresses(draw: st.DrawFn) -> str:
+    host = draw(st.sampled_from(ADDRESS_HOSTS))
+    prefix = draw(st.sampled_from(ADDRESS_PREFIXES))
+    port = draw(st.sampled_from([":80", ":8080-8081", ":0", ""]))
+    return prefix + (host if host.startswith("/") else host + port)
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(bind_addresses(), min_size=1, max_size=3))
+def test_generated_bind_addresses(addresses: list[str]) -> None:
+    text = HEADER + f"frontend fe\n  bind {','.join(addresses)}\n" + BACKEND
+    for version in VERSIONS:
+        if raw_accepts(version, text):
+            result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
+            assert result.valid, (version, text, [str(message) for message in result.errors])
+
+
+ESCAPE_PIECES = [
+    "a",
+    "\\x41",
+    "\\\\",
+    "\\ ",
+    "\\#",
+    '\\"',
+    "\\'",
+    "\\t",
+    "\\(",
+    "$PORT",
+    "${PORT}",
+    "'q w'",
+    '"q w"',
+    ".",
+]
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(ESCAPE_PIECES), min_size=1, max_size=6).map("".join))
+def test_generated_escapes_in_header_values(value: str) -> None:
+    text = HEADER + f"frontend fe\n  bind :80\n  http-request set-header X-Gen {value}\n" + BACKEND
+    for version in VERSIONS:
+        if raw_accepts(version, text, ENV):
+            result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),), env=ENV), version)
+            assert result.valid, (version, text, [str(message) for message in result.errors])
