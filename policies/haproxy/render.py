@@ -33,6 +33,13 @@ from haproxy_guard.policies.haproxy.addresses import stand_in
 from haproxy_guard.policies.haproxy.config import SECTION_KEYWORDS, Token, tokenize
 from haproxy_guard.policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem
 
+FILE_ARGUMENTS = frozenset(
+    {"-f", "errorfile", "file", "lf-file", "map", "h1-case-adjust-file", "ssl-dh-param-file", "server-state-file"}
+)
+"""Arguments that name a file HAProxy reads while checking: a path the bundle does not provide gets a stand-in
+(empty, or an HTTP response for `errorfile`) whether or not the webhook's host has it, since the pod gets it
+from its image (the official image's `/usr/local/etc/haproxy/errors/*.http`) or another volume."""
+_MAP_CONVERTER = re.compile(r"\bmap(?:_[a-z0-9]+)?\($")
 MAX_PLACEHOLDERS = 4096
 MAX_RENDER_BYTES = 64 * 1024 * 1024
 CERTIFICATE_ARGUMENTS = frozenset(
@@ -180,6 +187,7 @@ class _Renderer:
         if (
             argument_of in CERTIFICATE_ARGUMENTS
             or argument_of in BASE_KEYWORDS
+            or argument_of in FILE_ARGUMENTS
             or os.path.lexists(absolute)
             or ".." in run
         ):
@@ -187,6 +195,8 @@ class _Renderer:
         return None
 
     def _replace_run(self, argument_of: str, match: re.Match[str]) -> str:
+        if _MAP_CONVERTER.search(match.string, 0, match.start()):
+            argument_of = "map"  # a map file in a sample expression: `%[req.hdr(host),map(/etc/x.map)]`
         return self._resolve(match.group(0), argument_of) or match.group(0)
 
     def _expand(self, token: Token) -> str:

@@ -171,3 +171,22 @@ def test_generated_escapes_in_header_values(value: str) -> None:
         if raw_accepts(version, text, ENV):
             result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),), env=ENV), version)
             assert result.valid, (version, text, [str(message) for message in result.errors])
+
+
+FILES_THE_POD_HAS = (
+    "  errorfile 503 /usr/local/etc/haproxy/errors/503.http\n"  # shipped in the official image
+    "frontend fe\n  bind :80\n"
+    "  acl bad src -f /etc/haproxy/lists/bad.lst\n"  # another ConfigMap
+    "  http-request set-var(txn.b) req.hdr(host),map_str(/etc/haproxy/maps/hosts.map,x)\n"
+    "  http-request return status 200 file /etc/haproxy/pages/ok.html if { path /ok }\n" + BACKEND
+)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_files_the_pod_gets_elsewhere_are_stood_in(version: str) -> None:
+    """Error pages from the image, lists, maps and pages from other volumes: the pod has them, the bundle
+    does not; the check stands them in (whatever the webhook's own host holds) instead of refusing."""
+    text = HEADER.replace("timeout connect 1s\n", "timeout connect 1s\n" + FILES_THE_POD_HAS.split("frontend")[0], 1)
+    text += "frontend" + FILES_THE_POD_HAS.split("frontend", 1)[1]
+    result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
+    assert result.valid, [str(message) for message in result.errors]
