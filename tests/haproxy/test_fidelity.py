@@ -190,3 +190,18 @@ def test_files_the_pod_gets_elsewhere_are_stood_in(version: str) -> None:
     text += "frontend" + FILES_THE_POD_HAS.split("frontend", 1)[1]
     result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
     assert result.valid, [str(message) for message in result.errors]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_checks_memory_cap_never_denies(version: str) -> None:
+    """`tune.ssl.cachesize 5000000` is legal; it only fails under the check's own address-space cap: a
+    warning saying so, never a denial."""
+    text = (
+        "global\n  tune.ssl.cachesize 5000000\n"
+        + HEADER
+        + "frontend fe\n  bind :443 ssl crt /etc/haproxy/certs/site.pem\n"
+        + BACKEND
+    )
+    result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
+    assert result.valid, [str(message) for message in result.errors]
+    assert any("not fully checked: Unable to allocate SSL session cache" in str(message) for message in result.warnings)
