@@ -178,6 +178,10 @@ class AdmissionMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+METRIC_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Pod", "ConfigMap"})
+METRIC_OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
+
+
 def _record_admission(  # noqa: PLR0917
     metrics: Metrics,
     admission_log: AdmissionLog,
@@ -188,7 +192,11 @@ def _record_admission(  # noqa: PLR0917
 ) -> None:
     verdict, policies = _verdict(reply)
     kind = review.kind.kind
-    metrics.admission.labels(webhook, review.operation, kind, verdict).observe(seconds)
+    # Label values from closed sets: any caller can send any kind or operation, and every distinct label value
+    # is a series held forever (memory) and served by /metrics.
+    metric_kind = kind if kind in METRIC_KINDS else "other"
+    operation = review.operation if review.operation in METRIC_OPERATIONS else "other"
+    metrics.admission.labels(webhook, operation, metric_kind, verdict).observe(seconds)
     admission_log.write(
         {
             "uid": review.uid,

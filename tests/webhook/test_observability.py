@@ -89,3 +89,18 @@ def test_sandbox_layers_are_reported(server: RunningServer) -> None:
     assert "validator sandbox: landlock (ABI " in ready.text and "seccomp" in ready.text
     started = [json.loads(line) for line in server.log.read_text().splitlines() if '"validator sandbox' in line]
     assert started and started[0]["sandbox_layers"]["landlock"] is True
+
+
+def test_metric_labels_come_from_closed_sets(server: RunningServer) -> None:
+    """Thousands of made-up kinds and operations add no series: they are all `other`."""
+    configmap = load_yaml(GOLDEN / "haproxy-config-valid" / "typo-configmap" / "input.yaml")
+    with server.client() as client:
+        for index in range(300):
+            body = review(configmap, uid=f"uid-kind-{index}")
+            body["request"]["kind"]["kind"] = f"Kind{index}-" + "x" * 200
+            body["request"]["operation"] = f"OP{index}"
+            client.post("/mutate", json=body)
+        text = client.get("/metrics").text
+    series = [line for line in text.splitlines() if line.startswith("haproxy_guard_admission_duration_seconds_count")]
+    assert not any("Kind1" in line or "OP1" in line for line in series)
+    assert len(series) < 20, series
