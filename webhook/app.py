@@ -173,6 +173,11 @@ class AdmissionMiddleware:
                 log.info("bad admission request", extra={"webhook": webhook, "reason": str(error)})
                 status, body = 400, _encode({"error": str(error)})
                 self.metrics.bad_requests.labels(webhook, "400").inc()
+            except Exception as error:  # a value of a type the engine did not expect: the request is bad, not us
+                log.warning("unreadable admission object", exc_info=True, extra={"webhook": webhook})
+                reason = f"request.object: a field has a value of the wrong type ({type(error).__name__})"
+                status, body = 400, _encode({"error": reason})
+                self.metrics.bad_requests.labels(webhook, "400").inc()
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

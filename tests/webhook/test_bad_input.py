@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 import ssl
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +141,27 @@ def test_a_truncated_body_is_answered_not_hung(cert_dir: Path, tmp_path: Path) -
             assert client.post("/mutate", json=GOOD).status_code == 200
     finally:
         stop_server(impatient)
+
+
+def _wrong_types() -> list[tuple[str, dict[str, Any]]]:
+    deployment = load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml")
+    name_list = copy.deepcopy(deployment)
+    name_list["spec"]["template"]["spec"]["containers"][0]["name"] = []
+    daemonset = copy.deepcopy(deployment)
+    daemonset["kind"], daemonset["spec"]["updateStrategy"] = "DaemonSet", 0
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"haproxy.cfg": "x"}}
+    return [("container-name-list", name_list), ("daemonset-strategy-zero", daemonset), ("configmap", configmap)]
+
+
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+def test_wrong_types_inside_the_object_are_never_a_500(server: RunningServer, path: str) -> None:
+    """Wrong types deep inside the object: a 400 (or a verdict), never a 500, and the connection still
+    answers the next request."""
+    with server.client() as client:
+        for name, obj in _wrong_types():
+            body = review(obj, uid=f"uid-{name}")
+            if name == "configmap":
+                body["request"]["object"]["metadata"] = 5
+            response = client.post(path, json=body)
+            assert response.status_code in (200, 400), (name, response.status_code, response.text)
+            assert client.get("/healthz").status_code == 200
