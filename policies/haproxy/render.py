@@ -64,6 +64,9 @@ class ConfigBundle:
     configs: tuple[tuple[str, str], ...]
     files: Mapping[str, bytes] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    complete_dirs: tuple[str, ...] = ()
+    """Folders whose whole content the bundle gives (a ConfigMap mounted without subPath hides what the image
+    had there): a file referenced there and not provided is really missing, so it gets no stand-in."""
     match_by_name: bool = False
     """When the mount paths are unknown (a ConfigMap on its own), a referenced path whose file name is one
     of `files`' names is taken to be that file."""
@@ -78,6 +81,8 @@ class ConfigBundle:
             hasher.update(b"E\0" + key.encode() + b"\0" + self.env[key].encode() + b"\0")
         if self.files:  # without other files, name matching cannot change the rendering
             hasher.update(b"M" if self.match_by_name else b"-")
+        for folder in self.complete_dirs:
+            hasher.update(b"D\0" + folder.encode() + b"\0")
         return hasher.hexdigest()
 
 
@@ -184,6 +189,8 @@ class _Renderer:
             provided = self.by_name.get(Path(absolute).name)
         if provided is not None:
             return prefix + self._write("file", absolute, provided)
+        if any(absolute.startswith(folder.rstrip("/") + "/") for folder in self.bundle.complete_dirs):
+            return None  # missing in the pod as well: HAProxy says so
         if (
             argument_of in CERTIFICATE_ARGUMENTS
             or argument_of in BASE_KEYWORDS

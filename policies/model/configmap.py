@@ -67,12 +67,16 @@ class HAProxyConfigMap:
             hasher.update(key.encode() + b"\0" + self.data[key] + b"\0")
         return hasher.hexdigest()
 
-    def bundle(self, mount_dir: str | None = None, env: dict[str, str] | None = None) -> ConfigBundle:
-        """What the validator checks: the config keys, the other keys at their mount paths."""
+    def bundle(
+        self, mount_dir: str | None = None, env: dict[str, str] | None = None, whole_directory: bool = False
+    ) -> ConfigBundle:
+        """What the validator checks: the config keys, the other keys at their mount paths. A whole-directory
+        mount (no subPath) hides what the image had there: a file it does not provide is really missing."""
         directory = (mount_dir or DEFAULT_MOUNT_DIR).rstrip("/")
         configs = tuple((key, self.data[key].decode("utf-8", "replace")) for key in self.config_keys)
         files = {f"{directory}/{key}": value for key, value in self.data.items() if key not in self.config_keys}
-        return ConfigBundle(configs, files, env or {}, match_by_name=mount_dir is None)
+        known = (directory,) if mount_dir is not None and whole_directory else ()
+        return ConfigBundle(configs, files, env or {}, match_by_name=mount_dir is None, complete_dirs=known)
 
 
 @dataclass
@@ -83,6 +87,7 @@ class ConfigSubject:
     validator: Validator | None
     version: str | None = None
     mount_dir: str | None = None
+    whole_directory: bool = False
     env: dict[str, str] = field(default_factory=dict)
     _result: ValidationResult | None = None
 
@@ -91,7 +96,9 @@ class ConfigSubject:
         if self.validator is None:
             return None
         if self._result is None:
-            self._result = self.validator.validate(self.configmap.bundle(self.mount_dir, self.env), self.version)
+            self._result = self.validator.validate(
+                self.configmap.bundle(self.mount_dir, self.env, self.whole_directory), self.version
+            )
         return self._result
 
 

@@ -88,6 +88,7 @@ def attach_configs(workload: Workload, source: ConfigMapSource | None, validator
             validator,
             version=image_version(str(mount.container.container.get("image", ""))),
             mount_dir=mount_dir,
+            whole_directory=not mount.sub_path,
             env=container_env(mount.container.container),
         )
         mounted.append(MountedConfig(mount, subject))

@@ -34,7 +34,8 @@ def _expected(case: dict[str, Any], version: str) -> Any:
 def test_corpus(validator: Validator, case: dict[str, Any], version: str) -> None:
     certificate = _certificate() if "{{CERT}}" in str(case.get("files", {})) else ""
     files = {path: content.replace("{{CERT}}", certificate).encode() for path, content in case.get("files", {}).items()}
-    bundle = ConfigBundle((("haproxy.cfg", case["config"]),), files, case.get("env", {}))
+    mounted = (case["mounted_at"],) if "mounted_at" in case else ()
+    bundle = ConfigBundle((("haproxy.cfg", case["config"]),), files, case.get("env", {}), complete_dirs=mounted)
     result = validator.validate(bundle, version)
     assert result.version == version
     expected = _expected(case, version)

@@ -205,3 +205,18 @@ def test_the_checks_memory_cap_never_denies(version: str) -> None:
     result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
     assert result.valid, [str(message) for message in result.errors]
     assert any("not fully checked: Unable to allocate SSL session cache" in str(message) for message in result.warnings)
+
+
+def test_a_file_missing_from_a_whole_directory_mount_is_still_an_error() -> None:
+    """The stand-ins stop where the pod's content is known: a ConfigMap mounted over a whole folder hides
+    what the image had there, so a map it does not provide is missing in the pod too."""
+    text = (
+        HEADER
+        + "frontend fe\n  bind :80\n  use_backend %[req.hdr(host),map(/usr/local/etc/haproxy/hosts.map,be)]\n"
+        + BACKEND
+    )
+    lone = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), "2.8")
+    assert lone.valid, "mount unknown: the pod may well have the file"
+    mounted = ConfigBundle((("haproxy.cfg", text),), complete_dirs=("/usr/local/etc/haproxy",))
+    result = VALIDATOR.validate(mounted, "2.8")
+    assert not result.valid and "hosts.map" in str(result.errors[0])
