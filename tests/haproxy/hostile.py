@@ -47,6 +47,19 @@ def public_folder() -> Path:
     return folder
 
 
+@contextmanager
+def secret_file(content: str) -> Iterator[Path]:
+    """A file holding `content`, readable by every user (so only the sandbox keeps it out), removed after."""
+    folder = public_folder()
+    path = folder / "token"
+    path.write_text(content + "\n")
+    path.chmod(0o644)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def attempts(output: str) -> dict[str, str]:
     """`ATTEMPT what=result` lines of the payload, as a dict."""
     found: dict[str, str] = {}

@@ -23,7 +23,7 @@ from haproxy_guard.policies.haproxy import validator as validator_module
 from haproxy_guard.policies.haproxy.render import ConfigBundle
 from haproxy_guard.policies.haproxy.sandbox import SandboxMode
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
-from tests.haproxy.hostile import REPOSITORY, USERS, compile_payloads, public_folder, run_job
+from tests.haproxy.hostile import REPOSITORY, USERS, compile_payloads, public_folder, run_job, secret_file
 
 BINARIES = discover_binaries()
 VERSIONS = sorted(BINARIES)
@@ -36,12 +36,8 @@ TAIL = "  default_backend be\nbackend be\n  server s 127.0.0.1:80\n"
 @pytest.fixture(scope="module")
 def token() -> Iterator[Path]:
     """A file shaped like a service-account token, readable by every user: only the sandbox keeps it out."""
-    folder = public_folder()
-    path = folder / "token"
-    path.write_text(SECRET + "\n")
-    path.chmod(0o644)
-    yield path
-    shutil.rmtree(folder, ignore_errors=True)
+    with secret_file(SECRET) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

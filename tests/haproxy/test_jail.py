@@ -16,7 +16,7 @@ import pytest
 from haproxy_guard.policies.haproxy import sandbox
 from haproxy_guard.policies.haproxy.render import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
-from tests.haproxy.hostile import USERS, attempts, compile_payloads, listeners, public_folder, run_job
+from tests.haproxy.hostile import USERS, attempts, compile_payloads, listeners, public_folder, run_job, secret_file
 
 BINARIES = discover_binaries()
 VERSIONS = sorted(BINARIES)
@@ -36,12 +36,8 @@ def payloads() -> Iterator[tuple[Path, Path]]:
 
 @pytest.fixture
 def canary() -> Iterator[Path]:
-    folder = public_folder()
-    path = folder / "token"
-    path.write_text(SECRET + "\n")
-    path.chmod(0o644)
-    yield path
-    shutil.rmtree(folder, ignore_errors=True)
+    with secret_file(SECRET) as path:
+        yield path
 
 
 def _provider_folder(provider: Path, canary: Path, tcp_port: int, udp_port: int, spin: bool) -> Path:
