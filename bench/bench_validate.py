@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from haproxy_guard.policies.haproxy.render import ConfigBundle  # noqa: E402
-from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries  # noqa: E402
+from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command  # noqa: E402
 
 SMALL = """global
   maxconn 4000
@@ -90,7 +90,7 @@ def _measure(  # noqa: PLR0917
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "haproxy.cfg"
         path.write_text(text)
-        command = [*isolate, binary, "-c", "-q", "-dr", "-f", str(path)]
+        command = [*isolate, *launch_command(binary), "-c", "-q", "-dr", "-f", str(path)]
         bare = timed(runs, lambda _i: subprocess.run(command, env={}, capture_output=True, check=True))
 
     def cold_run(index: int) -> object:
