@@ -25,6 +25,28 @@ NOBODY = 65534
 USERS = ["root", "nobody"]
 
 
+# Every position where HAProxy reads a host name, as configuration snippets with `{name}` (used by the DNS
+# suite, which must see no lookup, and by the fidelity suite, which must accept names only the pod resolves).
+ADDRESS_TEMPLATES = {
+    "server": "backend b\n  server s {name}:80\n",
+    "server-hex": "backend b\n  serv\\x65r s {name}:80\n",
+    "server-dollar": 'global\n  setenv N {name}\nbackend b\n  server s "$N:80"\n',
+    "server-template": "backend b\n  server-template s 2 {name}:80\n",
+    "source-usesrc": "backend b\n  source 0.0.0.0 usesrc {name}\n  server s 127.0.0.1:80\n",
+    "server-addr": "backend b\n  server s 127.0.0.1:80 addr {name} check\n",
+    "server-socks4": "backend b\n  server s 127.0.0.1:80 socks4 {name}:1080 check-via-socks4\n",
+    "tcp-check-connect": "backend b\n  option tcp-check\n  tcp-check connect addr {name} port 80\n  server s 127.0.0.1:80 check\n",
+    "http-check-connect": "backend b\n  option httpchk\n  http-check connect addr {name} port 80\n  server s 127.0.0.1:80 check\n",
+    "dgram-bind": "log-forward f\n  dgram-bind {name}:514\n  log 127.0.0.1:514 local0\n",
+    "stats-socket": "global\n  stats socket ipv4@{name}:9999\n",
+    "log": "global\n  log {name}:514 local0\n",
+    "nameserver": "resolvers r\n  nameserver n {name}:53\n",
+    "peer": "peers p\n  peer other {name}:1024\n",
+    "mailer": "mailers m\n  mailer x {name}:25\n",
+    "bind": "frontend f\n  bind {name}:80\n",
+}
+
+
 def compile_payloads(folder: Path) -> tuple[Path, Path]:
     """(provider shared object, program) built from `payloads/contained.c` with the machine's gcc."""
     provider, program = folder / "contained.so", folder / "contained"

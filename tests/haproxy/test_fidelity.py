@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from haproxy_guard.policies.haproxy.render import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
+from tests.haproxy.hostile import ADDRESS_TEMPLATES
 
 BINARIES = discover_binaries()
 VERSIONS = sorted(BINARIES)
@@ -73,18 +74,23 @@ def test_what_raw_haproxy_accepts_is_accepted(version: str, case: str) -> None:
 
 
 NAMES_ONLY_THE_POD_RESOLVES = {
+    **{
+        key: ADDRESS_TEMPLATES[key]
+        for key in (
+            "log",
+            "source-usesrc",
+            "server-addr",
+            "server-socks4",
+            "tcp-check-connect",
+            "http-check-connect",
+            "dgram-bind",
+            "stats-socket",
+            "nameserver",
+            "mailer",
+        )
+    },
     "bind": "frontend fe\n  bind {name}:80\n" + BACKEND,
-    "log": "global\n  log {name}:514 local0\n",
-    "source-usesrc": "backend b\n  source 0.0.0.0 usesrc {name}\n  server s 127.0.0.1:80\n",
-    "server-addr": "backend b\n  server s 127.0.0.1:80 addr {name} check\n",
-    "server-socks4": "backend b\n  server s 127.0.0.1:80 socks4 {name}:1080 check-via-socks4\n",
-    "tcp-check-connect": "backend b\n  option tcp-check\n  tcp-check connect addr {name} port 80\n  server s 127.0.0.1:80 check\n",
-    "http-check-connect": "backend b\n  option httpchk\n  http-check connect addr {name} port 80\n  server s 127.0.0.1:80 check\n",
-    "dgram-bind": "log-forward f\n  dgram-bind {name}:514\n  log 127.0.0.1:514 local0\n",
-    "stats-socket-ipv4": "global\n  stats socket ipv4@{name}:9999\n",
-    "nameserver": "resolvers r\n  nameserver n {name}:53\n",
     "peers-server": "peers p\n  peer {name} 127.0.0.1:10000\n  server other {name}:10001\n",
-    "mailer": "mailers m\n  mailer x {name}:25\n",
     "backend-server": "backend b\n  server s {name}:80 check\n",
 }
 

@@ -23,7 +23,15 @@ from haproxy_guard.policies.haproxy import validator as validator_module
 from haproxy_guard.policies.haproxy.render import ConfigBundle
 from haproxy_guard.policies.haproxy.sandbox import SandboxMode
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
-from tests.haproxy.hostile import REPOSITORY, USERS, compile_payloads, public_folder, run_job, secret_file
+from tests.haproxy.hostile import (
+    ADDRESS_TEMPLATES,
+    REPOSITORY,
+    USERS,
+    compile_payloads,
+    public_folder,
+    run_job,
+    secret_file,
+)
 
 BINARIES = discover_binaries()
 VERSIONS = sorted(BINARIES)
@@ -137,26 +145,6 @@ def test_a_configuration_without_code_is_not_refused() -> None:
     assert not any("refused" in str(message) for message in result.errors), result.errors
 
 
-ADDRESS_POSITIONS = {
-    "server": "backend b\n  server s {name}:80\n",
-    "server-hex": "backend b\n  serv\\x65r s {name}:80\n",
-    "server-dollar": 'global\n  setenv N {name}\nbackend b\n  server s "$N:80"\n',
-    "server-template": "backend b\n  server-template s 2 {name}:80\n",
-    "source-usesrc": "backend b\n  source 0.0.0.0 usesrc {name}\n  server s 127.0.0.1:80\n",
-    "server-addr": "backend b\n  server s 127.0.0.1:80 addr {name} check\n",
-    "server-socks4": "backend b\n  server s 127.0.0.1:80 socks4 {name}:1080 check-via-socks4\n",
-    "tcp-check-connect": "backend b\n  option tcp-check\n  tcp-check connect addr {name} port 80\n  server s 127.0.0.1:80 check\n",
-    "http-check-connect": "backend b\n  option httpchk\n  http-check connect addr {name} port 80\n  server s 127.0.0.1:80 check\n",
-    "dgram-bind": "log-forward f\n  dgram-bind {name}:514\n  log 127.0.0.1:514 local0\n",
-    "stats-socket": "global\n  stats socket ipv4@{name}:9999\n",
-    "log": "global\n  log {name}:514 local0\n",
-    "nameserver": "resolvers r\n  nameserver n {name}:53\n",
-    "peer": "peers p\n  peer other {name}:1024\n",
-    "mailer": "mailers m\n  mailer x {name}:25\n",
-    "bind": "frontend f\n  bind {name}:80\n",
-}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("no_network_namespace", [False, True], ids=["all-layers", "seccomp-and-landlock-only"])
 def test_no_name_is_ever_resolved(tmp_path: Path, no_network_namespace: bool) -> None:
@@ -167,7 +155,7 @@ def test_no_name_is_ever_resolved(tmp_path: Path, no_network_namespace: bool) ->
     folder = public_folder()
     configs = [
         HEADER + template.format(name=f"q{index}.probe.test")
-        for index, template in enumerate(ADDRESS_POSITIONS.values())
+        for index, template in enumerate(ADDRESS_TEMPLATES.values())
     ]
     (folder / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     (folder / "configs").write_text("\0".join(configs))
