@@ -9,7 +9,7 @@ block is still seen. This errs towards refusing, never towards running code.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from haproxy_guard.policies.haproxy.lexer import LineArgs, LineError, parse_line, physical_lines
@@ -222,7 +222,7 @@ def directives(text: str, env: Mapping[str, str], version: str | None = None) ->
             continue
         if active is False:
             continue
-        _track_environment(args.words, environment)
+        apply_environment(args.words, environment)
         yield Directive(number, args, certain=active is True)
 
 
@@ -232,7 +232,8 @@ def _and(left: Tri, right: Tri) -> Tri:
     return None if left is None or right is None else True
 
 
-def _track_environment(words: tuple[str, ...], env: dict[str, str]) -> None:
+def apply_environment(words: Sequence[str], env: dict[str, str]) -> None:
+    """`setenv`, `presetenv`, `unsetenv` and `resetenv` applied to `env` in place, as HAProxy applies them."""
     keyword = words[0]
     if keyword == "setenv" and len(words) >= 3:
         env[words[1]] = words[2]

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from haproxy_guard.policies.haproxy.addresses import stand_in
 from haproxy_guard.policies.haproxy.config import SECTION_KEYWORDS, Token, tokenize
+from haproxy_guard.policies.haproxy.directives import apply_environment
 from haproxy_guard.policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem
 
 FILE_ARGUMENTS = frozenset(
@@ -218,18 +219,6 @@ class _Renderer:
 
         return _ENV_REFERENCE.sub(value, token.text)
 
-    def _track_environment(self, words: list[str]) -> None:
-        keyword = words[0]
-        if keyword == "setenv" and len(words) >= 3:
-            self.env[words[1]] = words[2]
-        elif keyword == "presetenv" and len(words) >= 3:
-            self.env.setdefault(words[1], words[2])
-        elif keyword == "unsetenv":
-            for name in words[1:]:
-                self.env.pop(name, None)
-        elif keyword == "resetenv":
-            self.env = {name: self.env[name] for name in words[1:] if name in self.env}
-
     def _address_indexes(self, words: list[str]) -> set[int]:
         """Indexes of the words that are addresses HAProxy resolves while parsing (fatal when the name does
         not resolve, and nothing resolves in the sandbox). A `server` address in a backend is not one: `-dr`
@@ -274,7 +263,7 @@ class _Renderer:
             self.sandbox.local_peer = words[1]
         if keyword in BASE_KEYWORDS and len(tokens) > 1:
             self.bases[BASE_KEYWORDS[keyword]] = tokens[1].text
-        self._track_environment(words)
+        apply_environment(words, self.env)
         for index in sorted(replaced, reverse=True):
             token = tokens[index]
             raw = raw[: token.start] + _quote(replaced[index]) + raw[token.end :]
