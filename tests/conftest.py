@@ -17,6 +17,7 @@ import pytest
 
 from haproxy_guard.certs.authority import generate
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
+from tests.haproxy.corpus_report import summary_lines
 
 
 def free_port() -> int:
@@ -120,3 +121,9 @@ def validator() -> Validator:
     binaries = discover_binaries()
     assert {"2.6", "2.8"} <= set(binaries), f"need HAProxy 2.6 and 2.8 binaries, found {binaries}"
     return Validator(binaries, default_version="2.8")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the real-world corpus figures per branch (README quotes them; CI's output shows them)."""
+    for line in summary_lines():
+        terminalreporter.write_line(line)

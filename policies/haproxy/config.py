@@ -15,6 +15,8 @@ SECTION_KEYWORDS = frozenset(
         "program", "http-errors", "ring", "cache", "crt-store", "traces", "log-forward", "fcgi-app",
     }
 )  # fmt: skip
+BLANKS = " \t\v\f"
+"""What separates words inside a line (C `isspace` but the line ends: `\n`, and `\r`, which ends it too)."""
 PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
 
 
@@ -77,17 +79,20 @@ class HAProxyConfig:
 
 
 def tokenize(raw: str) -> tuple[Token, ...]:
-    """Split a line like HAProxy does: blanks separate, quotes group, backslash escapes, `#` comments."""
+    """Split a line like HAProxy does: blanks (C `isspace`) separate, quotes group, backslash escapes, `#`
+    comments, and a CR or NUL ends what is read of the line (a CRLF file reads like an LF one)."""
     tokens: list[Token] = []
     index, size = 0, len(raw)
     while index < size:
-        while index < size and raw[index] in " \t":
+        while index < size and raw[index] in BLANKS:
             index += 1
-        if index >= size or raw[index] == "#":
+        if index >= size or raw[index] in "#\r\0":
             break
         start, text, double_quoted, quote = index, [], False, ""
         while index < size:
             char = raw[index]
+            if char in "\r\0":
+                break
             if quote:
                 if char == quote:
                     quote = ""
@@ -102,7 +107,7 @@ def tokenize(raw: str) -> tuple[Token, ...]:
             elif char == "\\" and index + 1 < size:
                 index += 1
                 text.append(raw[index])
-            elif char in " \t" or char == "#":
+            elif char in BLANKS or char == "#":
                 break
             else:
                 text.append(char)
@@ -115,7 +120,9 @@ def parse(text: str) -> HAProxyConfig:
     """Sections and their keyword lines (blank and comment lines are dropped, numbers are kept)."""
     sections: list[Section] = []
     current: Section | None = None
-    lines = text.splitlines()
+    lines = text.split("\n")  # only LF ends a line, as for HAProxy (not \f, \v, U+2028, NEL...)
+    if lines and lines[-1] == "":
+        lines.pop()
     for number, raw in enumerate(lines, start=1):
         tokens = tokenize(raw)
         if not tokens:

@@ -2,7 +2,8 @@
 
 What the pod would see is reproduced: the ConfigMap's other keys at their mount paths, placeholder
 certificates where a Secret would provide them, and only what must be supplied is replaced, in place
-(lines split on `\n` only, as HAProxy does; every other byte kept, so escapes, quotes and `$VAR` reach
+(lines split on `\n` only, as HAProxy does; every other byte kept, a missing final newline too (HAProxy
+refuses such a file, and so would the pod), so escapes, quotes and `$VAR` reach
 HAProxy as written and it expands them itself with the container's declared environment):
 - every path that leads outside the folder (absolute, or climbing out with `..`) and is not a file the
   ConfigMap provides is replaced by a placeholder inside the folder if it exists on the webhook's host or
@@ -277,6 +278,6 @@ def render(bundle: ConfigBundle, root: Path) -> Sandbox:
     for index, (display, text) in enumerate(bundle.configs):
         name = f"{index}-{Path(display).name}" if len(bundle.configs) > 1 else Path(display).name
         lines = [renderer.line(display, number, raw) for number, raw in enumerate(text.split("\n"), start=1)]
-        (root / name).write_text("\n".join(lines) + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        (root / name).write_text("\n".join(lines), encoding="utf-8")  # a missing final newline stays missing
         sandbox.config_names[name] = display
     return sandbox

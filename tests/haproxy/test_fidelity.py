@@ -53,6 +53,8 @@ VALID_EVERYWHERE = {
     + BACKEND,
     "form-feed-inside-a-line": 'frontend fe\n  bind :80\f\n  http-request set-header X-Sep "a\u2028b\u0085c"\n'
     + BACKEND,
+    "crlf-line-endings": "frontend fe\r\n  log global\r\n  bind :80\r\n  default_backend be\r\nbackend be\r\n  server s 127.0.0.1:80\r\n",
+    "vertical-tab-and-form-feed-are-blanks": "frontend fe\n  bind\v:80\f\n  log\fglobal\n" + BACKEND,
     "unbraced-variable": 'frontend fe\n  bind ":$PORT"\n' + BACKEND,
     "word-expansion": 'frontend fe\n  bind :80\n  http-request set-header "${HDR[*]}"\n' + BACKEND,
     "if-defined-from-the-workload": ".if defined(EDGE)\nfrontend edge\n  bind :81\n  default_backend be\n.endif\nfrontend fe\n  bind :80\n"
@@ -93,6 +95,17 @@ NAMES_ONLY_THE_POD_RESOLVES = {
     "peers-server": "peers p\n  peer {name} 127.0.0.1:10000\n  server other {name}:10001\n",
     "backend-server": "backend b\n  server s {name}:80 check\n",
 }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_file_without_a_final_newline_is_refused_as_the_pod_would(version: str) -> None:
+    """HAProxy refuses a file whose last line lacks its LF (`haproxy.cfg: |-` in a ConfigMap): so must we."""
+    text = HEADER.rstrip("\n")
+    assert not raw_accepts(version, text)
+    result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
+    assert not result.valid
+    assert "Missing LF on last line" in str(result.errors[0]) and "haproxy.cfg:10" in str(result.errors[0])
 
 
 @pytest.mark.slow
