@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from haproxy_guard.policies.haproxy.validator import Validator
-from haproxy_guard.policies.model.mounts import ConfigMapSource
+from haproxy_guard.policies.model.container_view import ConfigMapSource
 from haproxy_guard.policies.model.objects import Object
 
 PdbSource = Callable[[str | None], list[Object] | None]

@@ -67,7 +67,15 @@ def _as_findings(
     subject: Subject, policy: Policy, severity: Severity, violations: list[Violation]
 ) -> tuple[Finding, ...]:
     return tuple(
-        Finding(policy.id, severity, subject.kind, subject.namespace, subject.name, violation.message, violation.path)
+        Finding(
+            policy.id,
+            Severity.WARN if violation.advisory else severity,
+            subject.kind,
+            subject.namespace,
+            subject.name,
+            violation.message,
+            violation.path,
+        )
         for violation in violations
     )
 

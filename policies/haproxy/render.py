@@ -54,6 +54,7 @@ VALUE_ADDRESSES = frozenset({"addr", "socks4", "source", "usesrc"})
 ADDRESS_VALUE_KEYWORDS = frozenset({"server", "default-server", "server-template", "tcp-check", "http-check", "source"})
 _PATH_RUN = re.compile(r"[^\s,()'\"{}\[\]]+")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\}")
+_ANY_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _SAFE_TOKEN = re.compile(r"^[^\s#\"'\\$]+$")
 DEFAULT_MOUNT_DIR = "/usr/local/etc/haproxy"
 
@@ -69,6 +70,13 @@ class ConfigBundle:
     complete_dirs: tuple[str, ...] = ()
     """Folders whose whole content the bundle gives (a ConfigMap mounted without subPath hides what the image
     had there): a file referenced there and not provided is really missing, so it gets no stand-in."""
+    opaque_dirs: tuple[str, ...] = ()
+    """Folders whose content is unknown (a Secret, an unreadable ConfigMap, a volume nested inside a complete
+    folder): the deepest folder holding a path decides whether a missing file is really missing."""
+    unknown_env: frozenset[str] = frozenset()
+    """Variables the container declares whose values are unknown at admission (from a Secret, a field)."""
+    env_open: bool = False
+    """Whether variables beyond `env` may be defined (an `envFrom` that cannot be read, or no workload at all)."""
     match_by_name: bool = False
     """When the mount paths are unknown (a ConfigMap on its own), a referenced path whose file name is one
     of `files`' names is taken to be that file."""
@@ -85,7 +93,23 @@ class ConfigBundle:
             hasher.update(b"M" if self.match_by_name else b"-")
         for folder in self.complete_dirs:
             hasher.update(b"D\0" + folder.encode() + b"\0")
+        for folder in self.opaque_dirs:
+            hasher.update(b"O\0" + folder.encode() + b"\0")
+        for name in sorted(self.unknown_env):
+            hasher.update(b"U\0" + name.encode() + b"\0")
+        hasher.update(b"+" if self.env_open else b"=")
         return hasher.hexdigest()
+
+    def known_missing(self, path: str) -> bool:
+        """Whether a file the bundle does not give is missing in the pod too: the deepest folder holding it
+        is complete (not opaque)."""
+        deepest, complete = -1, False
+        for folders, is_complete in ((self.complete_dirs, True), (self.opaque_dirs, False)):
+            for folder in folders:
+                prefix = folder.rstrip("/") + "/"
+                if path.startswith(prefix) and len(prefix) > deepest:
+                    deepest, complete = len(prefix), is_complete
+        return complete
 
 
 class RenderLimitError(ValueError):
@@ -191,7 +215,7 @@ class _Renderer:
             provided = self.by_name.get(Path(absolute).name)
         if provided is not None:
             return prefix + self._write("file", absolute, provided)
-        if any(absolute.startswith(folder.rstrip("/") + "/") for folder in self.bundle.complete_dirs):
+        if self.bundle.known_missing(absolute):
             return None  # missing in the pod as well: HAProxy says so
         if (
             argument_of in CERTIFICATE_ARGUMENTS
@@ -219,6 +243,11 @@ class _Renderer:
             return self.env.get(name, "")
 
         return _ENV_REFERENCE.sub(value, token.text)
+
+    def _reads_unknown(self, raw_token: str) -> bool:
+        return bool(self.bundle.unknown_env) and any(
+            name in self.bundle.unknown_env for name in _ANY_REFERENCE.findall(raw_token)
+        )
 
     def _address_indexes(self, words: list[str]) -> set[int]:
         """Indexes of the words that are addresses HAProxy resolves while parsing (fatal when the name does
@@ -256,6 +285,10 @@ class _Renderer:
             if keyword in {"errorfile"} and index == 2:
                 argument_of = "errorfile"
             rewritten = _PATH_RUN.sub(functools.partial(self._replace_run, argument_of), words[index])
+            if self._reads_unknown(raw[tokens[index].start : tokens[index].end]) and (
+                argument_of in CERTIFICATE_ARGUMENTS or argument_of in FILE_ARGUMENTS
+            ):  # a file named from a value only the pod knows (`crt "${CERT_DIR}/x.pem"`): a stand-in
+                rewritten = self._placeholder(words[index], argument_of)
             if index in addresses:
                 rewritten = ",".join(stand_in(part) for part in rewritten.split(","))
             if rewritten != words[index]:

@@ -33,6 +33,7 @@ from haproxy_guard.policies.haproxy.directives import code_loads
 from haproxy_guard.policies.haproxy.lexer import LineError, parse_line, physical_lines
 from haproxy_guard.policies.haproxy.render import ConfigBundle, RenderLimitError, Sandbox, render
 from haproxy_guard.policies.haproxy.sandbox import Layers, Limits, SandboxMode, probe, run
+from haproxy_guard.policies.haproxy.unknowns import Unknowns, find_unknowns
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,10 @@ class Validator:
         )
         if refusals:
             return ValidationResult(False, refusals, (), version, seconds=time.monotonic() - started)
+        unknowns = find_unknowns(bundle)
+        if unknowns.names:
+            env = {**unknowns.stand_ins(), **bundle.env}
+            bundle = replace(bundle, env=env, unknown_env=bundle.unknown_env | unknowns.names)
         first = bundle.configs[0][0]
         try:
             with tempfile.TemporaryDirectory(prefix="haproxy-guard-", ignore_cleanup_errors=True) as folder:
@@ -350,7 +355,29 @@ class Validator:
                 for message in errors
             )
             return ValidationResult(True, (), warnings + notes, version, seconds=seconds, layers=jailed.layers)
+        if errors and unknowns.names:
+            return _unknown_values_excuse(
+                ValidationResult(valid, errors, warnings, version, seconds=seconds, layers=jailed.layers), unknowns
+            )
         return ValidationResult(valid, errors, warnings, version, seconds=seconds, layers=jailed.layers)
+
+
+def _unknown_values_excuse(result: ValidationResult, unknowns: Unknowns) -> ValidationResult:
+    """Errors that may come from a value only the pod knows become warnings; the others still deny."""
+    excused: list[Message] = []
+    kept: list[Message] = []
+    for message in result.errors:
+        names = unknowns.read_at(message.config, message.line)
+        if not names:
+            kept.append(message)
+            continue
+        listed = ", ".join(f"${{{name}}}" for name in sorted(names))
+        reason = "an .if condition reads" if unknowns.in_block(message.config, message.line) else "this line reads"
+        excused.append(replace(message, text=f"not checked: {message.text} ({reason} {listed}, unknown at "
+                               "admission: from a Secret, a field or an envFrom that cannot be read)"))  # fmt: skip
+    if not excused:
+        return result
+    return replace(result, valid=not kept, errors=tuple(kept), warnings=result.warnings + tuple(excused))
 
 
 def child_environment(env: Mapping[str, str]) -> dict[str, str]:

@@ -12,13 +12,14 @@ import binascii
 import functools
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from haproxy_guard.policies.haproxy.facts import ConfigFacts, facts_from_text
 from haproxy_guard.policies.haproxy.render import DEFAULT_MOUNT_DIR, ConfigBundle
 from haproxy_guard.policies.haproxy.validator import ValidationResult, Validator
+from haproxy_guard.policies.model.container_view import ContainerView
 from haproxy_guard.policies.model.findings import Violation, json_pointer
 from haproxy_guard.policies.model.objects import ANNOTATION_PREFIX, Object, object_identity, string_annotations
 from haproxy_guard.policies.model.settings import Settings
@@ -67,16 +68,44 @@ class HAProxyConfigMap:
             hasher.update(key.encode() + b"\0" + self.data[key] + b"\0")
         return hasher.hexdigest()
 
-    def bundle(
-        self, mount_dir: str | None = None, env: dict[str, str] | None = None, whole_directory: bool = False
-    ) -> ConfigBundle:
-        """What the validator checks: the config keys, the other keys at their mount paths. A whole-directory
-        mount (no subPath) hides what the image had there: a file it does not provide is really missing."""
-        directory = (mount_dir or DEFAULT_MOUNT_DIR).rstrip("/")
+    def bundle(self) -> ConfigBundle:
+        """What the validator checks for the ConfigMap alone: its config keys; the other keys at the official
+        image's folder, or wherever the configuration names a file by one of their names (the mount path is
+        unknown); an open environment (any variable may be defined, with a value unknown here)."""
         configs = tuple((key, self.data[key].decode("utf-8", "replace")) for key in self.config_keys)
-        files = {f"{directory}/{key}": value for key, value in self.data.items() if key not in self.config_keys}
-        known = (directory,) if mount_dir is not None and whole_directory else ()
-        return ConfigBundle(configs, files, env or {}, match_by_name=mount_dir is None, complete_dirs=known)
+        files = {f"{DEFAULT_MOUNT_DIR}/{key}": value for key, value in self.data.items() if key not in self.config_keys}
+        return ConfigBundle(configs, files, {}, match_by_name=True, env_open=True)
+
+    def bundle_in(self, view: ContainerView) -> ConfigBundle:
+        """What the validator checks for the ConfigMap as one container runs it: the files its command loads
+        (this ConfigMap's, and any other readable ConfigMap's loaded with them), every other file the
+        container mounts, what is unknown there, and its environment. When the command loads nothing this
+        ConfigMap provides (a path the view cannot see), this ConfigMap's config keys as it mounts them."""
+        loaded = view.loaded_files()
+        if not any(view.origins[path][0] == self.name for path in loaded):
+            loaded = tuple(
+                path for key in self.config_keys for path, origin in view.origins.items() if origin == (self.name, key)
+            )
+        if not loaded:
+            fallback = self.bundle()
+            return replace(fallback, env=view.env, unknown_env=view.unknown_env, env_open=view.env_open)
+        configs = tuple(
+            (self._display(view.origins[path]), view.files[path].decode("utf-8", "replace")) for path in loaded
+        )
+        files = {path: content for path, content in view.files.items() if path not in loaded}
+        return ConfigBundle(
+            configs,
+            files,
+            view.env,
+            complete_dirs=view.complete_dirs,
+            opaque_dirs=view.opaque_dirs,
+            unknown_env=view.unknown_env,
+            env_open=view.env_open,
+        )
+
+    def _display(self, origin: tuple[str, str]) -> str:
+        configmap, key = origin
+        return key if configmap == self.name else f"{configmap}/{key}"
 
 
 @dataclass
@@ -86,9 +115,8 @@ class ConfigSubject:
     configmap: HAProxyConfigMap
     validator: Validator | None
     version: str | None = None
-    mount_dir: str | None = None
-    whole_directory: bool = False
-    env: dict[str, str] = field(default_factory=dict)
+    view: ContainerView | None = None
+    """What the container mounting it sees (None: the ConfigMap checked alone)."""
     _result: ValidationResult | None = None
 
     @property
@@ -96,9 +124,8 @@ class ConfigSubject:
         if self.validator is None:
             return None
         if self._result is None:
-            self._result = self.validator.validate(
-                self.configmap.bundle(self.mount_dir, self.env, self.whole_directory), self.version
-            )
+            bundle = self.configmap.bundle() if self.view is None else self.configmap.bundle_in(self.view)
+            self._result = self.validator.validate(bundle, self.version)
         return self._result
 
 

@@ -20,6 +20,8 @@ class Violation:
 
     message: str
     path: str | None = None
+    advisory: bool = False
+    """Said, never denied, whatever the policy's severity (a check that could not be completed at admission)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,20 +7,16 @@ source at all every mounted ConfigMap is "unavailable": the config-aware policie
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from haproxy_guard.policies.haproxy.validator import Validator
 from haproxy_guard.policies.model.configmap import ConfigSubject, inspect_configmap
+from haproxy_guard.policies.model.container_view import ConfigMapSource, ContainerView, container_view
 from haproxy_guard.policies.model.images import image_repository
 from haproxy_guard.policies.model.mounted import ConfigMount, MountedConfig
 from haproxy_guard.policies.model.objects import Object
 from haproxy_guard.policies.model.workload import Workload
 
-ConfigMapSource = Callable[[str | None, str], Object | None]
-"""(namespace, name) -> the ConfigMap object, or None when it does not exist or cannot be read."""
-
-VALUE_FROM_STAND_IN = "1"  # env values from Secrets/fields are unknown at admission; "1" parses as a port or address
 _VERSION_TAG = re.compile(r"^v?(\d+)\.(\d+)")
 
 
@@ -31,15 +27,6 @@ def image_version(image: str) -> str | None:
     tag = reference[reference.rfind(":") + 1 :] if reference.rfind(":") > repository_end else ""
     match = _VERSION_TAG.match(tag)
     return f"{match.group(1)}.{match.group(2)}" if match and image_repository(image) else None
-
-
-def container_env(container: Object) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for entry in container.get("env") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            value = entry.get("value")
-            env[entry["name"]] = value if isinstance(value, str) else VALUE_FROM_STAND_IN
-    return env
 
 
 def configmap_volumes(pod_spec: Object) -> dict[str, str]:
@@ -72,9 +59,11 @@ def config_mounts(workload: Workload) -> list[ConfigMount]:
 
 
 def attach_configs(workload: Workload, source: ConfigMapSource | None, validator: Validator | None) -> Workload:
-    """The workload with the HAProxy ConfigMaps it mounts (and the names of those it could not read)."""
+    """The workload with the HAProxy ConfigMaps it mounts (and the names of those it could not read), each
+    seen as its container sees it (`container_view`: the other volumes, the environment, the command)."""
     mounted: list[MountedConfig] = []
     unavailable: list[str] = []
+    views: dict[int, ContainerView] = {}
     for mount in config_mounts(workload):
         obj = source(workload.namespace, mount.configmap) if source is not None else None
         configmap = inspect_configmap(obj, workload.namespace) if obj is not None else None
@@ -82,16 +71,13 @@ def attach_configs(workload: Workload, source: ConfigMapSource | None, validator
             if obj is None and mount.configmap not in unavailable:
                 unavailable.append(mount.configmap)
             continue
-        mount_dir = mount.mount_path.rsplit("/", 1)[0] if mount.sub_path else mount.mount_path
-        subject = ConfigSubject(
-            configmap,
-            validator,
-            version=image_version(str(mount.container.container.get("image", ""))),
-            mount_dir=mount_dir,
-            whole_directory=not mount.sub_path,
-            env=container_env(mount.container.container),
+        ref = mount.container
+        if ref.index not in views:
+            views[ref.index] = container_view(workload.pod_spec, ref.container, workload.namespace, source)
+        version = image_version(str(ref.container.get("image", "")))
+        mounted.append(
+            MountedConfig(mount, ConfigSubject(configmap, validator, version=version, view=views[ref.index]))
         )
-        mounted.append(MountedConfig(mount, subject))
     if not mounted and not unavailable:
         return workload
     return workload.evolve(configs=tuple(mounted), unavailable_configs=tuple(unavailable))

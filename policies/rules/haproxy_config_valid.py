@@ -14,6 +14,9 @@ from haproxy_guard.policies.model.workload import Workload
 from haproxy_guard.policies.policy import ALL_WORKLOAD_KINDS, Policy
 
 POLICY_ID = "haproxy-config-valid"
+ADVISORY_PREFIXES = ("not checked: ", "not fully checked: ", "not valid for HAProxy ")
+"""Validator warnings that say what could not be checked at admission: reported as warnings, never denied
+(HAProxy's own warnings, such as a missing `timeout`, are other policies' concern)."""
 
 
 def _violations(subject: ConfigSubject, path: str | None, prefix: str = "") -> list[Violation]:
@@ -27,12 +30,17 @@ def _violations(subject: ConfigSubject, path: str | None, prefix: str = "") -> l
     result = subject.validation
     if result is None:
         return [Violation(f"{prefix}not validated: no HAProxy validator binary is available", path)]
-    if result.valid:
-        return []
     checked = (
         f" (checked with HAProxy {result.version})" if subject.version and subject.version != result.version else ""
     )
-    return [Violation(f"{prefix}{message}{checked}", path) for message in result.errors]
+    advisories = [
+        Violation(f"{prefix}{message}{checked}", path, advisory=True)
+        for message in result.warnings
+        if message.text.startswith(ADVISORY_PREFIXES)
+    ]
+    if result.valid:
+        return advisories
+    return [Violation(f"{prefix}{message}{checked}", path) for message in result.errors] + advisories
 
 
 def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:

@@ -173,6 +173,8 @@ def test_first_word_and_notice_argument_match_haproxy(version: str, expressions:
             if "'" in words[0] or "\n" in words[0] or "\t" in words[0]:
                 continue  # not recoverable from the quoted message
             assert f"unknown keyword '{words[0]}'" in message, (line, words, message)
+        elif len(words) == 2 and words[1] == "" and version not in {"2.6", "2.8"}:
+            assert "is empty and marks the end of the argument list" in message, (line, words, message)
         elif len(words) == 2 and "'" not in words[1]:
             assert message.endswith(f"'{words[1]}'."), (line, words, message)
         elif len(words) > 2:
