@@ -33,7 +33,7 @@ from pathlib import Path
 from haproxy_guard.policies.haproxy.addresses import stand_in
 from haproxy_guard.policies.haproxy.config import SECTION_KEYWORDS, Token, tokenize
 from haproxy_guard.policies.haproxy.directives import apply_environment
-from haproxy_guard.policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem
+from haproxy_guard.policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem, dh_params_pem
 
 FILE_ARGUMENTS = frozenset(
     {"-f", "errorfile", "file", "lf-file", "map", "h1-case-adjust-file", "ssl-dh-param-file", "server-state-file"}
@@ -122,6 +122,7 @@ class Sandbox:
     config_names: dict[str, str] = field(default_factory=dict)  # file name in the folder -> display name
     replacements: dict[str, str] = field(default_factory=dict)  # placeholder path -> original text
     local_peer: str | None = None  # the pod's name in a peers section (HAProxy uses the host name)
+    notes: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, what was not checked)
 
 
 def _quote(text: str) -> str:
@@ -183,11 +184,23 @@ class _Renderer:
             )
         if argument_of == "errorfile":
             return self._write("errorfile", original, ERROR_FILE)
+        if argument_of == "ssl-dh-param-file":
+            return self._write("dh", original, dh_params_pem())
         if argument_of in BASE_KEYWORDS:
             return self._write("dir", original, None)
         if Path(original).is_dir():
             return self._write("dir", original, None)
         return self._write("empty", original, b"")
+
+    def _absolute(self, path: str) -> str:
+        return os.path.normpath(path if path.startswith("/") else f"/{path}")
+
+    def _provided(self, path: str) -> bytes | None:
+        """The content the bundle gives for a path (relative paths are checked from the working folder)."""
+        found = self.bundle.files.get(os.path.normpath(path))
+        if found is None and path.startswith("/") and self.bundle.match_by_name:
+            found = self.by_name.get(Path(path).name)
+        return found
 
     def _resolve(self, run: str, argument_of: str) -> str | None:
         """The replacement for a path-like run, or None to keep it."""
@@ -278,6 +291,11 @@ class _Renderer:
         if keyword in SECTION_KEYWORDS:
             self.section = keyword
         words = [self._expand(token) for token in tokens]
+        spoe = _spoe_config(words)
+        if spoe is not None and self._provided(spoe) is None and not self.bundle.known_missing(self._absolute(spoe)):
+            note = f"not checked: the SPOE configuration {spoe} comes from a volume the check cannot read; this filter line was left out of the check"
+            self.sandbox.notes.append((display, number, note))
+            return ""
         addresses = self._address_indexes(words)
         replaced: dict[int, str] = {}
         for index in range(1, len(words)):
@@ -302,6 +320,13 @@ class _Renderer:
             token = tokens[index]
             raw = raw[: token.start] + _quote(replaced[index]) + raw[token.end :]
         return raw
+
+
+def _spoe_config(words: list[str]) -> str | None:
+    """The configuration file of a `filter spoe [engine NAME] config FILE` line."""
+    if len(words) < 4 or words[0] != "filter" or words[1] != "spoe" or "config" not in words[2:-1]:
+        return None
+    return words[words.index("config", 2) + 1]
 
 
 def render(bundle: ConfigBundle, root: Path) -> Sandbox:

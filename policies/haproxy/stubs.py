@@ -7,6 +7,7 @@ Made once per process.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import functools
 
@@ -60,3 +61,39 @@ def crl_pem() -> bytes:
         .sign(key, hashes.SHA256())
     )
     return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def ffdhe2048_prime() -> int:
+    """The prime of RFC 7919's ffdhe2048 group (appendix A.1), computed from its definition:
+    p = 2^2048 - 2^1984 + (floor(2^1918 * e) + 560316) * 2^64 - 1, with e summed exactly enough."""
+    guard = 64  # extra bits: the truncation error of the series stays far below one unit of 2^1918
+    scaled, term, k = 0, 1 << (1918 + guard), 0
+    while term:
+        scaled += term
+        k += 1
+        term //= k
+    return (1 << 2048) - (1 << 1984) + ((scaled >> guard) + 560316) * (1 << 64) - 1
+
+
+def _der_integer(value: int) -> bytes:
+    body = value.to_bytes(value.bit_length() // 8 + 1, "big")  # a leading zero byte keeps it positive
+    return b"\x02" + _der_length(len(body)) + body
+
+
+def _der_length(size: int) -> bytes:
+    if size < 0x80:
+        return bytes([size])
+    encoded = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(encoded)]) + encoded
+
+
+@functools.cache
+def dh_params_pem() -> bytes:
+    """Standard Diffie-Hellman parameters (PKCS #3: ffdhe2048, generator 2) for `ssl-dh-param-file`: public
+    and fixed, so nothing is generated per check (what `openssl genpkey -genparam -algorithm DH -pkeyopt
+    dh_param:ffdhe2048` writes)."""
+    body = _der_integer(ffdhe2048_prime()) + _der_integer(2)
+    der = b"\x30" + _der_length(len(body)) + body
+    encoded = base64.encodebytes(der).replace(b"\n", b"")
+    lines = [encoded[index : index + 64] for index in range(0, len(encoded), 64)]
+    return b"-----BEGIN DH PARAMETERS-----\n" + b"\n".join(lines) + b"\n-----END DH PARAMETERS-----\n"

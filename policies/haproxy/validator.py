@@ -341,6 +341,7 @@ class Validator:
                 False, (message,), (), version, timed_out=True, seconds=seconds, layers=jailed.layers
             )
         errors, warnings = _messages(output, sandbox, bundle, functools.partial(_Vocabulary, bundle, binary))
+        warnings += tuple(Message(display, number, note) for display, number, note in sandbox.notes)
         valid = jailed.returncode == 0
         if jailed.returncode not in (0, 1) and not errors:
             errors = (Message(first, None, f"haproxy -c stopped abnormally (exit {jailed.returncode})"),)

@@ -6,8 +6,10 @@ by 2.8), then generated address forms and escapes."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.stubs import dh_params_pem, ffdhe2048_prime
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
 from tests.haproxy.hostile import ADDRESS_TEMPLATES
 
@@ -192,8 +195,76 @@ def test_generated_escapes_in_header_values(value: str) -> None:
             assert result.valid, (version, text, [str(message) for message in result.errors])
 
 
+ENV_NAMES = ["A", "B", "PORT"]
+ENV_VALUES = ["8080", "", "a b", "x\ty", "127.0.0.1", "/tmp", "-", "#", "v1"]
+ENV_FORMS = ["$A", "${A}", '"$A"', '"${A}"', '"${A[*]}"', '"${A-dflt}"', '"pre${B}post"', "'${A}'", '"\\$A"', '"$PORT"']
+CONDITIONS = ["defined(A)", "defined(NOPE)", 'streq("$A","v1")', 'strneq("${B}","")', "!defined(B)", "1", "0"]
+
+
+@st.composite
+def env_configurations(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
+    env = draw(st.dictionaries(st.sampled_from(ENV_NAMES), st.sampled_from(ENV_VALUES), max_size=3))
+    globals_ = draw(
+        st.lists(st.sampled_from(["  setenv B v1\n", "  presetenv A 8080\n", "  resetenv PORT A B\n", ""]), max_size=2)
+    )
+    value = draw(st.sampled_from(ENV_FORMS))
+    port = draw(st.sampled_from([":8080", '":${PORT}"', '":${PORT-8081}"', "${PORT}", '"${A[*]}"']))
+    condition = draw(st.sampled_from(CONDITIONS))
+    block = f".if {condition}\n  http-request set-header X-Cond {draw(st.sampled_from(ENV_FORMS))}\n.endif\n"
+    text = (
+        "global\n" + "".join(globals_) + HEADER
+        + f"frontend fe\n  bind {port}\n  http-request set-header X-Env {value}\n" + block + BACKEND
+    )  # fmt: skip
+    return text, env
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(env_configurations())
+def test_generated_environment_forms_and_if_blocks(case: tuple[str, dict[str, str]]) -> None:
+    """Both expansion forms, quoting, defaults, word splitting, setenv/presetenv/resetenv and `.if`
+    conditions on the container's declared environment: what raw HAProxy accepts with that environment, the
+    validator accepts with it, on every branch."""
+    text, env = case
+    for version in VERSIONS:
+        if raw_accepts(version, text, env):
+            result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),), env=env), version)
+            assert result.valid, (version, text, env, [str(message) for message in result.errors])
+
+
+SECTIONS = {
+    "resolvers": "resolvers dns\n  nameserver ns1 10.0.0.10:53\n  accepted_payload_size 8192\n  hold valid 10s\n",
+    "peers": "peers mesh\n  peer self 127.0.0.1:10000\n  peer other other-haproxy.svc.cluster.local:10000\n",
+    "userlist": "userlist admins\n  user admin insecure-password secret\n  group ops users admin\n",
+    "cache": "cache small\n  total-max-size 4\n  max-age 60\n",
+    "http-errors": "http-errors site\n  errorfile 503 /usr/local/etc/haproxy/errors/503.http\n",
+    "ring": "ring buffered\n  format rfc5424\n  size 32764\n  server collector logs.example.com:514\n",
+    "mailers": "mailers alerts\n  mailer smtp1 smtp.example.com:25\n",
+    "listen": "listen stats\n  bind :8404\n  stats enable\n  stats uri /stats\n",
+    "backend-srv": "backend api\n  server-template api 3 _http._tcp.api.shop.svc.cluster.local check resolvers dns init-addr none\n",
+    "frontend-ssl": "frontend tls\n  bind :8443 ssl crt /etc/haproxy/certs/site.pem alpn h2,http/1.1\n  default_backend be0\n",
+    "log-forward": "log-forward syslog\n  dgram-bind 127.0.0.1:1514\n  log global\n",
+}
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(sorted(SECTIONS)), min_size=1, max_size=5, unique=True))
+def test_generated_section_mixes(sections: list[str]) -> None:
+    """Sections in any order and mix (host names where the pod's DNS resolves them, files from other
+    volumes): never refused where raw HAProxy accepts; where raw lacks only a file or a name the pod has,
+    still accepted."""
+    if "backend-srv" in sections and "resolvers" not in sections:
+        sections.append("resolvers")
+    text = "global\n  log stdout format raw local0\n" + HEADER + "".join(SECTIONS[name] for name in sections)
+    for version in VERSIONS:
+        result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
+        assert result.valid, (version, text, [str(message) for message in result.errors])
+
+
 FILES_THE_POD_HAS = (
     "  errorfile 503 /usr/local/etc/haproxy/errors/503.http\n"  # shipped in the official image
+    "  option h1-case-adjust-bogus-client\n"
     "frontend fe\n  bind :80\n"
     "  acl bad src -f /etc/haproxy/lists/bad.lst\n"  # another ConfigMap
     "  http-request set-var(txn.b) req.hdr(host),map_str(/etc/haproxy/maps/hosts.map,x)\n"
@@ -203,9 +274,11 @@ FILES_THE_POD_HAS = (
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_files_the_pod_gets_elsewhere_are_stood_in(version: str) -> None:
-    """Error pages from the image, lists, maps and pages from other volumes: the pod has them, the bundle
-    does not; the check stands them in (whatever the webhook's own host holds) instead of refusing."""
-    text = HEADER.replace("timeout connect 1s\n", "timeout connect 1s\n" + FILES_THE_POD_HAS.split("frontend")[0], 1)
+    """Error pages from the image, lists, maps, pages, DH parameters and the header-case file from other
+    volumes: the pod has them, the bundle does not; the check stands them in (whatever the webhook's own host
+    holds) instead of refusing."""
+    text = "global\n  ssl-dh-param-file /etc/haproxy/tls/dh.pem\n  h1-case-adjust-file /etc/haproxy/case.txt\n"
+    text += HEADER.replace("timeout connect 1s\n", "timeout connect 1s\n" + FILES_THE_POD_HAS.split("frontend")[0], 1)
     text += "frontend" + FILES_THE_POD_HAS.split("frontend", 1)[1]
     result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
     assert result.valid, [str(message) for message in result.errors]
@@ -224,6 +297,40 @@ def test_the_checks_memory_cap_never_denies(version: str) -> None:
     result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
     assert result.valid, [str(message) for message in result.errors]
     assert any("not fully checked: Unable to allocate SSL session cache" in str(message) for message in result.warnings)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_spoe_configuration_from_elsewhere_is_said_not_checked(version: str) -> None:
+    filter_line = "  filter spoe engine waf config /etc/haproxy/spoe/waf.conf\n"
+    text = HEADER + "frontend fe\n  bind :80\n" + filter_line + BACKEND
+    result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
+    assert result.valid, [str(message) for message in result.errors]
+    assert any("not checked: the SPOE configuration /etc/haproxy/spoe/waf.conf" in str(m) for m in result.warnings)
+    spoe = (
+        "[waf]\nspoe-agent waf_agent\n  messages check\n  timeout hello 1s\n  timeout idle 1s\n"
+        "  timeout processing 1s\n  use-backend agents\nspoe-message check\n  args src\n"
+        "  event on-frontend-http-request\n"
+    )
+    agents = "backend agents\n  mode tcp\n  server a 127.0.0.1:12345\n"
+    given = ConfigBundle((("haproxy.cfg", text + agents),), files={"/etc/haproxy/spoe/waf.conf": spoe.encode()})
+    checked = VALIDATOR.validate(given, version)
+    assert checked.valid and not any("SPOE" in str(m) for m in checked.warnings), [str(m) for m in checked.errors]
+    broken = replace(
+        given, files={"/etc/haproxy/spoe/waf.conf": spoe.replace("messages check", "messages nope").encode()}
+    )
+    assert not VALIDATOR.validate(broken, version).valid, "a given SPOE configuration is really checked"
+
+
+def test_the_dh_parameters_are_rfc_7919s() -> None:
+    pem = dh_params_pem()
+    assert hex(ffdhe2048_prime()).startswith("0xffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1")
+    assert hex(ffdhe2048_prime()).endswith("886b423861285c97ffffffffffffffff")
+    if shutil.which("openssl"):
+        made = subprocess.run(
+            ["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "dh_param:ffdhe2048"],
+            capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        assert made == pem
 
 
 def test_a_file_missing_from_a_whole_directory_mount_is_still_an_error() -> None:
