@@ -5,9 +5,10 @@ certificates where a Secret would provide them, and only what must be supplied i
 (lines split on `\n` only, as HAProxy does; every other byte kept, a missing final newline too (HAProxy
 refuses such a file, and so would the pod), so escapes, quotes and `$VAR` reach
 HAProxy as written and it expands them itself with the container's declared environment):
-- every path that leads outside the folder (absolute, or climbing out with `..`) and is not a file the
-  ConfigMap provides is replaced by a placeholder inside the folder if it exists on the webhook's host or
-  names a certificate, so `acl -f /etc/...` or `errorfile /proc/...` check against a stand-in;
+- a path the bundle does not provide, where HAProxy reads a file or folder (`FILE_ARGUMENTS`,
+  `CERTIFICATE_ARGUMENTS`, `DIRECTORY_ARGUMENTS`) or climbing out with `..`, is replaced by a stand-in of
+  its kind inside the folder (unless the bundle knows the pod lacks it), so `acl -f /etc/...` or
+  `errorfile /proc/...` check against a stand-in; the decision never looks at the webhook's own files;
 - host names that HAProxy resolves while parsing (`bind`, `dgram-bind`, `log`, `source`/`usesrc`, `addr`,
   `socks4`, `dispatch`, `nameserver`, `peer`, `mailer`, `stats socket ipv4@`, `server` in peers/ring
   sections) become a loopback address of the same family, prefix and port kept; IPs, IPv6 forms, sockets
@@ -45,9 +46,13 @@ _MAP_CONVERTER = re.compile(r"\bmap(?:_[a-z0-9]+)?\($")
 MAX_PLACEHOLDERS = 4096
 MAX_RENDER_BYTES = 64 * 1024 * 1024
 CERTIFICATE_ARGUMENTS = frozenset(
-    {"crt", "ca-file", "ca-verify-file", "ca-sign-file", "key", "issuer", "crt-list", "crl-file"}
+    {"crt", "ca-file", "ca-verify-file", "ca-sign-file", "key", "issuer", "crt-list", "crl-file", "ocsp", "sctl"}
 )
-BASE_KEYWORDS = {"crt-base": "crt", "ca-base": "ca"}
+BASE_KEYWORDS = {"crt-base": "crt", "ca-base": "ca", "key-base": "key"}
+DIRECTORY_ARGUMENTS = frozenset({"crt-base", "ca-base", "key-base", "server-state-base", "origin"})
+"""Arguments naming a folder (`default-path origin DIR` included): the stand-in is an empty folder.
+Whether a stand-in is made depends only on where a path is written, never on the webhook's own files, so
+a check cannot tell whether a path exists on the webhook's host."""
 VALUE_ADDRESSES = frozenset({"addr", "socks4", "source", "usesrc"})
 """Keywords whose next word is an address resolved while parsing (on `server`/`default-server` lines and the
 `tcp-check`/`http-check connect` rules)."""
@@ -186,9 +191,7 @@ class _Renderer:
             return self._write("errorfile", original, ERROR_FILE)
         if argument_of == "ssl-dh-param-file":
             return self._write("dh", original, dh_params_pem())
-        if argument_of in BASE_KEYWORDS:
-            return self._write("dir", original, None)
-        if Path(original).is_dir():
+        if argument_of in DIRECTORY_ARGUMENTS:
             return self._write("dir", original, None)
         return self._write("empty", original, b"")
 
@@ -214,8 +217,13 @@ class _Renderer:
             return prefix + self._write("file", run, relative)
         if "://" in run or ("/" not in run and not certificate):
             return None
-        base = self.bases.get("crt" if argument_of in {"crt", "key", "crt-list"} else "ca")
+        kind = {"crt": "crt", "crt-list": "crt", "ocsp": "crt", "sctl": "crt", "issuer": "crt", "key": "key"}
+        base = self.bases.get(kind.get(argument_of, "ca"))
+        if argument_of == "key" and base is None:
+            base = self.bases.get("crt")
         if not run.startswith("/") and base and certificate:
+            if self._under_base(run, base, argument_of):
+                return None  # the name kept as written (a crt-store entry is known by it)
             run = f"{base.rstrip('/')}/{run}"
         if run.startswith("/"):
             absolute = os.path.normpath(run)
@@ -234,11 +242,43 @@ class _Renderer:
             argument_of in CERTIFICATE_ARGUMENTS
             or argument_of in BASE_KEYWORDS
             or argument_of in FILE_ARGUMENTS
-            or os.path.lexists(absolute)
+            or argument_of in DIRECTORY_ARGUMENTS
             or ".." in run
         ):
             return prefix + self._placeholder(run, argument_of)
         return None
+
+    def _under_base(self, relative: str, base: str, argument_of: str) -> bool:
+        """For a name relative to `crt-base`/`key-base`/`ca-base` whose folder stands in: the file (given, or
+        a stand-in) placed under that folder, so HAProxy finds it by the name as written."""
+        folder = self.placeholders.get(("dir", base))
+        name = os.path.normpath(relative)
+        if folder is None or name.startswith(".."):
+            return False
+        absolute = os.path.normpath(f"{base.rstrip('/')}/{name}")
+        content = self.bundle.files.get(absolute)
+        if content is None and self.bundle.known_missing(absolute):
+            return True  # missing in the pod as well: HAProxy says so
+        if content is None:
+            content = self._content(absolute, argument_of)
+        target = Path(folder) / name
+        if str(target) not in self.sandbox.replacements:
+            self.written += len(content)
+            if self.written > MAX_RENDER_BYTES or len(self.sandbox.replacements) >= MAX_PLACEHOLDERS:
+                raise RenderLimitError("the files the configuration refers to exceed what a check may write")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            self.sandbox.replacements[str(target)] = absolute
+        return True
+
+    def _content(self, original: str, argument_of: str) -> bytes:
+        if argument_of in {"crt", "ca-file", "ca-verify-file", "ca-sign-file", "key", "issuer"}:
+            return certificate_pem()
+        if argument_of == "crl-file":
+            return crl_pem()
+        if argument_of == "crt-list":
+            return self._write("cert", original + "#cert", certificate_pem()).encode() + b"\n"
+        return b""
 
     def _replace_run(self, argument_of: str, match: re.Match[str]) -> str:
         if _MAP_CONVERTER.search(match.string, 0, match.start()):

@@ -19,34 +19,52 @@ from cryptography.x509.oid import NameOID
 ERROR_FILE = b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nplaceholder\n"
 
 
-@functools.cache
-def _key_and_cert() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "haproxy-guard placeholder")])
+def _certificate(
+    name: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name | None, signer: ec.EllipticCurvePrivateKey
+) -> x509.Certificate:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(issuer or subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("placeholder.invalid")]), critical=False)
-        .sign(key, hashes.SHA256())
+        .sign(signer, hashes.SHA256())
     )
-    return key, cert
+
+
+@functools.cache
+def _key_and_cert() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """The stand-in issuer (a self-signed CA)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key, _certificate("haproxy-guard placeholder CA", key, None, key)
+
+
+@functools.cache
+def _leaf() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    ca_key, ca_cert = _key_and_cert()
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key, _certificate("haproxy-guard placeholder", key, ca_cert.subject, ca_key)
 
 
 @functools.cache
 def certificate_pem() -> bytes:
-    """A certificate followed by its key: valid for `crt`, `ca-file` and `ca-verify-file`."""
-    key, cert = _key_and_cert()
+    """A certificate, its key and its issuer (so OCSP can name it): valid for `crt`, `key`, `ca-file`,
+    `ca-verify-file` and `issuer`."""
+    key, cert = _leaf()
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
-    return cert.public_bytes(serialization.Encoding.PEM) + key_pem
+    return (
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key_pem
+        + _key_and_cert()[1].public_bytes(serialization.Encoding.PEM)
+    )
 
 
 @functools.cache

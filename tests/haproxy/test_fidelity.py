@@ -299,6 +299,14 @@ def test_the_checks_memory_cap_never_denies(version: str) -> None:
     assert any("not fully checked: Unable to allocate SSL session cache" in str(message) for message in result.warnings)
 
 
+@pytest.mark.parametrize("version", [version for version in VERSIONS if version not in {"2.6", "2.8"}])
+def test_a_crt_store_with_files_from_a_secret_is_accepted(version: str) -> None:
+    store = "crt-store web\n  crt-base /etc/tls\n  key-base /etc/tls\n  load crt site.pem key site.key ocsp site.ocsp\n"
+    text = store + HEADER + "frontend fe\n  bind :443 ssl crt @web/site.pem\n" + BACKEND
+    result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version)
+    assert result.valid, [str(message) for message in result.errors]
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_an_spoe_configuration_from_elsewhere_is_said_not_checked(version: str) -> None:
     filter_line = "  filter spoe engine waf config /etc/haproxy/spoe/waf.conf\n"

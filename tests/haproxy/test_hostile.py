@@ -277,3 +277,30 @@ def test_a_message_quoting_a_host_file_is_withheld(token: Path) -> None:
     assert not result.valid
     assert SECRET not in _said({"errors": [str(m) for m in result.errors], "warnings": []})
     assert str(result.errors[0]) == f"haproxy.cfg:8: {validator_module.WITHHELD}"
+
+
+EXISTENCE_PROBES = {
+    "default-path-origin": "global\n  default-path origin {folder}\n",
+    "crt-store-ocsp": "crt-store web\n  load crt /etc/certs/site.pem ocsp {folder}/token\n",
+    "chroot": "global\n  chroot {folder}\n",
+    "log-socket": "global\n  log {folder}/token local0\n",
+    "stats-socket": "global\n  stats socket {folder}/token\n",
+    "server-state-file": "global\n  server-state-file {folder}/token\n",
+    "acl-file": "frontend probe\n  bind :81\n  acl a src -f {folder}/token\n  default_backend be\n",
+    "certificate": "frontend probe\n  bind :444 ssl crt {folder}/token\n  default_backend be\n",
+    "redirect": "frontend probe\n  bind :82\n  http-request redirect location {folder}/token\n  default_backend be\n",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("probe", sorted(EXISTENCE_PROBES))
+def test_answers_do_not_tell_whether_a_host_path_exists(version: str, probe: str, token: Path) -> None:
+    """A path on the webhook's host gets the same answer whether it exists or not: stand-ins depend on where a
+    path is written, never on the host's files (a 1-bit oracle on the webhook's file system otherwise)."""
+    answers = []
+    for folder in (token.parent, token.parent.with_name(token.parent.name + "-absent")):
+        text = EXISTENCE_PROBES[probe].format(folder=folder) + HEADER + "frontend fe\n  bind :80\n" + TAIL
+        result = Validator(BINARIES).validate(ConfigBundle((("haproxy.cfg", text),)), version)
+        answers.append((result.valid, [str(m).replace(str(folder), "F") for m in result.errors + result.warnings]))
+    assert answers[0] == answers[1]
