@@ -9,6 +9,12 @@ The files are checked in order (like repeated `-f`) in the same sandbox as Confi
 to them (same folders, up to 200 files of 1 MiB) are provided at their real paths and at their paths
 relative to the working directory, so maps, ACL lists, error files and certificates kept beside the
 configuration are checked with their contents; anything else is a placeholder, as in the webhook.
+
+The environment the pods will have is unknown to a file alone, so it is *open* (as for a ConfigMap checked
+alone): a variable the files read gets a stand-in value, and an error that may come from its real value is a
+warning, not a failure. `--env NAME=VALUE` (repeatable) gives known values; `--closed-env` says no other
+variable is defined (as in a container without `envFrom`), so `bind :${PORT}` with PORT unset fails as it
+would in the pod.
 """
 
 from __future__ import annotations
@@ -44,8 +50,25 @@ def _neighbours(configs: Sequence[Path]) -> dict[str, bytes]:
     return files
 
 
+def parse_env(entries: Sequence[str]) -> dict[str, str]:
+    """`NAME=VALUE` entries as a mapping (a usage error names the entry without `=`)."""
+    env: dict[str, str] = {}
+    for entry in entries:
+        name, equals, value = entry.partition("=")
+        if not equals or not name:
+            raise CheckConfigError(f"--env {entry}: expected NAME=VALUE")
+        env[name] = value
+    return env
+
+
 def check_files(
-    paths: Sequence[Path], binary: str | None = None, version: str | None = None, all_versions: bool = False
+    paths: Sequence[Path],
+    binary: str | None = None,
+    version: str | None = None,
+    all_versions: bool = False,
+    *,
+    env: dict[str, str] | None = None,
+    closed_env: bool = False,
 ) -> int:
     """Print `FILE:LINE: message` lines; 0 valid, 1 invalid."""
     configs = []
@@ -63,7 +86,7 @@ def check_files(
         validator = build_validator()
     if validator is None:
         raise CheckConfigError("no HAProxy binary found: install haproxy or pass --haproxy BIN")
-    bundle = ConfigBundle(tuple(configs), _neighbours(paths))
+    bundle = ConfigBundle(tuple(configs), _neighbours(paths), env or {}, env_open=not closed_env)
     if version is not None and not re.match(r"^\d+\.\d+$", version):
         raise CheckConfigError(f"--haproxy-version {version}: expected a branch like 3.2")
     versions = (

@@ -15,7 +15,7 @@ from typing import Any
 
 from haproxy_guard.certs.authority import CERT_FILE, DEFAULT_NAMES, KEY_FILE, generate, service_names
 from haproxy_guard.certs.reloader import CertificateError
-from haproxy_guard.cli.check_config import CheckConfigError, check_files
+from haproxy_guard.cli.check_config import CheckConfigError, check_files, parse_env
 from haproxy_guard.cli.commands import run_audit, run_mutate
 from haproxy_guard.cli.manifests import ManifestError
 from haproxy_guard.cli.report import FORMATS
@@ -30,6 +30,25 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 class UsageError(Exception):
     """A problem with the command line or its inputs: reported on one line, exit code 2."""
+
+
+def _add_check_config(commands: Any) -> None:
+    check = commands.add_parser("check-config", help="validate HAProxy configuration files with haproxy -c")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="configuration files, loaded in order")
+    choice = check.add_mutually_exclusive_group()
+    choice.add_argument("--haproxy", metavar="BIN", help="HAProxy binary (default: every branch found, see below)")
+    choice.add_argument(
+        "--haproxy-version", metavar="X.Y", help="the validator of this branch (3.1: the nearest newer)"
+    )
+    choice.add_argument("--all-versions", action="store_true", help="one verdict per branch (exit 1 if any is invalid)")
+    check.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a variable the pods define (repeatable)"
+    )
+    check.add_argument(
+        "--closed-env",
+        action="store_true",
+        help="no variable but the --env ones is defined (default: others may be, with values unknown here)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,14 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     mutate_cmd.add_argument("--settings", type=Path, help="settings YAML file")
     mutate_cmd.add_argument("--diff", action="store_true", help="print a unified diff instead of the documents")
 
-    check = commands.add_parser("check-config", help="validate HAProxy configuration files with haproxy -c")
-    check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="configuration files, loaded in order")
-    choice = check.add_mutually_exclusive_group()
-    choice.add_argument("--haproxy", metavar="BIN", help="HAProxy binary (default: every branch found, see below)")
-    choice.add_argument(
-        "--haproxy-version", metavar="X.Y", help="the validator of this branch (3.1: the nearest newer)"
-    )
-    choice.add_argument("--all-versions", action="store_true", help="one verdict per branch (exit 1 if any is invalid)")
+    _add_check_config(commands)
 
     certs = commands.add_parser("certs", help="certificate tools")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
@@ -236,7 +248,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         if args.command == "check-config":
-            return check_files(args.files, args.haproxy, args.haproxy_version, args.all_versions)
+            return check_files(
+                args.files,
+                args.haproxy,
+                args.haproxy_version,
+                args.all_versions,
+                env=parse_env(args.env),
+                closed_env=args.closed_env,
+            )
         if args.command in {"audit", "mutate"}:
             return _manifests(args)
         if args.certs_command == "rotate":

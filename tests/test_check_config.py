@@ -126,3 +126,32 @@ def test_a_bad_version_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "haproxy.cfg").write_text(GUID)
     result = _run(tmp_path, "--haproxy-version", "three", "haproxy.cfg")
     assert result.returncode == 2 and "expected a branch like 3.2" in result.stderr
+
+
+PORTED = """defaults
+  mode http
+  timeout client 5s
+  timeout server 5s
+  timeout connect 1s
+frontend fe
+  bind ":${PORT}"
+  default_backend app
+backend app
+  server a 10.0.0.1:80
+"""
+
+
+def test_the_environment_of_a_file_alone_is_open(tmp_path: Path) -> None:
+    """The pods' environment is unknown to a file: PORT may well be defined there. Given, it is checked;
+    closed, an unset PORT fails as it would in a pod."""
+    (tmp_path / "haproxy.cfg").write_text(PORTED)
+    assert _run(tmp_path, "--haproxy-version", "3.2", "haproxy.cfg").returncode == 0
+    assert (
+        _run(tmp_path, "--haproxy-version", "3.2", "--env", "PORT=8080", "--closed-env", "haproxy.cfg").returncode == 0
+    )
+    bad = _run(tmp_path, "--haproxy-version", "3.2", "--env", "PORT=notaport", "haproxy.cfg")
+    assert bad.returncode == 1 and "haproxy.cfg:7:" in bad.stdout, bad.stdout + bad.stderr
+    closed = _run(tmp_path, "--haproxy-version", "3.2", "--closed-env", "haproxy.cfg")
+    assert closed.returncode == 1 and "haproxy.cfg:7:" in closed.stdout
+    usage = _run(tmp_path, "--env", "PORT", "haproxy.cfg")
+    assert usage.returncode == 2 and "--env PORT: expected NAME=VALUE" in usage.stderr
