@@ -86,7 +86,13 @@ def check_files(
         validator = build_validator()
     if validator is None:
         raise CheckConfigError("no HAProxy binary found: install haproxy or pass --haproxy BIN")
-    bundle = ConfigBundle(tuple(configs), _neighbours(paths), env or {}, env_open=not closed_env)
+    bundle = ConfigBundle(
+        tuple(configs),
+        _neighbours(paths),
+        env or {},
+        env_open=not closed_env,
+        config_dir=str(paths[0].resolve().parent),
+    )
     if version is not None and not re.match(r"^\d+\.\d+$", version):
         raise CheckConfigError(f"--haproxy-version {version}: expected a branch like 3.2")
     versions = (

@@ -82,6 +82,8 @@ class ConfigBundle:
     """Variables the container declares whose values are unknown at admission (from a Secret, a field)."""
     env_open: bool = False
     """Whether variables beyond `env` may be defined (an `envFrom` that cannot be read, or no workload at all)."""
+    config_dir: str = DEFAULT_MOUNT_DIR
+    """The folder the pod loads the configuration from (what `default-path config` points at)."""
     match_by_name: bool = False
     """When the mount paths are unknown (a ConfigMap on its own), a referenced path whose file name is one
     of `files`' names is taken to be that file."""
@@ -100,6 +102,7 @@ class ConfigBundle:
             hasher.update(b"D\0" + folder.encode() + b"\0")
         for folder in self.opaque_dirs:
             hasher.update(b"O\0" + folder.encode() + b"\0")
+        hasher.update(b"C\0" + self.config_dir.encode() + b"\0")
         for name in sorted(self.unknown_env):
             hasher.update(b"U\0" + name.encode() + b"\0")
         hasher.update(b"+" if self.env_open else b"=")
@@ -145,6 +148,7 @@ class _Renderer:
         self.env = dict(bundle.env)
         self.section = ""
         self.bases: dict[str, str] = {}
+        self.default_base: str | None = None  # `default-path`: None is the pod's working folder (unknown)
         self.placeholders: dict[tuple[str, str], str] = {}
         self.by_name = {Path(path).name: content for path, content in bundle.files.items()}
         self.by_content: dict[bytes, Path] = {}
@@ -215,7 +219,8 @@ class _Renderer:
         relative = self.bundle.files.get(os.path.normpath(run)) if not run.startswith("/") else None
         if relative is not None:  # a file given relative to the working directory (check-config)
             return prefix + self._write("file", run, relative)
-        if "://" in run or ("/" not in run and not certificate):
+        file_position = certificate or argument_of in FILE_ARGUMENTS
+        if "://" in run or ("/" not in run and not file_position):
             return None
         kind = {"crt": "crt", "crt-list": "crt", "ocsp": "crt", "sctl": "crt", "issuer": "crt", "key": "key"}
         base = self.bases.get(kind.get(argument_of, "ca"))
@@ -225,6 +230,13 @@ class _Renderer:
             if self._under_base(run, base, argument_of):
                 return None  # the name kept as written (a crt-store entry is known by it)
             run = f"{base.rstrip('/')}/{run}"
+        elif not run.startswith("/") and file_position:
+            if self.default_base is None:  # relative to the pod's working folder, unknown here
+                by_name = self.by_name.get(Path(run).name) if self.bundle.match_by_name else None
+                if by_name is not None:
+                    return prefix + self._write("file", run, by_name)
+                return prefix + self._placeholder(run, argument_of)
+            run = f"{self.default_base.rstrip('/')}/{run}"
         if run.startswith("/"):
             absolute = os.path.normpath(run)
         else:
@@ -297,6 +309,16 @@ class _Renderer:
 
         return _ENV_REFERENCE.sub(value, token.text)
 
+    def _default_path(self, words: list[str]) -> None:
+        """Where relative file names point from here on, in the pod (`default-path`): the configuration's
+        folder (`config`), its parent (`parent`), a folder (`origin DIR`), or the unknown working folder."""
+        folder = self.bundle.config_dir.rstrip("/") or "/"
+        bases = {"config": folder, "parent": str(Path(folder).parent)}
+        if words[1] == "origin" and len(words) > 2 and words[2].startswith("/"):
+            self.default_base = os.path.normpath(words[2])
+        else:
+            self.default_base = bases.get(words[1])
+
     def _reads_unknown(self, raw_token: str) -> bool:
         return bool(self.bundle.unknown_env) and any(
             name in self.bundle.unknown_env for name in _ANY_REFERENCE.findall(raw_token)
@@ -340,8 +362,8 @@ class _Renderer:
         replaced: dict[int, str] = {}
         for index in range(1, len(words)):
             argument_of = words[index - 1] if index > 1 else keyword
-            if keyword in {"errorfile"} and index == 2:
-                argument_of = "errorfile"
+            if keyword == "errorfile":
+                argument_of = "errorfile" if index == 2 else "errorfile-status"
             rewritten = _PATH_RUN.sub(functools.partial(self._replace_run, argument_of), words[index])
             if self._reads_unknown(raw[tokens[index].start : tokens[index].end]) and (
                 argument_of in CERTIFICATE_ARGUMENTS or argument_of in FILE_ARGUMENTS
@@ -355,6 +377,8 @@ class _Renderer:
             self.sandbox.local_peer = words[1]
         if keyword in BASE_KEYWORDS and len(tokens) > 1:
             self.bases[BASE_KEYWORDS[keyword]] = tokens[1].text
+        if keyword == "default-path" and len(words) > 1:
+            self._default_path(words)
         apply_environment(words, self.env)
         for index in sorted(replaced, reverse=True):
             token = tokens[index]

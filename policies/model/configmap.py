@@ -11,6 +11,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -97,6 +98,7 @@ class HAProxyConfigMap:
             configs,
             files,
             view.env,
+            config_dir=posixpath.dirname(loaded[0]),
             complete_dirs=view.complete_dirs,
             opaque_dirs=view.opaque_dirs,
             unknown_env=view.unknown_env,

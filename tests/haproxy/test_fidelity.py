@@ -29,6 +29,7 @@ HEADER = (
     "frontend fe0\n  bind 127.0.0.1:9999\n  default_backend be0\nbackend be0\n  server z 127.0.0.1:80\n"
 )  # a listener: without one `haproxy -c` exits 2 ("will not start")
 BACKEND = "  default_backend be\nbackend be\n  server s 127.0.0.1:80\n"
+ERROR_PAGE = b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\ndown\n"
 
 
 def raw_accepts(version: str, text: str, env: dict[str, str] | None = None) -> bool:
@@ -339,6 +340,27 @@ def test_the_dh_parameters_are_rfc_7919s() -> None:
             capture_output=True, check=True,
         ).stdout  # fmt: skip
         assert made == pem
+
+
+RELATIVE_FILES = "frontend fe\n  bind :80\n  errorfile 503 errors/503.http\n  acl bad src -f lists/bad.lst\n" + BACKEND
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("default_path", ["", "current", "config", "parent", "origin /etc/haproxy"])
+def test_relative_file_names_follow_default_path(version: str, default_path: str) -> None:
+    """Relative names resolve where the pod resolves them: from its working folder (unknown: stand-ins),
+    the configuration's folder, its parent or a given folder; a folder the bundle knows whole is checked."""
+    setting = f"global\n  default-path {default_path}\n" if default_path else ""
+    text = setting + HEADER + RELATIVE_FILES
+    assert VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),)), version).valid
+    known = "/usr/local/etc/haproxy" if default_path == "config" else None
+    if known:
+        bad_list = {f"{known}/lists/bad.lst": b"notanip\n", f"{known}/errors/503.http": ERROR_PAGE}
+        result = VALIDATOR.validate(ConfigBundle((("haproxy.cfg", text),), files=bad_list), version)
+        assert not result.valid and "'notanip' is not a valid" in str(result.errors[0])
+        whole = ConfigBundle((("haproxy.cfg", text),), complete_dirs=(known,))
+        missing = VALIDATOR.validate(whole, version)
+        assert not missing.valid and "errors/503.http" in str(missing.errors[0])
 
 
 def test_a_file_missing_from_a_whole_directory_mount_is_still_an_error() -> None:
