@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8443
 TEST_IMAGE := localhost/haproxy-guard:test
 
-.PHONY: setup system-deps validators run serve demo test test-fast e2e e2e-tools test-image lint typecheck unit image bench clean
+.PHONY: setup system-deps validators run serve demo test test-fast e2e e2e-tools test-image lint typecheck unit image bench fuzz clean
 
 setup: system-deps validators $(STAMP)
 
@@ -66,6 +66,13 @@ e2e: setup e2e-tools
 # The image without a registry: debootstrap base + buildah (see scripts/build-image.sh).
 image:
 	scripts/build-image.sh localhost/haproxy-guard:dev
+
+# The input fuzz, longer than in `make test` (150 examples there): generated mutations of real objects at every
+# path, through the engine and through the whole webhook. FUZZ_EXAMPLES=20000 by default.
+FUZZ_EXAMPLES ?= 20000
+fuzz: setup
+	HAPROXY_GUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider --hypothesis-show-statistics \
+		tests/policies/test_shapes.py tests/webhook/test_bad_input.py -k "mutated or generated"
 
 bench: setup
 	$(BIN)/python bench/bench_mutate.py

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from haproxy_guard.policies.model.shapes import ShapeError, check_shape
+
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
 
@@ -93,6 +95,10 @@ def _objects(file: str, index: int, data: Any, node: yaml.Node | None) -> list[D
             except ManifestError as error:
                 raise ManifestError(str(error).replace(where, f"{where} items[{position}]", 1)) from None
         return documents
+    try:
+        check_shape(data, kind)
+    except ShapeError as error:
+        raise ManifestError(f"{where} ({kind}): {error}") from None
     return [Document(file, index, data, node)]
 
 

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from haproxy_guard.policies.model.objects import object_identity
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.webhook.admission import Admission
 from haproxy_guard.webhook.observability import AdmissionLog, Metrics
@@ -209,7 +210,7 @@ def _record_admission(  # noqa: PLR0917
             "operation": review.operation,
             "kind": kind,
             "namespace": review.namespace,
-            "object_name": review.name or (review.object or {}).get("metadata", {}).get("name"),
+            "object_name": review.name or object_identity(review.object or {})[0],
             "verdict": verdict,
             "policies": policies,
             "dry_run": bool(review.dry_run),

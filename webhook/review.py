@@ -1,7 +1,8 @@
 """The `admission.k8s.io/v1` AdmissionReview wire format: parsing a request and building a response.
 
 Parsing is strict where a wrong value would make the answer meaningless (apiVersion, kind, uid, operation,
-an object for CREATE/UPDATE) and lenient elsewhere, so that newer API servers adding fields still work.
+an object for CREATE/UPDATE), and every field of the object the engine reads must have its Kubernetes type
+(`policies.model.shapes`); anything else is left alone, so that newer API servers adding fields still work.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from haproxy_guard.policies.model.shapes import ShapeError, check_shape
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
 
@@ -66,9 +69,16 @@ def parse_review(body: bytes) -> AdmissionRequest:
     if not body:
         raise BadReview("empty body: expected an admission.k8s.io/v1 AdmissionReview")
     try:
-        return AdmissionReview.model_validate_json(body).request
+        request = AdmissionReview.model_validate_json(body).request
     except ValidationError as error:
         raise BadReview(f"not an admission.k8s.io/v1 AdmissionReview ({_short_reason(error)})") from None
+    try:  # every field the engine reads has its Kubernetes type, or the request is refused naming it
+        for field, value in (("request.object", request.object), ("request.oldObject", request.old_object)):
+            if value is not None:
+                check_shape(value, request.kind.kind, field)
+    except ShapeError as error:
+        raise BadReview(str(error)) from None
+    return request
 
 
 def _json_bytes(value: object) -> bytes:

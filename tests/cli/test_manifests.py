@@ -100,3 +100,14 @@ def test_errors_name_the_file_and_document(text: str, name: str, message: str) -
 def test_a_missing_path_is_an_error() -> None:
     with pytest.raises(ManifestError, match=r"nowhere\.yaml: no such file or folder"):
         load(["nowhere.yaml"])
+
+
+def test_a_wrong_type_names_file_document_and_field() -> None:
+    text = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n---\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
+        "spec: {template: {spec: {containers: [{name: [], image: haproxy}]}}}\n"
+    )
+    with pytest.raises(ManifestError) as error:
+        parse_text(text, "edge.yaml")
+    assert str(error.value) == "edge.yaml#1 (Deployment): spec.template.spec.containers[0].name: expected string"

@@ -1,0 +1,179 @@
+"""The types of every field the engine reads, checked where an object enters (the webhook, the CLI), so no
+policy ever sees a value of the wrong type: `containers[0].name: []` is refused as
+`spec.template.spec.containers[0].name: expected string`, never a crash.
+
+Only the fields the engine reads are described (their Kubernetes types, cross-checked against Kubernetes'
+own schemas by the tests); any other field passes untouched, and `null` is accepted everywhere (the API
+server sends `creationTimestamp: null`), so an object the API server accepts is never refused here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+Shape = Any
+"""A type name (`string`, `integer`, `boolean`, `int-or-string`, `quantity`), `{"field": Shape}` for an
+object, `[Shape]` for an array, or `{"*": Shape}` for a map with any keys."""
+
+
+class ShapeError(ValueError):
+    """A field has a value of the wrong type: `path: expected ...`."""
+
+    def __init__(self, path: str, expected: str) -> None:
+        super().__init__(f"{path}: expected {expected}")
+        self.path = path
+
+
+STRINGS: Shape = {"*": "string"}
+KEY_SELECTOR: Shape = {"name": "string", "key": "string", "optional": "boolean"}
+REFERENCE: Shape = {"name": "string", "optional": "boolean"}
+METADATA: Shape = {"name": "string", "generateName": "string", "namespace": "string", "labels": STRINGS,
+                   "annotations": STRINGS}  # fmt: skip
+PROBE: Shape = {
+    "httpGet": {"path": "string", "port": "int-or-string", "scheme": "string", "host": "string"},
+    "tcpSocket": {"port": "int-or-string"},
+    "grpc": {"port": "integer"},
+    "exec": {"command": ["string"]},
+    "initialDelaySeconds": "integer",
+    "periodSeconds": "integer",
+    "timeoutSeconds": "integer",
+    "failureThreshold": "integer",
+    "successThreshold": "integer",
+    "terminationGracePeriodSeconds": "integer",
+}
+HANDLER: Shape = {
+    "exec": {"command": ["string"]},
+    "sleep": {"seconds": "integer"},
+    "httpGet": {"path": "string", "port": "int-or-string", "scheme": "string", "host": "string"},
+    "tcpSocket": {"port": "int-or-string"},
+}
+CONTAINER: Shape = {
+    "name": "string",
+    "image": "string",
+    "command": ["string"],
+    "args": ["string"],
+    "workingDir": "string",
+    "ports": [{"containerPort": "integer", "hostPort": "integer", "name": "string", "protocol": "string"}],
+    "env": [
+        {
+            "name": "string",
+            "value": "string",
+            "valueFrom": {"configMapKeyRef": KEY_SELECTOR, "secretKeyRef": KEY_SELECTOR},
+        }
+    ],
+    "envFrom": [{"prefix": "string", "configMapRef": REFERENCE, "secretRef": REFERENCE}],
+    "volumeMounts": [{"name": "string", "mountPath": "string", "subPath": "string", "readOnly": "boolean"}],
+    "resources": {"limits": {"*": "quantity"}, "requests": {"*": "quantity"}},
+    "lifecycle": {"preStop": HANDLER, "postStart": HANDLER},
+    "readinessProbe": PROBE,
+    "livenessProbe": PROBE,
+    "startupProbe": PROBE,
+}
+ITEMS: Shape = [{"key": "string", "path": "string", "mode": "integer"}]
+CONFIGMAP_SOURCE: Shape = {"name": "string", "items": ITEMS, "optional": "boolean"}
+VOLUME: Shape = {
+    "name": "string",
+    "configMap": CONFIGMAP_SOURCE,
+    "secret": {"secretName": "string", "items": ITEMS, "optional": "boolean"},
+    "projected": {"sources": [{"configMap": CONFIGMAP_SOURCE, "secret": {"name": "string", "items": ITEMS}}]},
+}
+POD_SPEC: Shape = {
+    "containers": [CONTAINER],
+    "initContainers": [CONTAINER],
+    "volumes": [VOLUME],
+    "terminationGracePeriodSeconds": "integer",
+    "hostNetwork": "boolean",
+}
+TEMPLATE: Shape = {"metadata": METADATA, "spec": POD_SPEC}
+SELECTOR: Shape = {
+    "matchLabels": STRINGS,
+    "matchExpressions": [{"key": "string", "operator": "string", "values": ["string"]}],
+}
+WORKLOAD_SPEC: Shape = {"replicas": "integer", "minReadySeconds": "integer", "selector": SELECTOR, "template": TEMPLATE}
+DEPLOYMENT_SPEC: Shape = {
+    **WORKLOAD_SPEC,
+    "strategy": {"type": "string", "rollingUpdate": {"maxSurge": "int-or-string", "maxUnavailable": "int-or-string"}},
+}
+STATEFULSET_SPEC: Shape = {
+    **WORKLOAD_SPEC,
+    "podManagementPolicy": "string",
+    "updateStrategy": {"type": "string", "rollingUpdate": {"maxUnavailable": "int-or-string", "partition": "integer"}},
+}
+DAEMONSET_SPEC: Shape = {
+    "minReadySeconds": "integer",
+    "selector": SELECTOR,
+    "template": TEMPLATE,
+    "updateStrategy": {
+        "type": "string",
+        "rollingUpdate": {"maxSurge": "int-or-string", "maxUnavailable": "int-or-string"},
+    },
+}
+SHAPES: Mapping[str, Shape] = {
+    "Deployment": {"metadata": METADATA, "spec": DEPLOYMENT_SPEC},
+    "StatefulSet": {"metadata": METADATA, "spec": STATEFULSET_SPEC},
+    "DaemonSet": {"metadata": METADATA, "spec": DAEMONSET_SPEC},
+    "Pod": {"metadata": METADATA, "spec": POD_SPEC},
+    "ConfigMap": {"metadata": METADATA, "data": STRINGS, "binaryData": STRINGS},
+    "PodDisruptionBudget": {"metadata": METADATA, "spec": {"selector": SELECTOR, "minAvailable": "int-or-string",
+                                                            "maxUnavailable": "int-or-string"}},
+}  # fmt: skip
+ANY_OBJECT: Shape = {"metadata": METADATA}
+"""Any other kind: only its metadata is read (to name it in logs and answers)."""
+MAX_INTEGER = 2**63 - 1
+_NAMES = {"string": "string", "integer": "integer", "boolean": "boolean", "int-or-string": "integer or string",
+          "quantity": "quantity (string or number)"}  # fmt: skip
+
+
+def check_shape(obj: Any, kind: str, path: str = "") -> None:
+    """Raise `ShapeError` naming the first field of `obj` (of `kind`) whose value has the wrong type."""
+    if not isinstance(obj, dict):
+        raise ShapeError(path or "object", "object")
+    _check(obj, SHAPES.get(kind, ANY_OBJECT), path)
+
+
+def _join(path: str, field: str) -> str:
+    return f"{path}.{field}" if path else field
+
+
+def _check(value: Any, shape: Shape, path: str) -> None:  # one branch per shape form
+    if value is None:
+        return
+    if isinstance(shape, str):
+        if not _scalar_ok(value, shape):
+            raise ShapeError(path, _NAMES[shape])
+    elif isinstance(shape, list):
+        if not isinstance(value, list):
+            raise ShapeError(path, "array")
+        for index, item in enumerate(value):
+            _check(item, shape[0], f"{path}[{index}]")
+    elif "*" in shape:
+        if not isinstance(value, dict):
+            raise ShapeError(path, "object")
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ShapeError(path, "object with string keys")
+            _check(item, shape["*"], _join(path, key))
+    else:
+        if not isinstance(value, dict):
+            raise ShapeError(path, "object")
+        for field, inner in shape.items():
+            if field in value:
+                _check(value[field], inner, _join(path, field))
+
+
+def _scalar_ok(value: Any, kind: str) -> bool:
+    integer = isinstance(value, int) and not isinstance(value, bool) and -MAX_INTEGER - 1 <= value <= MAX_INTEGER
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "integer":
+        return integer
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "int-or-string":
+        return integer or isinstance(value, str)
+    # quantity: a string, or a JSON number the API server would have turned into one
+    return (
+        integer or isinstance(value, str) or (isinstance(value, float) and math.isfinite(value) and abs(value) < 1e18)
+    )
