@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from haproxy_guard.policies.model.objects import object_identity
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.webhook.admission import Admission
+from haproxy_guard.webhook.limits import BodyBudget, default_budget
 from haproxy_guard.webhook.observability import AdmissionLog, Metrics
 from haproxy_guard.webhook.review import AdmissionRequest, BadReview, parse_review
 
@@ -44,6 +45,10 @@ ADMISSION_ROUTES = {"/mutate": Admission.mutate, "/validate": Admission.validate
 
 class BodyTooLarge(Exception):
     pass
+
+
+class Overloaded(Exception):
+    """The replica's budget for request bodies in flight is spent (see `webhook.limits`)."""
 
 
 _BODY_TIMEOUT = "haproxy-guard: request body timeout"
@@ -96,7 +101,7 @@ def _encode(payload: dict[str, Any]) -> bytes:
         return json.dumps(payload, separators=(",", ":")).encode()
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def _read_body(scope: Scope, receive: Receive, limit: int, budget: BodyBudget) -> bytes:
     for name, value in scope["headers"]:
         if name == b"content-length":
             if not value.isdigit():
@@ -104,17 +109,22 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             if int(value) > limit:
                 raise BodyTooLarge
     chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadReview("client disconnected before sending the whole body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise BadReview("client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            if size + len(chunk) > limit:
+                raise BodyTooLarge
+            if not budget.take(len(chunk)):
+                raise Overloaded
+            size += len(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+    finally:
+        budget.give_back(size)
 
 
 def _verdict(reply: dict[str, Any]) -> tuple[str, list[str]]:
@@ -135,6 +145,7 @@ class AdmissionMiddleware:
         self.app, self.admission, self.metrics, self.admission_log = app, admission, metrics, admission_log
         self.settings = admission.settings
         self.deadlines = BodyDeadlines(admission.settings.body_timeout_seconds)
+        self.budget = BodyBudget(admission.settings.max_in_flight_body_bytes or default_budget())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         decide = ADMISSION_ROUTES.get(scope["path"]) if scope["type"] == "http" else None
@@ -149,7 +160,9 @@ class AdmissionMiddleware:
             headers.append((b"allow", b"POST"))
         else:
             try:
-                body_bytes = await self.deadlines.read(_read_body(scope, receive, self.settings.max_body_bytes))
+                body_bytes = await self.deadlines.read(
+                    _read_body(scope, receive, self.settings.max_body_bytes, self.budget)
+                )
                 review = parse_review(body_bytes)
                 if self.admission.blocking(review):
                     reply = await anyio.to_thread.run_sync(decide, self.admission, review)
@@ -163,6 +176,10 @@ class AdmissionMiddleware:
                 status, body = 413, _encode({"error": f"request body exceeds {self.settings.max_body_bytes} bytes"})
                 headers.append((b"connection", b"close"))
                 self.metrics.bad_requests.labels(webhook, "413").inc()
+            except Overloaded:
+                status, body = 503, _encode({"error": "too many request bodies in flight on this replica; retry"})
+                headers += [(b"retry-after", b"1"), (b"connection", b"close")]
+                self.metrics.bad_requests.labels(webhook, "503").inc()
             except TimeoutError:
                 status, body = (
                     400,

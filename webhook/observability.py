@@ -37,7 +37,7 @@ class Metrics:
         )
         self.bad_requests = Counter(
             "haproxy_guard_bad_requests_total",
-            "Requests answered 400 or 413",
+            "Requests answered 400, 413 or 503 (bodies in flight over budget)",
             ["webhook", "code"],
             registry=self.registry,
         )

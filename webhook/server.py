@@ -14,6 +14,7 @@ from haproxy_guard.certs.reloader import ReloadingCertificate
 from haproxy_guard.policies.haproxy.sandbox import SandboxMode
 from haproxy_guard.webhook.admission import Admission
 from haproxy_guard.webhook.app import create_app
+from haproxy_guard.webhook.limits import guarded_protocol
 from haproxy_guard.webhook.observability import Metrics
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ def serve(admission: Admission, options: ServeOptions) -> None:
         app,
         host=options.host,
         port=options.port,
-        http="httptools",
+        http=guarded_protocol(settings.header_timeout_seconds),
+        limit_concurrency=settings.max_connections,
         access_log=False,
         lifespan="off",
         server_header=False,

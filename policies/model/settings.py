@@ -62,6 +62,9 @@ class Settings(_Model):
     validator_sandbox: SandboxMode = SandboxMode.REQUIRE
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    max_in_flight_body_bytes: int | None = Field(default=None, ge=1024 * 1024)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    max_connections: int = Field(default=512, ge=1, le=100_000)
     tls_min_version: Literal["1.2", "1.3"] = "1.2"
     discover_kubernetes_version: bool = True
 

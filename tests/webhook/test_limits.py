@@ -1,0 +1,124 @@
+"""What a replica lets callers hold, against the real server process over TLS: request heads that do not
+finish are cut at `headerTimeoutSeconds` (hundreds at once, TLS finished or not), bodies in flight past the
+replica's budget get 503 with Retry-After without being read, and the server keeps answering meanwhile."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from haproxy_guard.webhook.limits import MIB, BodyBudget, default_budget
+from tests.conftest import RunningServer, start_server, stop_server
+from tests.helpers import GOLDEN, load_yaml, review
+
+GOOD = review(load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml"))
+
+
+def _server(cert_dir: Path, tmp_path: Path, settings: str) -> Iterator[RunningServer]:
+    path = tmp_path / "settings.yaml"
+    path.write_text(settings)
+    running = start_server(cert_dir, tmp_path / "log", ["--settings", str(path)])
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
+@pytest.fixture
+def impatient(cert_dir: Path, tmp_path: Path) -> Iterator[RunningServer]:
+    yield from _server(cert_dir, tmp_path, "headerTimeoutSeconds: 1\nmaxInFlightBodyBytes: 1048576\n")
+
+
+def _tls(server: RunningServer, stack: ExitStack) -> ssl.SSLSocket:
+    port = int(server.url.rsplit(":", 1)[1])
+    raw = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
+    context = ssl.create_default_context(cafile=server.ca)
+    return stack.enter_context(context.wrap_socket(raw, server_hostname="localhost"))
+
+
+def _closed(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    except (ConnectionError, ssl.SSLError):
+        return True
+    return True
+
+
+@pytest.mark.slow
+def test_unfinished_heads_are_cut_and_others_still_served(impatient: RunningServer) -> None:
+    with ExitStack() as stack:
+        stalled = [_tls(impatient, stack) for _ in range(200)]
+        for index, sock in enumerate(stalled):
+            sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\n" if index % 2 else b"PO")
+        with impatient.client() as client:
+            assert client.post("/mutate", json=GOOD).status_code == 200
+        started = time.monotonic()
+        assert all(_closed(sock, within=5) for sock in stalled)
+        assert time.monotonic() - started < 5, "cut at about the 1 s head timeout"
+    with impatient.client() as client:
+        assert client.post("/mutate", json=GOOD).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_second_head_on_a_kept_alive_connection_is_timed_too(impatient: RunningServer) -> None:
+    body = json.dumps(GOOD).encode()
+    with ExitStack() as stack:
+        sock = _tls(impatient, stack)
+        head = f"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        sock.sendall(head.encode() + body)
+        sock.settimeout(5)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: loc")
+        assert _closed(sock, within=5)
+
+
+@pytest.mark.slow
+def test_bodies_past_the_budget_get_503_with_retry_after(impatient: RunningServer) -> None:
+    """Two uploads of 600 KB stalled halfway hold 600 KB of a 1 MiB budget; a third is refused before more of
+    it is read, and once the stalled ones end the budget is whole again."""
+    with ExitStack() as stack:
+        holders = []
+        for _ in range(2):
+            sock = _tls(impatient, stack)
+            sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 600000\r\n\r\n" + b" " * 300_000)
+            holders.append(sock)
+        time.sleep(0.5)
+        third = _tls(impatient, stack)
+        third.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 600000\r\n\r\n" + b" " * 500_000)
+        third.settimeout(5)
+        reply = third.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 503"), reply
+        assert b"retry-after: 1" in reply.lower()
+        with impatient.client() as client:
+            assert client.post("/mutate", json=GOOD).status_code == 200, "small reviews still fit"
+    time.sleep(1)
+    with impatient.client() as client:
+        big = dict(GOOD)
+        big["request"] = {**GOOD["request"], "padding": "x" * 900_000}
+        assert client.post("/mutate", json=big).status_code == 200, "the stalled bodies gave their bytes back"
+
+
+def test_the_default_budget_follows_the_memory_limit(tmp_path: Path) -> None:
+    limit = tmp_path / "memory.max"
+    limit.write_text("536870912\n")  # 512 MiB: the manifests' limit
+    assert default_budget(limit) == 64 * MIB
+    limit.write_text("max\n")
+    assert default_budget(limit) == 64 * MIB
+    limit.write_text(str(8 * 1024 * MIB))
+    assert default_budget(limit) == 256 * MIB
+    assert default_budget(tmp_path / "absent") == 64 * MIB
+    budget = BodyBudget(10)
+    assert budget.take(6) and not budget.take(5) and budget.in_flight == 6
+    budget.give_back(6)
+    assert budget.take(10)
