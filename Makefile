@@ -31,7 +31,7 @@ run: setup
 	$(BIN)/python scripts/demo.py --port $(PORT) $(if $(ONCE),--once,)
 
 serve: setup
-	$(BIN)/haproxy-guard serve --host 127.0.0.1 --port $(PORT) --cert-dir .dev/certs --self-signed
+	$(BIN)/haproxy-guard serve --host 127.0.0.1 --port $(PORT) --metrics-port 0 --cert-dir .dev/certs --self-signed
 
 lint: setup
 	$(BIN)/ruff check .

@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, help="serving key (PEM)")
     serve.add_argument("--settings", type=Path, help="settings YAML file")
     serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9090,
+        help="plain-HTTP port for /metrics (default 9090; 0 serves /metrics on the HTTPS port instead)",
+    )
+    serve.add_argument(
         "--cert-poll-seconds",
         type=float,
         default=5.0,
@@ -235,7 +241,10 @@ def _serve(args: argparse.Namespace) -> int:
     client = api_client()  # one client: the version at start-up, ConfigMaps and PDBs while serving
     settings = _effective_settings(load_settings(args.settings), client)
     try:
-        serve(_admission(settings, client), ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds))
+        serve(
+            _admission(settings, client),
+            ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds, args.metrics_port),
+        )
     except CertificateError as error:
         raise UsageError(str(error)) from None
     return EXIT_OK

@@ -100,6 +100,8 @@ def main() -> int:
         str(args.port),
         "--cert-dir",
         str(certs),
+        "--metrics-port",
+        "0",  # locally, /metrics on the HTTPS port: 9090 is often taken (by Prometheus itself)
     ]
     process = subprocess.Popen(command)
     try:

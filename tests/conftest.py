@@ -33,6 +33,7 @@ class RunningServer:
     url: str
     cert_dir: Path
     log: Path
+    metrics_url: str = ""
 
     @property
     def ca(self) -> Path:
@@ -54,7 +55,7 @@ def start_server(
 
     `cert_dir` holds ca.crt for the clients; the server is given `--cert-dir cert_dir` unless
     `certificate_args` says otherwise (e.g. `--tls-cert F --tls-key F`)."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig) if kubeconfig else "/nonexistent"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     with log.open("wb") as sink:
@@ -68,6 +69,8 @@ def start_server(
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--metrics-port",
+                str(metrics_port),
                 *(certificate_args or ["--cert-dir", str(cert_dir)]),
                 *(extra_args or []),
             ],
@@ -75,7 +78,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             env=env,
         )
-    server = RunningServer(process, f"https://localhost:{port}", cert_dir, log)
+    server = RunningServer(process, f"https://localhost:{port}", cert_dir, log, f"http://127.0.0.1:{metrics_port}")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:

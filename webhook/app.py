@@ -241,8 +241,11 @@ def create_app(
     readiness_checks: tuple[ReadinessCheck, ...] = (),
     metrics: Metrics | None = None,
     admission_log: AdmissionLog | None = None,
+    *,
+    metrics_on_webhook_port: bool = True,
 ) -> FastAPI:
-    """The webhook application; `/readyz` is 200 only when every check returns None."""
+    """The webhook application; `/readyz` is 200 only when every check returns None; `/metrics` too unless it
+    is served on its own port (`webhook.metrics_server`)."""
     if isinstance(admission, Settings):
         admission = Admission(admission)
     metrics = metrics or Metrics()
@@ -254,9 +257,11 @@ def create_app(
     admission_log = admission_log or AdmissionLog(enabled=log.isEnabledFor(logging.INFO))
     app.add_middleware(AdmissionMiddleware, admission=admission, metrics=metrics, admission_log=admission_log)
 
-    @app.get("/metrics")
-    async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    if metrics_on_webhook_port:
+
+        @app.get("/metrics")
+        async def prometheus() -> Response:
+            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> Response:

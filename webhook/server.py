@@ -15,6 +15,7 @@ from haproxy_guard.policies.haproxy.sandbox import SandboxMode
 from haproxy_guard.webhook.admission import Admission
 from haproxy_guard.webhook.app import create_app
 from haproxy_guard.webhook.limits import guarded_protocol
+from haproxy_guard.webhook.metrics_server import start_metrics_server
 from haproxy_guard.webhook.observability import Metrics
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ class ServeOptions:
     cert_file: Path
     key_file: Path
     certificate_poll_seconds: float = 5.0
+    metrics_port: int = 9090
+    """Plain-HTTP `/metrics` port; 0 serves `/metrics` on the webhook's HTTPS port instead."""
 
 
 async def _refresh_certificates(certificate: ReloadingCertificate, interval: float) -> None:
@@ -42,7 +45,9 @@ def serve(admission: Admission, options: ServeOptions) -> None:
     checks = (certificate.problem, validator.problem if validator else lambda: "no HAProxy validator binary found")
     metrics = Metrics()
     metrics.certificate_expiry.set_function(lambda: certificate.not_after.timestamp())  # noqa: PLW0108  (not_after changes on reload)
-    app = create_app(admission, readiness_checks=checks, metrics=metrics)
+    app = create_app(
+        admission, readiness_checks=checks, metrics=metrics, metrics_on_webhook_port=not options.metrics_port
+    )
     config = uvicorn.Config(
         app,
         host=options.host,
@@ -59,12 +64,19 @@ def serve(admission: Admission, options: ServeOptions) -> None:
 
     async def main() -> None:
         refresher = asyncio.create_task(_refresh_certificates(certificate, options.certificate_poll_seconds))
+        metrics_server = (
+            await start_metrics_server(metrics, options.host, options.metrics_port) if options.metrics_port else None
+        )
+        if metrics_server is not None:
+            log.info("serving http://%s:%d/metrics", options.host, options.metrics_port)
         try:
             await server.serve()
         finally:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
+            if metrics_server is not None:
+                metrics_server.close()
 
     if validator is not None:
         layers = validator.layers()

@@ -60,7 +60,7 @@ def running(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
         process = subprocess.Popen(
             ["buildah", "run", "--isolation", "chroot", "--network", "host", "-v", f"{certs}:/etc/haproxy-guard/certs:ro",
              container, "--", "haproxy-guard", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--cert-dir", "/etc/haproxy-guard/certs"],
+             "--metrics-port", str(free_port()), "--cert-dir", "/etc/haproxy-guard/certs"],
             stdout=log, stderr=subprocess.STDOUT, env=ENV,
         )  # fmt: skip
     url = f"https://localhost:{port}"

@@ -189,3 +189,24 @@ def test_own_workload_passes_its_own_policies() -> None:
     deployment = next(r for r in results if r.document.obj["kind"] == "Deployment")
     assert deployment.evaluation.subject is not None, "the pattern makes it a subject"
     assert [f"{f.policy}: {f.message}" for f in deployment.findings] == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_metrics_have_their_own_port_behind_a_network_policy(overlay: str) -> None:
+    objects = render(overlay)
+    deployment = _one(objects, "Deployment", "haproxy-guard")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "--metrics-port=9090" in container["args"]
+    assert {"name": "metrics", "containerPort": 9090} in container["ports"]
+    service = _one(objects, "Service", "haproxy-guard-metrics")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics"}]
+    policy = _one(objects, "NetworkPolicy", "haproxy-guard")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert all(labels.get(key) == value for key, value in policy["spec"]["podSelector"]["matchLabels"].items())
+    rules = policy["spec"]["ingress"]
+    metrics_rule = next(rule for rule in rules if rule["ports"][0]["port"] == "metrics")
+    assert metrics_rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    webhook_rule = next(rule for rule in rules if rule["ports"][0]["port"] == "https")
+    assert "from" not in webhook_rule, "the API server's addresses are cluster-specific"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from datetime import datetime
 
+import httpx
 from cryptography import x509
 
 from tests.conftest import RunningServer
@@ -36,7 +38,7 @@ def test_metrics_and_logs(server: RunningServer) -> None:
         )
         assert client.post("/validate", json=review(configmap, uid="uid-observed-3")).status_code == 200
         assert client.post("/validate", content=b"nope").status_code == 400
-        text = client.get("/metrics").text
+        text = _scrape(server)
     assert (
         _metric(
             text,
@@ -78,10 +80,32 @@ def test_metrics_and_logs(server: RunningServer) -> None:
     assert SECRET_LOOKING_CONFIG_TEXT not in raw and "unknowns" not in raw, "no configuration text in logs"
 
 
+def _scrape(server: RunningServer) -> str:
+    reply = httpx.get(server.metrics_url + "/metrics", timeout=10)
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
+    return reply.text
+
+
+def test_metrics_have_their_own_port(server: RunningServer) -> None:
+    """Plain HTTP on the metrics port, nothing else there; not on the webhook's HTTPS port."""
+    with server.client() as client:
+        assert client.get("/metrics").status_code == 404
+    assert "haproxy_guard_sandbox_layer" in _scrape(server)
+    assert httpx.get(server.metrics_url + "/mutate", timeout=10).status_code == 404
+    assert httpx.post(server.metrics_url + "/metrics", timeout=10).status_code == 405
+    host, port = server.metrics_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as stalled:
+        stalled.sendall(b"GET /metr")
+        stalled.settimeout(10)
+        started = time.monotonic()
+        assert stalled.recv(100) == b"", "a head that never ends is closed"
+        assert time.monotonic() - started < 8
+
+
 def test_sandbox_layers_are_reported(server: RunningServer) -> None:
     """Which kernel layers hold `haproxy -c` is visible in /metrics, /readyz and the start-up log."""
     with server.client() as client:
-        metrics = client.get("/metrics").text
+        metrics = _scrape(server)
         ready = client.get("/readyz")
     for layer in ("landlock", "seccomp", "network_namespace", "no_new_privs", "rlimits"):
         assert _metric(metrics, "haproxy_guard_sandbox_layer", layer=layer) == 1.0
@@ -100,7 +124,7 @@ def test_metric_labels_come_from_closed_sets(server: RunningServer) -> None:
             body["request"]["kind"]["kind"] = f"Kind{index}-" + "x" * 200
             body["request"]["operation"] = f"OP{index}"
             client.post("/mutate", json=body)
-        text = client.get("/metrics").text
+        text = _scrape(server)
     series = [line for line in text.splitlines() if line.startswith("haproxy_guard_admission_duration_seconds_count")]
     assert not any("Kind1" in line or "OP1" in line for line in series)
     assert len(series) < 20, series
