@@ -302,6 +302,9 @@ class Validator:
             env = {**unknowns.stand_ins(), **bundle.env}
             bundle = replace(bundle, env=env, unknown_env=bundle.unknown_env | unknowns.names)
         first = bundle.configs[0][0]
+        if not os.access(binary, os.X_OK):
+            missing = f"not validated: the validator binary for HAProxy {version} is missing or not executable"
+            return ValidationResult(False, (Message(first, None, missing),), (), version, unavailable=True)
         try:
             with tempfile.TemporaryDirectory(prefix="haproxy-guard-", ignore_cleanup_errors=True) as folder:
                 root = Path(folder)
