@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +36,45 @@ def default_budget(memory_max: Path = CGROUP_MEMORY_MAX) -> int:
     return max(16 * MIB, min(256 * MIB, int(text) // 8))
 
 
+def _malloc_trim() -> Callable[[], object] | None:
+    """glibc's `malloc_trim(0)`: hands freed heap pages back to the kernel (None where there is no glibc)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], object] = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return lambda: trim(0)
+
+
 class BodyBudget:
-    """Bytes of request bodies held by all requests being read; single event loop, so no lock."""
+    """Bytes of request bodies held by all requests being read; single event loop, so no lock.
+
+    When the bodies in flight drop back to zero after having held more than `TRIM_AFTER_BYTES`, freed heap
+    pages are handed back to the kernel (glibc keeps them otherwise), so memory returns to its level from
+    before a burst instead of staying at the peak."""
+
+    TRIM_AFTER_BYTES = 8 * MIB
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.in_flight = 0
+        self.peak = 0
+        self._trim = _malloc_trim()
 
     def take(self, size: int) -> bool:
         """Reserve `size` bytes; False (nothing reserved) when that would exceed the budget."""
         if self.in_flight + size > self.max_bytes:
             return False
         self.in_flight += size
+        self.peak = max(self.peak, self.in_flight)
         return True
 
     def give_back(self, size: int) -> None:
         self.in_flight -= size
+        if self.in_flight == 0 and self.peak > self.TRIM_AFTER_BYTES:
+            self.peak = 0
+            if self._trim is not None:
+                asyncio.get_running_loop().call_later(1.0, self._trim)  # once the request's objects are gone
 
 
 def guarded_protocol(header_timeout_seconds: float) -> type[HttpToolsProtocol]:

@@ -4,6 +4,7 @@ replica's budget get 503 with Retry-After without being read, and the server kee
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -122,3 +123,31 @@ def test_the_default_budget_follows_the_memory_limit(tmp_path: Path) -> None:
     assert budget.take(6) and not budget.take(5) and budget.in_flight == 6
     budget.give_back(6)
     assert budget.take(10)
+
+
+def _rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+
+
+@pytest.mark.slow
+def test_memory_returns_after_a_burst_of_large_bodies(cert_dir: Path, tmp_path: Path) -> None:
+    """40 connections start 4 MB bodies and stall, then leave: the peak is bounded by the budget, and
+    within seconds the replica is back within 10 % of its memory before the burst."""
+    for running in _server(cert_dir, tmp_path, "maxInFlightBodyBytes: 67108864\n"):
+        with running.client() as client:
+            for _ in range(20):
+                assert client.post("/mutate", json=GOOD).status_code == 200
+        before = _rss_mib(running.process.pid)
+        with ExitStack() as stack:
+            for _ in range(40):
+                sock = _tls(running, stack)
+                sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4000000\r\n\r\n")
+                with contextlib.suppress(OSError):
+                    sock.sendall(b" " * 2_000_000)
+            time.sleep(1)
+            peak = _rss_mib(running.process.pid)
+        time.sleep(4)
+        after = _rss_mib(running.process.pid)
+        assert peak - before < 64 + 48, f"the budget bounds the peak: {before:.0f} -> {peak:.0f} MiB"
+        assert after <= before * 1.10, f"{before:.0f} MiB before, {peak:.0f} at the peak, {after:.0f} after"
