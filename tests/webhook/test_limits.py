@@ -151,3 +151,37 @@ def test_memory_returns_after_a_burst_of_large_bodies(cert_dir: Path, tmp_path: 
         after = _rss_mib(running.process.pid)
         assert peak - before < 64 + 48, f"the budget bounds the peak: {before:.0f} -> {peak:.0f} MiB"
         assert after <= before * 1.10, f"{before:.0f} MiB before, {peak:.0f} at the peak, {after:.0f} after"
+
+
+@pytest.mark.slow
+def test_unfinished_tls_handshakes_do_not_stop_service(impatient: RunningServer) -> None:
+    """200 connections that never start TLS (asyncio drops them after its 60 s handshake timeout) take no
+    request slot: the replica keeps answering."""
+    port = int(impatient.url.rsplit(":", 1)[1])
+    with ExitStack() as stack:
+        for _ in range(200):
+            stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10)).sendall(b"\x16\x03")
+        started = time.monotonic()
+        with impatient.client() as client:
+            for _ in range(5):
+                assert client.post("/mutate", json=GOOD).status_code == 200
+        assert time.monotonic() - started < 5
+
+
+@pytest.mark.slow
+def test_connections_past_max_connections_get_503(cert_dir: Path, tmp_path: Path) -> None:
+    body = json.dumps(GOOD).encode()
+    head = f"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    for running in _server(cert_dir, tmp_path, "maxConnections: 4\n"):
+        with ExitStack() as stack:
+            held = [_tls(running, stack) for _ in range(3)]
+            for sock in held:  # kept alive after one answered request each; with its own, a 4th reaches the cap
+                sock.sendall(head.encode() + body)
+                sock.settimeout(5)
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            extra = _tls(running, stack)
+            extra.sendall(head.encode() + body)
+            extra.settimeout(5)
+            assert extra.recv(65536).startswith(b"HTTP/1.1 503")
+        with running.client() as client:
+            assert client.post("/mutate", json=GOOD).status_code == 200, "served again once they left"

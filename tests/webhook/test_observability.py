@@ -116,10 +116,10 @@ def test_sandbox_layers_are_reported(server: RunningServer) -> None:
 
 
 def test_metric_labels_come_from_closed_sets(server: RunningServer) -> None:
-    """Thousands of made-up kinds and operations add no series: they are all `other`."""
+    """Two thousand made-up kinds and operations add no series: they are all `other`."""
     configmap = load_yaml(GOLDEN / "haproxy-config-valid" / "typo-configmap" / "input.yaml")
     with server.client() as client:
-        for index in range(300):
+        for index in range(2000):
             body = review(configmap, uid=f"uid-kind-{index}")
             body["request"]["kind"]["kind"] = f"Kind{index}-" + "x" * 200
             body["request"]["operation"] = f"OP{index}"
