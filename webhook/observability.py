@@ -78,9 +78,12 @@ class Metrics:
             return
         if result.timed_out:
             self.validator_timeouts.inc()
-        outcome = (
-            "timeout" if result.timed_out else "busy" if result.unavailable else "valid" if result.valid else "invalid"
-        )
+        outcome = "valid" if result.valid else "invalid"
+        if result.timed_out:
+            outcome = "timeout"
+        elif result.unavailable:  # busy, or could not run: sandbox incomplete, binary missing, disk full
+            busy = bool(result.errors) and result.errors[0].text.startswith("validator busy")
+            outcome = "busy" if busy else "unavailable"
         self.validator.labels(result.version, outcome).observe(result.seconds)
 
 

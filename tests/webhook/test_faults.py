@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.engine import check
@@ -23,6 +24,7 @@ from haproxy_guard.policies.haproxy.validator import Validator, discover_binarie
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.webhook.cluster import api_client
 from haproxy_guard.webhook.configmaps import ClusterConfigMaps
+from haproxy_guard.webhook.observability import Metrics
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.helpers import GOLDEN, load_yaml
 from tests.webhook.test_cluster import _kubeconfig
@@ -87,6 +89,8 @@ def private_binary(tmp_path: Path) -> Path:
 
 def test_a_validator_binary_removed_while_serving(private_binary: Path) -> None:
     validator = Validator({"2.6": str(private_binary)})
+    metrics = Metrics()
+    validator.observers.append(metrics.observe_validation)
     assert validator.validate(ConfigBundle((("haproxy.cfg", VALID),))).valid
     private_binary.unlink()
     result = validator.validate(ConfigBundle((("haproxy.cfg", VALID + "# another\n"),)))
@@ -94,6 +98,8 @@ def test_a_validator_binary_removed_while_serving(private_binary: Path) -> None:
     again = validator.validate(ConfigBundle((("haproxy.cfg", VALID + "# another\n"),)))
     assert not again.cached, "a check that could not run is never cached"
     assert validator.problem() is not None, "/readyz turns 503: traffic moves to the other replicas"
+    text = generate_latest(metrics.registry).decode()
+    assert 'haproxy_guard_validator_duration_seconds_count{result="unavailable",version="2.6"} 2.0' in text
 
 
 def test_a_crashing_validator_binary(private_binary: Path) -> None:
