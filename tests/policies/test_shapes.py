@@ -207,10 +207,14 @@ def from_shape(shape: Shape, depth: int = 0) -> st.SearchStrategy[Any]:
     return st.fixed_dictionaries({}, optional={field: from_shape(inner, depth + 1) for field, inner in shape.items()})
 
 
+SHAPED = {kind: from_shape(SHAPES[kind]) for kind in ("Deployment", "StatefulSet", "DaemonSet", "Pod", "ConfigMap")}
+"""Built once: strategies made afresh for every example churn hypothesis's strategy cache."""
+
+
 @st.composite
 def shaped_objects(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["Deployment", "StatefulSet", "DaemonSet", "Pod", "ConfigMap"]))
-    body: dict[str, Any] = draw(from_shape(SHAPES[kind]))
+    kind = draw(st.sampled_from(sorted(SHAPED)))
+    body: dict[str, Any] = draw(SHAPED[kind])
     api_version = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}.get(kind, "v1")
     return {"apiVersion": api_version, "kind": kind, **body}
 
