@@ -19,7 +19,7 @@ from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.settings_file import parse_settings
 from tests.helpers import ROOT
 
-OVERLAYS = ["base", "overlays/cert-manager", "overlays/self-signed", "overlays/audit"]
+OVERLAYS = ["base", "overlays/cert-manager", "overlays/self-signed", "overlays/audit", "overlays/api-server-only"]
 SCHEMA_VERSIONS = ("1.30.0", "1.37.0")
 EXCLUDED = {"kube-system", "kube-node-lease", "haproxy-guard"}
 CRD_GROUPS = ("cert-manager.io/",)  # not in the Kubernetes schemas: checked for shape only
@@ -209,4 +209,7 @@ def test_metrics_have_their_own_port_behind_a_network_policy(overlay: str) -> No
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
     ]
     webhook_rule = next(rule for rule in rules if rule["ports"][0]["port"] == "https")
-    assert "from" not in webhook_rule, "the API server's addresses are cluster-specific"
+    if overlay == "overlays/api-server-only":
+        assert webhook_rule["from"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}], "only the API server's range"
+    else:
+        assert "from" not in webhook_rule, "the API server's addresses are cluster-specific"
