@@ -139,7 +139,7 @@ def _haproxy_reads(binary: str, lines: list[str]) -> dict[int, str]:
     found: dict[int, str] = {}
     for line in (output.stdout + output.stderr).split("\n"):  # not splitlines(): a form feed is text here
         match = re.search(r"\[[^\]]*:(\d+)\]\s*:?\s*(.*)$", line)
-        if match:
+        if match and "is empty and marks the end of the argument list" not in line:  # 3.2's extra warning
             found.setdefault(int(match.group(1)), match.group(2))
     return found
 
@@ -172,11 +172,13 @@ def test_first_word_and_notice_argument_match_haproxy(version: str, expressions:
         if line.startswith("zz"):
             if "'" in words[0] or "\n" in words[0] or "\t" in words[0]:
                 continue  # not recoverable from the quoted message
+            if "" in words[1:]:
+                continue  # an empty argument: 3.4 refuses the line for it before looking the keyword up
             assert f"unknown keyword '{words[0]}'" in message, (line, words, message)
-        elif len(words) == 2 and words[1] == "" and version not in {"2.6", "2.8"}:
-            assert "is empty and marks the end of the argument list" in message, (line, words, message)
         elif len(words) == 2 and "'" not in words[1]:
             assert message.endswith(f"'{words[1]}'."), (line, words, message)
+        elif "" in words[2:]:
+            continue  # an empty argument: 2.x ignores it when counting (`*args[2]`), 3.x warns it ends the list
         elif len(words) > 2:
             assert "Unexpected argument" in message, (line, words, message)
     if bad:
