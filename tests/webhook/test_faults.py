@@ -25,10 +25,9 @@ from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.webhook.cluster import api_client
 from haproxy_guard.webhook.configmaps import ClusterConfigMaps
 from haproxy_guard.webhook.observability import Metrics
-from tests.conftest import RunningServer, start_server, stop_server
+from tests.conftest import RunningServer
 from tests.helpers import GOLDEN, load_yaml
 from tests.webhook.test_cluster import _kubeconfig
-from tests.webhook.test_tls import _mounted_secret
 
 VALID = (
     "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 1s\n"
@@ -109,17 +108,6 @@ def test_a_crashing_validator_binary(private_binary: Path) -> None:
     result = validator.validate(ConfigBundle((("haproxy.cfg", VALID),)))
     assert not result.valid
     assert "stopped abnormally" in str(result.errors[0]) or "not validated" in str(result.errors[0])
-
-
-@pytest.fixture
-def rotating_server(tmp_path: Path) -> Iterator[RunningServer]:
-    """A server reading its pair from a kubelet-style Secret folder, polled every 0.2 s."""
-    secret = tmp_path / "secret"
-    secret.mkdir()
-    _mounted_secret(secret, "..v1")
-    running = start_server(secret, tmp_path / "server.log", ["--cert-poll-seconds", "0.2"])
-    yield running
-    stop_server(running)
 
 
 @pytest.mark.slow

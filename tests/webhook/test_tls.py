@@ -6,7 +6,6 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from haproxy_guard.certs.authority import generate
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.helpers import GOLDEN, load_yaml, review
+from tests.webhook.conftest import mounted_secret
 
 BODY = json.dumps(review(load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml"), uid="in-flight")).encode()
 
@@ -59,27 +59,6 @@ def test_minimum_tls_version_is_enforced(cert_dir: Path, tmp_path: Path) -> None
         stop_server(strict)
 
 
-def _mounted_secret(root: Path, version: str) -> None:
-    """Lay out certificates the way the kubelet mounts a Secret: files behind a swapped `..data` link."""
-    generate(root / version, ["localhost", "127.0.0.1"])
-    link = root / "..data_tmp"
-    link.symlink_to(version)
-    link.replace(root / "..data")
-    for name in ("ca.crt", "tls.crt", "tls.key"):
-        if not (root / name).is_symlink():
-            (root / name).symlink_to(Path("..data") / name)
-
-
-@pytest.fixture
-def rotating_server(tmp_path: Path) -> Iterator[RunningServer]:
-    secret = tmp_path / "secret"
-    secret.mkdir()
-    _mounted_secret(secret, "..v1")
-    running = start_server(secret, tmp_path / "server.log", ["--cert-poll-seconds", "0.2"])
-    yield running
-    stop_server(running)
-
-
 def _served_by(server: RunningServer, ca: Path) -> bool:
     try:
         with _client(server, ca) as client:
@@ -107,7 +86,7 @@ def test_rotated_certificate_is_served_without_restart_or_failing_a_request_in_f
             + f"Content-Length: {len(BODY)}\r\n\r\n".encode()
             + BODY[: len(BODY) // 2]
         )
-        _mounted_secret(secret, "..v2")
+        mounted_secret(secret, "..v2")
         new_ca = secret / "ca.crt"
         deadline = time.monotonic() + 10
         while not _served_by(rotating_server, new_ca):
