@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,13 +114,19 @@ def test_an_unreachable_or_absent_api_server_means_unknown(tmp_path: Path, monke
     assert discover_kubernetes_version(api_client(), timeout=1) is None
 
 
+def cluster_client(url: str, ca: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A kubernetes client for the API server at `url` (through a kubeconfig, never the in-cluster one)."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", url, ca)))
+    client = api_client()
+    assert client is not None
+    return client
+
+
 def test_mounted_configmaps_are_read_from_the_api_server_and_cached(
     api_server: str, cert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", api_server, cert_dir / "ca.crt")))
-    client = api_client()
-    assert client is not None
+    client = cluster_client(api_server, cert_dir / "ca.crt", tmp_path, monkeypatch)
     source = ClusterConfigMaps(client, timeout_seconds=1, ttl_seconds=60)
     REQUESTS.clear()
     first = source("edge", "edge-haproxy")

@@ -22,12 +22,11 @@ from haproxy_guard.policies.engine import check
 from haproxy_guard.policies.haproxy.render import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 from haproxy_guard.policies.model.settings import Settings
-from haproxy_guard.webhook.cluster import api_client
 from haproxy_guard.webhook.configmaps import ClusterConfigMaps
 from haproxy_guard.webhook.observability import Metrics
 from tests.conftest import RunningServer
 from tests.helpers import GOLDEN, load_yaml
-from tests.webhook.test_cluster import _kubeconfig
+from tests.webhook.test_cluster import cluster_client
 
 VALID = (
     "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 1s\n"
@@ -65,10 +64,7 @@ def silent_api_server() -> Iterator[str]:
 def test_a_silent_api_server_makes_mounted_configmaps_unavailable_quickly(
     silent_api_server: str, cert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", silent_api_server, cert_dir / "ca.crt")))
-    client = api_client()
-    assert client is not None
+    client = cluster_client(silent_api_server, cert_dir / "ca.crt", tmp_path, monkeypatch)
     workload = load_yaml(GOLDEN / "haproxy-config-valid" / "workload-runs-2.8" / "input.yaml")
     source = ClusterConfigMaps(client, timeout_seconds=1)
     started = time.monotonic()
