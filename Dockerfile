@@ -25,6 +25,7 @@ COPY policies ./policies
 COPY webhook ./webhook
 COPY certs ./certs
 COPY cli ./cli
+COPY drill ./drill
 # HAProxy 3.0, 3.2 and 3.4 validators: Debian's packages of trixie/sid/experimental, pinned and verified by
 # scripts/validators.lock, unpacked with their own loader and libraries (found by the webhook there).
 COPY scripts/install-validators.sh scripts/validators.lock ./scripts/

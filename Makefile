@@ -22,7 +22,7 @@ validators:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,drill]'
 	touch $(STAMP)
 
 # Generate dev certificates, serve the webhook on https://127.0.0.1:$(PORT), show a sample HAProxy

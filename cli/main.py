@@ -1,4 +1,4 @@
-"""The `haproxy-guard` command line: `serve`, `audit`, `mutate`, `check-config` and `certs generate`.
+"""The `haproxy-guard` command line: `serve`, `audit`, `mutate`, `check-config`, `drill` and `certs`.
 
 Exit codes: 0 success, 1 findings (audit/mutate), 2 bad input or usage, always with a one-line reason
 on stderr and never a traceback for the user's mistakes.
@@ -51,6 +51,51 @@ def _add_check_config(commands: Any) -> None:
     )
 
 
+def _add_drill(commands: Any) -> None:
+    drill = commands.add_parser(
+        "drill", help="run the input's HAProxy workloads as real HAProxy under load through pod stops and rollouts"
+    )
+    drill.add_argument("paths", nargs="*", metavar="PATH", help="files or folders; - or nothing reads stdin")
+    drill.add_argument("--scenario", default="all", choices=["stop", "rollout", "long-lived", "all"])
+    drill.add_argument("--runs", type=int, default=1, help="runs of each scenario and spec (default 1)")
+    drill.add_argument("--plot", type=Path, metavar="FILE.png", help="write a timeline of the first runs")
+    drill.add_argument("--format", default="text", choices=["text", "json"], help="output format")
+    drill.add_argument("--settings", type=Path, help="settings YAML file (as for mutate)")
+    drill.add_argument("--haproxy-version", metavar="X.Y", help="run this branch instead of the image's")
+    drill.add_argument(
+        "--endpoint-lag", type=float, default=2.0, metavar="SECONDS",
+        help="how long after a change the Service follows (default 2; real clusters: under 1 to 30)",
+    )  # fmt: skip
+    drill.add_argument("--rate", type=float, default=300.0, help="requests per second (default 300)")
+    drill.add_argument(
+        "--stream-seconds", type=float, default=8.0, help="length of the long-lived requests (default 8)"
+    )
+
+
+def _drill(args: argparse.Namespace) -> int:
+    from haproxy_guard.drill.command import DrillRequest, run_drill  # noqa: PLC0415
+    from haproxy_guard.drill.load import LoadShape  # noqa: PLC0415
+    from haproxy_guard.drill.prepare import DrillError  # noqa: PLC0415
+    from haproxy_guard.drill.scenarios import SCENARIOS, Options  # noqa: PLC0415
+
+    if not 0 <= args.endpoint_lag <= 120 or not 1 <= args.rate <= 5000 or not 0 < args.stream_seconds <= 600:
+        raise UsageError("--endpoint-lag 0-120, --rate 1-5000 and --stream-seconds up to 600")
+    settings = load_settings(args.settings)
+    request = DrillRequest(
+        args.paths,
+        SCENARIOS if args.scenario == "all" else (args.scenario,),
+        args.runs,
+        args.format,
+        args.plot,
+        args.haproxy_version,
+        Options(args.endpoint_lag, LoadShape(rate=args.rate), args.stream_seconds),
+    )
+    try:
+        return run_drill(request, settings, make_validator(settings))
+    except DrillError as error:
+        raise UsageError(str(error)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="haproxy-guard", description="Admission guard for HAProxy on Kubernetes")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -91,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     mutate_cmd.add_argument("--diff", action="store_true", help="print a unified diff instead of the documents")
 
     _add_check_config(commands)
+    _add_drill(commands)
 
     certs = commands.add_parser("certs", help="certificate tools")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
@@ -267,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command in {"audit", "mutate"}:
             return _manifests(args)
+        if args.command == "drill":
+            return _drill(args)
         if args.certs_command == "rotate":
             return _rotate(args)
         return _generate(args)

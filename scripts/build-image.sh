@@ -15,7 +15,7 @@ cache=${IMAGE_CACHE:-.cache/image}
 base=localhost/haproxy-guard-base:bookworm
 export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
 stamp="$cache/built-from-$(echo "$tag" | tr '/:' '__')"
-inputs=$(find Dockerfile pyproject.toml README.md haproxy_guard policies webhook certs cli -follow -type f \
+inputs=$(find Dockerfile pyproject.toml README.md haproxy_guard policies webhook certs cli drill -follow -type f \
   -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 state=missing
 if command -v buildah >/dev/null 2>&1 && buildah inspect --type image "$tag" >/dev/null 2>&1; then

@@ -48,7 +48,7 @@ GRAPH = {name: _imports(path) for name, path in MODULES.items()}
 
 
 def test_the_namespace_holds_the_design_card_folders() -> None:
-    for folder in ("webhook", "policies", "certs", "cli"):
+    for folder in ("webhook", "policies", "certs", "cli", "drill"):
         assert (PACKAGE / folder).resolve() == (ROOT / folder).resolve()
     assert {"haproxy_guard.policies.rules", "haproxy_guard.policies.model", "haproxy_guard.policies.haproxy"} <= set(
         MODULES
@@ -61,6 +61,8 @@ def test_the_namespace_holds_the_design_card_folders() -> None:
         pytest.param("haproxy_guard.webhook", "haproxy_guard.cli", id="server-never-imports-the-command-line"),
         pytest.param("haproxy_guard.policies", "haproxy_guard.webhook", id="domain-never-imports-the-server"),
         pytest.param("haproxy_guard.policies", "haproxy_guard.cli", id="domain-never-imports-the-command-line"),
+        pytest.param("haproxy_guard.webhook", "haproxy_guard.drill", id="server-never-imports-the-drill"),
+        pytest.param("haproxy_guard.policies", "haproxy_guard.drill", id="domain-never-imports-the-drill"),
         pytest.param("haproxy_guard.certs", "haproxy_guard.policies", id="certificates-stand-alone"),
         pytest.param("haproxy_guard.policies.model", "haproxy_guard.policies.rules", id="model-never-imports-a-policy"),
         pytest.param(
