@@ -67,6 +67,8 @@ def _add_drill(commands: Any) -> None:
         help="how long after a change the Service follows (default 2; real clusters: under 1 to 30)",
     )  # fmt: skip
     drill.add_argument("--rate", type=float, default=300.0, help="requests per second (default 300)")
+    drill.add_argument("--host", default="drill.local", help="Host header of the requests (for host routing)")
+    drill.add_argument("--path", default="/", help="path of the requests (default /)")
     drill.add_argument(
         "--stream-seconds", type=float, default=8.0, help="length of the long-lived requests (default 8)"
     )
@@ -80,6 +82,8 @@ def _drill(args: argparse.Namespace) -> int:
 
     if not 0 <= args.endpoint_lag <= 120 or not 1 <= args.rate <= 5000 or not 0 < args.stream_seconds <= 600:
         raise UsageError("--endpoint-lag 0-120, --rate 1-5000 and --stream-seconds up to 600")
+    if not args.path.startswith("/") or any(char.isspace() for char in args.path + args.host) or not args.host:
+        raise UsageError("--path starts with / and --host is a name; neither may hold blanks")
     settings = load_settings(args.settings)
     request = DrillRequest(
         args.paths,
@@ -88,7 +92,7 @@ def _drill(args: argparse.Namespace) -> int:
         args.format,
         args.plot,
         args.haproxy_version,
-        Options(args.endpoint_lag, LoadShape(rate=args.rate), args.stream_seconds),
+        Options(args.endpoint_lag, LoadShape(rate=args.rate, host=args.host, path=args.path), args.stream_seconds),
     )
     try:
         return run_drill(request, settings, make_validator(settings))

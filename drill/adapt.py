@@ -16,6 +16,7 @@ response`, `maxconn`, threads) is kept as written: it is what the drill measures
 from __future__ import annotations
 
 import re
+import resource
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -194,6 +195,16 @@ def _drop_options(
     return {index for index in dropped if index < len(spans)}
 
 
+def connection_cap() -> int:
+    """The highest global `maxconn` HAProxy can open files for under this process's hard open-files limit
+    (about two descriptors per connection). Pods usually get 1048576; a machine with less makes the drill
+    lower a larger `maxconn` (said in the report): its load is far below either bound."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        return 1 << 30
+    return max(hard // 2 - 500, 100)
+
+
 @dataclass(frozen=True)
 class Replica:
     """Where one replica runs: its folder, its ports (container port -> local port), its stand-in backend."""
@@ -202,6 +213,8 @@ class Replica:
     ports: Mapping[int, int]
     backend_port: int
     peer_ports: Mapping[str, int] = field(default_factory=dict)
+    max_connections: int | None = None
+    """Cap on the global `maxconn` (see `connection_cap`); None keeps it as written."""
 
 
 class _Adapter:
@@ -228,6 +241,18 @@ class _Adapter:
         dropped: set[int] = set()
         if section == "global" and keyword in DROPPED_GLOBAL:
             return ""
+        cap = self.replica.max_connections
+        if (
+            section == "global"
+            and keyword == "maxconn"
+            and cap
+            and words[1:2]
+            and words[1].isdigit()
+            and int(words[1]) > cap
+        ):
+            replaced[1] = str(cap)
+        if section == "global" and keyword == "ulimit-n" and cap:
+            return ""  # HAProxy sizes it from maxconn; a written one above the hard limit cannot be set
         if keyword == "log" and not (len(words) > 1 and words[1] == "global"):
             return ""
         if keyword in {"dgram-bind", "source"} or words[:3] in (

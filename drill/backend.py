@@ -1,8 +1,8 @@
 """The stand-in backend every replica's servers point at: a small HTTP/1.1 server (keep-alive, loopback only)
 run as its own process so it never competes with the load generator for the interpreter.
 
-`GET /stream?seconds=S` answers with a chunked body, one chunk every 100 ms for S seconds (a long-lived
-request); anything else gets `200 ok` at once. Run: `python -m haproxy_guard.drill.backend` prints the port.
+A request whose query has `drill-stream=S` (any path) is answered with a chunked body, one chunk every
+100 ms for S seconds (a long-lived request); anything else gets `200 ok` at once. Run: `python -m haproxy_guard.drill.backend` prints the port.
 """
 
 from __future__ import annotations
@@ -15,18 +15,20 @@ from urllib.parse import parse_qs, urlsplit
 MAX_HEAD = 16 * 1024
 MAX_STREAM_SECONDS = 600.0
 CHUNK_INTERVAL = 0.1
+STREAM_PARAMETER = "drill-stream"
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
 
 
 async def _respond(writer: asyncio.StreamWriter, target: str, close: bool) -> None:
     url = urlsplit(target)
     connection = b"Connection: close\r\n" if close else b""
-    if url.path != "/stream":
+    stream = parse_qs(url.query).get(STREAM_PARAMETER)
+    if not stream:
         writer.write(_OK + connection + b"\r\nok")
         await writer.drain()
         return
     try:
-        seconds = min(float(parse_qs(url.query).get("seconds", ["1"])[0]), MAX_STREAM_SECONDS)
+        seconds = min(float(stream[0]), MAX_STREAM_SECONDS)
     except ValueError:
         seconds = 1.0
     writer.write(

@@ -5,7 +5,7 @@
   a request written on a connection that closes before its answer is a failure (no retry), which is the
   keep-alive race the drill measures.
 - *New-connection clients* open a connection per request (`Connection: close`).
-- *Stream clients* hold long requests (`/stream?seconds=S`) end to end: a stream cut short is a failure.
+- *Stream clients* hold long requests (`?drill-stream=S`, see `backend`) end to end: a stream cut short is a failure.
 
 Failures by kind: `refused` (the connection reached no listening endpoint), `reset` (closed or reset before
 the whole answer), `timeout` (no whole answer within the request timeout), `status_5xx`.
@@ -18,6 +18,8 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from haproxy_guard.drill.backend import STREAM_PARAMETER
 
 KINDS = ("refused", "reset", "timeout", "status_5xx")
 MAX_HEAD = 16 * 1024
@@ -33,6 +35,9 @@ class LoadShape:
     timeout: float = 5.0
     stream_clients: int = 0
     stream_seconds: float = 0.0
+    host: str = "drill.local"
+    """The `Host` header (a configuration routing by host needs one of its names)."""
+    path: str = "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,30 @@ class Load:
         self._stream_tasks = [asyncio.create_task(self._streams()) for _ in range(shape.stream_clients)]
         self._tasks += self._stream_tasks
 
+    def stream_target(self) -> str:
+        separator = "&" if "?" in self.shape.path else "?"
+        return f"{self.shape.path}{separator}{STREAM_PARAMETER}={self.shape.stream_seconds:g}"
+
+    async def answer(self) -> int | str:
+        """One request as the clients send it: its status, or the kind of failure."""
+        connection = None
+        try:
+            connection = await self._open()
+            status, _ = await self._exchange(connection, self.shape.path, True, self.shape.timeout)
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            TimeoutError,
+            _Failed,
+        ) as error:
+            return self._classify(error, connection[1] if connection else None, connection[2] if connection else 0.0)
+        finally:
+            if connection is not None:
+                connection[1].close()
+        return status
+
     async def finish_streams(self) -> None:
         """No new long request from now on; returns once the ones running have ended."""
         self._streams_stopping.set()
@@ -164,7 +193,7 @@ class Load:
         timeout: float,
     ) -> tuple[int, bool]:
         reader, writer, _ = connection
-        head = f"GET {target} HTTP/1.1\r\nHost: drill.local\r\nUser-Agent: haproxy-guard-drill\r\n"
+        head = f"GET {target} HTTP/1.1\r\nHost: {self.shape.host}\r\nUser-Agent: haproxy-guard-drill\r\n"
         writer.write((head + ("Connection: close\r\n" if close else "") + "\r\n").encode())
         await writer.drain()
         return await asyncio.wait_for(_read_response(reader), timeout)
@@ -193,7 +222,7 @@ class Load:
             try:
                 if connection is None:
                     connection = await self._open()
-                status, closes = await self._exchange(connection, "/", False, self.shape.timeout)
+                status, closes = await self._exchange(connection, self.shape.path, False, self.shape.timeout)
             except (
                 OSError,
                 asyncio.IncompleteReadError,
@@ -224,7 +253,7 @@ class Load:
             await self._paced(rate, phase)
             if self._stopping.is_set():
                 break
-            await self._one("/", stream=False)
+            await self._one(self.shape.path, stream=False)
 
     async def _one(self, target: str, *, stream: bool) -> None:
         started = self._loop.time()
@@ -253,4 +282,4 @@ class Load:
 
     async def _streams(self) -> None:
         while not self._streams_stopping.is_set():
-            await self._one(f"/stream?seconds={self.shape.stream_seconds:g}", stream=True)
+            await self._one(self.stream_target(), stream=True)

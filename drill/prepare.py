@@ -17,7 +17,7 @@ from typing import Any
 from haproxy_guard.cli.audit import input_context
 from haproxy_guard.cli.commands import mutate_documents
 from haproxy_guard.cli.manifests import Document
-from haproxy_guard.drill.adapt import AdaptError, Layout, layout
+from haproxy_guard.drill.adapt import AdaptError, Layout, connection_cap, layout
 from haproxy_guard.drill.advice import Advice, advise
 from haproxy_guard.drill.plan import PodPlan, pod_plan
 from haproxy_guard.policies import engine
@@ -121,6 +121,11 @@ def _prepare(
     notes = [plan.pre_stop.note] if plan.pre_stop.note else []
     if plan.readiness.kind in {"exec", "grpc"}:
         notes.append(f"the {plan.readiness.kind} readiness probe cannot run here: ready once HAProxy listens")
+    maxconn = subject.configmap.facts.maxconn
+    if maxconn is not None and maxconn > connection_cap():
+        notes.append(
+            f"global maxconn {maxconn} run as {connection_cap()}: this machine's open-files limit is lower than a pod's"
+        )
     if plan.replicas != plan.replicas_written:
         notes.append(f"{plan.replicas_written} replicas drilled as {plan.replicas}")
     return Prepared(

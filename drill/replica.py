@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import resource
 import signal
 import ssl
 import time
@@ -24,11 +25,18 @@ from pathlib import Path
 from haproxy_guard.drill.plan import Probe
 
 _PR_SET_PDEATHSIG = 1
+CONTAINER_OPEN_FILES = 1048576
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def child_setup() -> None:  # runs in the child between fork and exec
+    """Die with the drill; and the open-files limit a container gets (containerd and CRI-O give 1048576),
+    so a large `maxconn` starts as it does in the pod instead of failing to raise the limit."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = CONTAINER_OPEN_FILES if os.geteuid() == 0 else hard
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
 
 
 async def start_process(
@@ -45,7 +53,7 @@ async def start_process(
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=child_setup,
         )
     finally:
         log.close()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from haproxy_guard.drill.adapt import Replica as Placement
-from haproxy_guard.drill.adapt import adapt, free_ports
+from haproxy_guard.drill.adapt import adapt, connection_cap, free_ports
 from haproxy_guard.drill.kubelet import terminate
 from haproxy_guard.drill.load import Load, LoadShape, Recorder
 from haproxy_guard.drill.prepare import DrillError, Prepared
@@ -128,6 +128,7 @@ class Cluster:
             dict(zip(container_ports, ports, strict=False)),
             self.backend_port,
             dict(zip(prepared.layout.peers, ports[len(container_ports) :], strict=False)),
+            connection_cap(),
         )
         files = []
         for index, text in enumerate(adapt(prepared.configs, placement, prepared.env)):
@@ -213,6 +214,18 @@ async def _ready_fleet(cluster: Cluster) -> list[Replica]:
     return replicas
 
 
+async def _baseline(cluster: Cluster, shape: LoadShape) -> None:
+    """Before anything stops: the configuration answers the drill's request (else every run would count the
+    same errors, as written and mutated, and measure nothing)."""
+    probe = Load(cluster.service.port, shape, lambda _port, _since: False)
+    answers = [await probe.answer() for _ in range(3 * cluster.prepared.plan.replicas)]
+    if not any(isinstance(answer, int) and answer < 500 for answer in answers):
+        raise DrillError(
+            f"{cluster.prepared.plan.title} ({cluster.prepared.spec}): GET {shape.path} with Host {shape.host} gets "
+            f"{answers[0]} before any pod stops (no backend for this request?); choose one it routes with --host/--path"
+        )
+
+
 async def _stop(cluster: Cluster, replicas: list[Replica]) -> str | None:
     await cluster.delete(replicas[0])
     await cluster.wait_for("the endpoint was not removed", lambda: replicas[0].name not in cluster.joined)
@@ -282,6 +295,7 @@ async def run_scenario(scenario: str, prepared: Prepared, folder: Path, options:
     try:
         await cluster.start()
         replicas = await _ready_fleet(cluster)
+        await _baseline(cluster, shape)
         load = Load(
             cluster.service.port, shape, lambda port, since: cluster.service.refused_clients.get(port, -1.0) >= since
         )

@@ -190,11 +190,15 @@ def test_results_are_cached_by_content(validator: Validator) -> None:
     assert not other_version.cached, "the cache key includes the binary"
 
 
-def test_the_sandbox_folder_is_removed(validator: Validator) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("haproxy-guard-*"))
-    _check(validator, "frontend gone\n  bind :8082\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n")
-    after = set(Path(tempfile.gettempdir()).glob("haproxy-guard-*"))
-    assert after <= before
+def test_the_sandbox_folder_is_removed(
+    validator: Validator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a private temporary folder (the shared one also holds other processes' checks)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    fresh = Validator(validator.binaries)
+    result = _check(fresh, "frontend gone\n  bind :8082\n  default_backend be\nbackend be\n  server s 127.0.0.1:80\n")
+    assert result.valid and not result.cached
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_concurrent_checks_of_the_same_input_run_haproxy_once(validator: Validator) -> None:
