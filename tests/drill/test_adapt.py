@@ -196,7 +196,12 @@ def test_every_adapted_corpus_configuration_starts_answers_and_soft_stops(tmp_pa
                 command += ["-L", sandbox.local_peer]
             with (root / "haproxy.log").open("wb") as log:
                 process = subprocess.Popen(
-                    command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=child_setup  # noqa: PLW1509
+                    command,
+                    cwd=root,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    preexec_fn=child_setup,  # noqa: PLW1509
                 )
             started += 1
             try:

@@ -190,9 +190,7 @@ def test_results_are_cached_by_content(validator: Validator) -> None:
     assert not other_version.cached, "the cache key includes the binary"
 
 
-def test_the_sandbox_folder_is_removed(
-    validator: Validator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_sandbox_folder_is_removed(validator: Validator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In a private temporary folder (the shared one also holds other processes' checks)."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fresh = Validator(validator.binaries)
