@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 
 from haproxy_guard.policies.model.settings import ReadinessProbeSettings, Settings
@@ -44,3 +45,14 @@ def test_every_setting_has_a_row() -> None:
     for key in ("preStopSeconds", "drainSeconds", "graceMarginSeconds", "minReadySeconds", "maxBodyBytes"):
         value = getattr(defaults, re.sub(r"([A-Z])", r"_\1", key).lower())
         assert rows[key][0].startswith(f"`{value}`"), key
+
+
+def test_every_drill_option_is_documented() -> None:
+    from haproxy_guard.cli.main import _parser
+
+    commands = next(action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction))
+    drill = commands.choices["drill"]
+    section = README.split("## Proving it on real HAProxy: `haproxy-guard drill`", 1)[1].split("\n## ", 1)[0]
+    options = [option for action in drill._actions for option in action.option_strings if option.startswith("--")]
+    assert {"--scenario", "--runs", "--plot", "--format", "--endpoint-lag", "--rate"} <= set(options)
+    assert [option for option in options if option not in section and option != "--help"] == []
