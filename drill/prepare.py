@@ -119,6 +119,8 @@ def _prepare(
             f"{source}: {plan.title}: no plain-text listener to send load to (every bind is TLS, statistics or health)"
         )
     notes = [plan.pre_stop.note] if plan.pre_stop.note else []
+    if len(workload.haproxy_containers) > 1:
+        notes.append(f"{len(workload.haproxy_containers)} HAProxy containers: container {plan.container} is drilled")
     if plan.readiness.kind in {"exec", "grpc"}:
         notes.append(f"the {plan.readiness.kind} readiness probe cannot run here: ready once HAProxy listens")
     maxconn = subject.configmap.facts.maxconn
