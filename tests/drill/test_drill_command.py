@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -70,8 +71,9 @@ def _failures(run: dict[str, Any]) -> int:
     return sum(run["failures"].values())
 
 
-def test_the_example_loses_requests_on_a_pod_stop_as_written_and_none_mutated() -> None:
-    result = _drill("examples/", "--scenario", "stop", "--format", "json")
+def test_the_example_loses_requests_on_a_pod_stop_as_written_and_none_mutated(tmp_path: Path) -> None:
+    plot = tmp_path / "timeline.png"
+    result = _drill("examples/", "--scenario", "stop", "--format", "json", "--plot", str(plot))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     runs = {run["spec"]: run for run in report["runs"]}
@@ -87,13 +89,17 @@ def test_the_example_loses_requests_on_a_pod_stop_as_written_and_none_mutated() 
     assert events.index("deleted") < events.index("endpoint removed") < events.index("preStop ended")
     assert events.index("preStop ended") < events.index("stop signal (SIGUSR1)") < events.index("exited")
     assert "drill: " in result.stderr, "progress goes to stderr"
+    header = plot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", header[16:24])
+    assert width > 1000 and height > 200, "one row per scenario, a panel per spec"
 
 
 def test_a_grace_period_shorter_than_a_long_request_ends_in_sigkill(tmp_path: Path) -> None:
-    """As written: no preStop, 3 s of grace, 5 s requests in flight: SIGKILL cuts them. Mutated: the wait and
+    """As written: no preStop, 3 s of grace, 8 s requests in flight: SIGKILL cuts them. Mutated: the wait and
     the grace period fit, and `hard-stop-after` is advised (and applied to the copy)."""
     manifest = _manifests(tmp_path, grace=3)
-    result = _drill(str(manifest), "--scenario", "long-lived", "--stream-seconds", "5", "--format", "json")
+    result = _drill(str(manifest), "--scenario", "long-lived", "--stream-seconds", "8", "--format", "json")
     report = json.loads(result.stdout)
     runs = {run["spec"]: run for run in report["runs"]}
     assert "SIGKILL" in [event["event"] for event in runs["as-written"]["events"]]
