@@ -60,9 +60,11 @@ class Target:
     specs: tuple[Prepared, Prepared]
 
 
-def _workload(document: Document, settings: Settings, context: Any) -> Workload | None:
+def _workload(document: Document, settings: Settings, context: Any) -> tuple[Workload | None, list[str]]:
+    """The workload with its mounts attached, and the deny-level findings it still has."""
     evaluation = engine.check(document.obj, settings, namespace=document.namespace, context=context)
-    return evaluation.workload if isinstance(evaluation.workload, Workload) else None
+    workload = evaluation.workload if isinstance(evaluation.workload, Workload) else None
+    return workload, [f"[{finding.policy}] {finding.message}" for finding in evaluation.denied]
 
 
 def _bundle(workload: Workload, source: str) -> tuple[ConfigBundle, Any, Any]:
@@ -148,10 +150,10 @@ def prepare(
     mutated_context = input_context(mutated, validator)
     targets: list[Target] = []
     for index, (document, after) in enumerate(zip(documents, mutated, strict=True)):
-        workload = _workload(document, settings, written_context)
+        workload, _ = _workload(document, settings, written_context)
         if workload is None:
             continue
-        after_workload = _workload(Document(document.file, document.index, after), settings, mutated_context)
+        after_workload, remaining = _workload(Document(document.file, document.index, after), settings, mutated_context)
         assert after_workload is not None
         place = folder / f"w{index}"
         if place.exists():
@@ -167,6 +169,7 @@ def prepare(
             _prepare("as-written", workload, **common),
             _prepare("mutated", after_workload, **common),
         )
+        specs[1].notes.extend(f"still denied after mutate: {finding}" for finding in remaining)
         targets.append(Target(specs[0].plan.title, specs))
     if not targets:
         raise DrillError(
