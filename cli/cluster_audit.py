@@ -1,28 +1,35 @@
-"""`haproxy-guard audit --cluster [--namespace NS]`: the same findings for what is running now.
+"""`haproxy-guard audit --cluster [--namespace NS]`: the same findings for what is running now, streamed.
 
-Reads Deployments, StatefulSets, DaemonSets, standalone Pods, ConfigMaps and PodDisruptionBudgets through
-the API (kubeconfig, else in-cluster) with list calls only (needs `list` on them), and never writes. With
-`--format policyreport` it prints `wgpolicyk8s.io/v1alpha2` PolicyReport objects, one per namespace, that
-report viewers (Policy Reporter, kubectl get polr once applied) can show.
+Workloads (Deployments, StatefulSets, DaemonSets, standalone Pods) are listed in pages (`limit` + `continue`)
+as raw JSON and evaluated as each page arrives; the ConfigMaps they mount are read by name and their
+namespace's PodDisruptionBudgets on demand, both cached; ConfigMaps labelled `haproxy-guard.io/config` are
+listed too. Each result keeps only the object's identity and its findings, so memory does not grow with the
+cluster. Needs read access only, never writes. With `--format policyreport` it prints
+`wgpolicyk8s.io/v1alpha2` PolicyReport objects, one per namespace, that report viewers can show.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import orjson
 import yaml
 
-from haproxy_guard.cli.audit import Audited, denied, input_context
+from haproxy_guard.cli.audit import Audited, denied
 from haproxy_guard.cli.commands import EXIT_FINDINGS, EXIT_OK, tool_version
 from haproxy_guard.cli.manifests import Document
 from haproxy_guard.cli.report import render
 from haproxy_guard.policies import engine
+from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.haproxy.validator import Validator
 from haproxy_guard.policies.model.findings import Severity
 from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import Workload
 
 REQUEST_TIMEOUT = 30
 
@@ -31,62 +38,161 @@ class ClusterError(Exception):
     """The cluster could not be read (exit 2)."""
 
 
-def _lists(api: Any, namespace: str | None) -> list[tuple[str, str, Callable[[], Any]]]:
-    from kubernetes import client  # noqa: PLC0415
-
-    apps, core, policy = client.AppsV1Api(api), client.CoreV1Api(api), client.PolicyV1Api(api)
-    options = {"_request_timeout": REQUEST_TIMEOUT}
-
-    def pick(all_namespaces: Callable[..., Any], one: Callable[..., Any]) -> Callable[[], Any]:
-        return (lambda: one(namespace, **options)) if namespace else (lambda: all_namespaces(**options))
-
-    return [
-        ("apps/v1", "Deployment", pick(apps.list_deployment_for_all_namespaces, apps.list_namespaced_deployment)),
-        ("apps/v1", "StatefulSet", pick(apps.list_stateful_set_for_all_namespaces, apps.list_namespaced_stateful_set)),
-        ("apps/v1", "DaemonSet", pick(apps.list_daemon_set_for_all_namespaces, apps.list_namespaced_daemon_set)),
-        ("v1", "Pod", pick(core.list_pod_for_all_namespaces, core.list_namespaced_pod)),
-        ("v1", "ConfigMap", pick(core.list_config_map_for_all_namespaces, core.list_namespaced_config_map)),
-        (
-            "policy/v1",
-            "PodDisruptionBudget",
-            pick(policy.list_pod_disruption_budget_for_all_namespaces, policy.list_namespaced_pod_disruption_budget),
-        ),
-    ]
+PAGE_SIZE = 500
+"""Objects per list call (`limit`; the rest follows with `continue`): a page is all the memory a list holds."""
+CACHE_ENTRIES = 256
+"""ConfigMaps and namespaces' PDB lists kept while reading (lists come sorted by namespace, so a few
+namespaces at a time are enough)."""
+WORKLOADS = (
+    ("apps/v1", "Deployment", "/apis/apps/v1", "deployments"),
+    ("apps/v1", "StatefulSet", "/apis/apps/v1", "statefulsets"),
+    ("apps/v1", "DaemonSet", "/apis/apps/v1", "daemonsets"),
+    ("v1", "Pod", "/api/v1", "pods"),
+)
+CONFIG_LABEL_SELECTOR = "haproxy-guard.io/config=true"
 
 
-def read_cluster(api: Any, namespace: str | None) -> list[dict[str, Any]]:
-    """Every object of the audited kinds, as dicts with apiVersion and kind (pods owned by controllers are
-    left out: their controller is audited)."""
-    objects: list[dict[str, Any]] = []
-    for api_version, kind, call in _lists(api, namespace):
-        try:
-            listed = call()
-        except Exception as error:
-            raise ClusterError(f"cannot list {kind} objects: {getattr(error, 'reason', None) or error}") from None
-        for item in listed.items:
-            obj = api.sanitize_for_serialization(item)
-            if kind == "Pod" and (obj.get("metadata") or {}).get("ownerReferences"):
-                continue
-            objects.append({"apiVersion": api_version, "kind": kind, **obj})
-    return objects
+class _ReadError(Exception):
+    def __init__(self, status: int, reason: str | None) -> None:
+        super().__init__(f"{status} {reason or ''}".strip())
+        self.status, self.reason = status, f"{status} {reason or ''}".strip()
 
 
-def audit_objects(
-    objects: Sequence[dict[str, Any]], settings: Settings, validator: Validator | None, progress: bool
-) -> list[Audited]:
-    context = input_context(objects, validator)
-    results = []
-    for index, obj in enumerate(objects):
-        document = Document("cluster", index, obj)
-        results.append(Audited(document, engine.check(obj, settings, namespace=document.namespace, context=context)))
-        if progress and (index % 10 == 9 or index + 1 == len(objects)):
-            done = (index + 1) * 30 // len(objects)
-            print(
-                f"\r[{'#' * done}{'.' * (30 - done)}] {index + 1}/{len(objects)}", end="", file=sys.stderr, flush=True
+class _Api:
+    """Raw JSON reads through the kubernetes client's configuration and TLS (no typed models: decoding a
+    large list into them costs more than the audit), paginated, with small caches for what workloads mount."""
+
+    def __init__(self, api: Any, namespace: str | None) -> None:
+        self.api, self.namespace = api, namespace
+        self.requests = 0
+        self.configmap = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._configmap)
+        self.pdbs = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._pdbs)
+
+    def get(self, path: str, query: list[tuple[str, Any]] | None = None) -> dict[str, Any]:
+        self.requests += 1
+        headers = {"Accept": "application/json"}
+        if hasattr(self.api, "param_serialize"):  # kubernetes >= 34: the client serialises, then sends
+            method, url, headers, body, post = self.api.param_serialize(
+                "GET", path, query_params=query or [], header_params=headers, auth_settings=["BearerToken"]
             )
-    if progress and objects:
-        print(file=sys.stderr)
-    return [result for result in results if result.evaluation.subject is not None]
+            response = self.api.call_api(method, url, headers, body, post, _request_timeout=REQUEST_TIMEOUT)
+            data = response.read()
+            if not 200 <= response.status < 300:
+                raise _ReadError(response.status, response.reason)
+        else:  # pragma: no cover - older clients
+            data = self.api.call_api(
+                path, "GET", query_params=query or [], header_params=headers, auth_settings=["BearerToken"],
+                _preload_content=False, _return_http_data_only=True, _request_timeout=REQUEST_TIMEOUT,
+            ).data  # fmt: skip
+        value: dict[str, Any] = orjson.loads(data)
+        return value
+
+    def pages(
+        self, group: str, resource: str, namespace: str | None, selector: str | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The items of a list, page by page (`limit` + `continue`)."""
+        path = f"{group}/namespaces/{namespace}/{resource}" if namespace else f"{group}/{resource}"
+        token: str | None = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", PAGE_SIZE)]
+            if token:
+                query.append(("continue", token))
+            if selector:
+                query.append(("labelSelector", selector))
+            page = self.get(path, query)
+            yield page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+    def _configmap(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            found = self.get(f"/api/v1/namespaces/{namespace or 'default'}/configmaps/{name}")
+        except Exception as error:
+            if getattr(error, "status", None) == 404:
+                return None
+            raise
+        return {"apiVersion": "v1", "kind": "ConfigMap", **found}
+
+    def _pdbs(self, namespace: str | None) -> list[dict[str, Any]]:
+        items = [
+            item
+            for page in self.pages("/apis/policy/v1", "poddisruptionbudgets", namespace or "default")
+            for item in page
+        ]
+        return [{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", **item} for item in items]
+
+
+def _slim(result: Audited) -> Audited:
+    """The result without the object (identity and findings are all a report needs), so memory does not
+    grow with what was read."""
+    obj = result.document.obj
+    metadata = obj.get("metadata") or {}
+    identity = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {key: metadata[key] for key in ("name", "namespace", "uid") if key in metadata},
+    }
+    subject = result.evaluation.subject
+    if isinstance(subject, Workload):
+        subject = subject.evolve(obj=identity, pod_spec={}, haproxy_containers=(), configs=(), pdbs=())
+    elif subject is not None:
+        subject = dataclasses.replace(subject, obj=identity, data={})
+    document = Document(result.document.file, result.document.index, identity)
+    return Audited(document, dataclasses.replace(result.evaluation, subject=subject))
+
+
+def stream_audit(
+    api: Any, namespace: str | None, settings: Settings, validator: Validator | None, progress: bool = False
+) -> tuple[list[Audited], int]:
+    """Every HAProxy workload and HAProxy ConfigMap of the cluster (or namespace), evaluated as its page
+    arrives: workloads from paginated lists (pods owned by a controller are left out: their controller is
+    audited), the ConfigMaps they mount and their namespace's PDBs read on demand and cached, plus the
+    ConfigMaps labelled `haproxy-guard.io/config`. Returns the slim results and the number of requests."""
+    reader = _Api(api, namespace)
+    context = Context(validator, reader.configmap, reader.pdbs)
+    results: list[Audited] = []
+    seen_configmaps: set[tuple[str | None, str]] = set()
+    index = 0
+
+    def evaluate(obj: dict[str, Any]) -> None:
+        nonlocal index
+        document = Document("cluster", index, obj)
+        index += 1
+        evaluation = engine.check(obj, settings, namespace=document.namespace, context=context)
+        if evaluation.subject is not None:
+            results.append(_slim(Audited(document, evaluation)))
+        workload = evaluation.workload
+        for mounted in workload.configs if workload is not None else ():
+            key = (workload.namespace if workload else None, mounted.configmap.name)
+            if key not in seen_configmaps:
+                seen_configmaps.add(key)
+                evaluate(mounted.configmap.obj)
+        if progress and index % 100 == 0:
+            print(f"\r{index} objects read", end="", file=sys.stderr, flush=True)
+
+    try:
+        for api_version, kind, group, resource in WORKLOADS:
+            for page in reader.pages(group, resource, namespace):
+                for item in page:
+                    if kind == "Pod" and (item.get("metadata") or {}).get("ownerReferences"):
+                        continue
+                    evaluate({"apiVersion": api_version, "kind": kind, **item})
+        for page in reader.pages("/api/v1", "configmaps", namespace, CONFIG_LABEL_SELECTOR):
+            for item in page:
+                metadata = item.get("metadata") or {}
+                key = (metadata.get("namespace"), str(metadata.get("name")))
+                if key not in seen_configmaps:
+                    seen_configmaps.add(key)
+                    evaluate({"apiVersion": "v1", "kind": "ConfigMap", **item})
+    except ClusterError:
+        raise
+    except Exception as error:
+        reason = getattr(error, "reason", None) or error
+        raise ClusterError(f"cannot read the cluster: {reason}") from None
+    if progress:
+        print(f"\r{index} objects read", file=sys.stderr)
+    return results, reader.requests
 
 
 def policy_reports(results: Sequence[Audited]) -> list[dict[str, Any]]:
@@ -156,7 +262,7 @@ def run_cluster_audit(
     api = api_client()
     if api is None:
         raise ClusterError("no Kubernetes API configuration found (kubeconfig or in-cluster service account)")
-    results = audit_objects(read_cluster(api, namespace), settings, validator, sys.stderr.isatty())
+    results, _ = stream_audit(api, namespace, settings, validator, sys.stderr.isatty())
     if output_format == "policyreport":
         print(yaml.safe_dump_all(policy_reports(results), sort_keys=False), end="")
     else:

@@ -7,10 +7,12 @@ from a scenario's resources; the kubernetes client, kubeconfig and TLS verificat
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from haproxy_guard.cli.cluster_audit import audit_objects
+from haproxy_guard.cli import cluster_audit
 from haproxy_guard.policies.model.settings import Settings
 from tests.helpers import ROOT
 from tests.stand_in import serve_https
@@ -51,27 +53,47 @@ ROUTES = {
 SEEN: list[str] = []
 
 
-def _list(resource: str, namespace: str | None) -> dict[str, Any]:
-    api_version, kind, _ = ROUTES[resource]
+def _items(kind: str, namespace: str | None, selector: str | None) -> list[dict[str, Any]]:
     objects = [*RESOURCES, OWNED_POD]
-    items = [
+    wanted = dict(part.split("=", 1) for part in selector.split(",")) if selector else {}
+    return [
         {key: value for key, value in obj.items() if key not in {"apiVersion", "kind"}}
         for obj in objects
-        if obj["kind"] == kind and (namespace is None or obj["metadata"].get("namespace") == namespace)
+        if obj["kind"] == kind
+        and (namespace is None or obj["metadata"].get("namespace") == namespace)
+        and all((obj["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
     ]
-    return {"apiVersion": api_version, "kind": f"{kind}List", "metadata": {"resourceVersion": "1"}, "items": items}
+
+
+def _list(resource: str, namespace: str | None, query: dict[str, str]) -> dict[str, Any]:
+    """A list as kube-apiserver answers it: `limit` cuts it into pages, `continue` resumes."""
+    api_version, kind, _ = ROUTES[resource]
+    items = _items(kind, namespace, query.get("labelSelector"))
+    start = int(query.get("continue") or 0)
+    limit = int(query.get("limit") or len(items) or 1)
+    page, rest = items[start : start + limit], items[start + limit :]
+    metadata: dict[str, Any] = {"resourceVersion": "1"}
+    if rest:
+        metadata["continue"] = str(start + limit)
+    return {"apiVersion": api_version, "kind": f"{kind}List", "metadata": metadata, "items": page}
 
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         SEEN.append(self.path)
-        parts = self.path.split("?")[0].strip("/").split("/")
+        path, _, raw_query = self.path.partition("?")
+        query = {key: values[0] for key, values in urllib.parse.parse_qs(raw_query).items()}
+        parts = path.strip("/").split("/")
         namespace = parts[parts.index("namespaces") + 1] if "namespaces" in parts else None
-        resource = parts[-1]
-        body = json.dumps(
-            _list(resource, namespace) if resource in ROUTES else {"kind": "Status", "code": 404}
-        ).encode()
-        self.send_response(200 if resource in ROUTES else 404)
+        status, answer = 404, {"kind": "Status", "code": 404}
+        if parts[-1] in ROUTES:
+            status, answer = 200, _list(parts[-1], namespace, query)
+        elif len(parts) >= 2 and parts[-2] == "configmaps":
+            found = [item for item in _items("ConfigMap", namespace, None) if item["metadata"]["name"] == parts[-1]]
+            if found:
+                status, answer = 200, found[0]
+        body = json.dumps(answer).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -123,7 +145,8 @@ def test_cluster_findings_equal_the_file_audit(kubeconfig: Path) -> None:
     )
 
     def strip(report: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in f.items() if k != "source"} for f in report["findings"]]
+        findings = [{k: v for k, v in f.items() if k != "source"} for f in report["findings"]]
+        return sorted(findings, key=lambda f: json.dumps(f, sort_keys=True))
 
     assert strip(cluster) == strip(files)
     assert all(f["source"].startswith("cluster#") for f in cluster["findings"])
@@ -161,11 +184,50 @@ def test_no_cluster_configuration_exits_2(tmp_path: Path) -> None:
     assert "no Kubernetes API configuration found" in result.stderr
 
 
-def test_progress_bar_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
-    objects = [obj for obj in RESOURCES if obj["kind"] in {"Deployment", "ConfigMap"}] * 6
-    results = audit_objects(objects, Settings(), None, progress=True)
-    assert len(results) == 12
-    err = capsys.readouterr().err
-    assert "] 10/12" in err and err.rstrip().endswith("] 12/12")
-    audit_objects(objects, Settings(), None, progress=False)
-    assert capsys.readouterr().err == ""
+def _api(kubeconfig: Path) -> Any:
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(str(kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return client.ApiClient(configuration)
+
+
+def test_lists_are_read_page_by_page_and_configmaps_only_when_mounted_or_labelled(
+    kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster_audit, "PAGE_SIZE", 1)
+    second = copy.deepcopy(next(obj for obj in RESOURCES if obj["kind"] == "Deployment"))
+    second["metadata"]["name"] = "edge-haproxy-2"
+    monkeypatch.setattr(sys.modules[__name__], "RESOURCES", [*RESOURCES, second])
+    SEEN.clear()
+    with _api(kubeconfig) as api:
+        results, requests = cluster_audit.stream_audit(api, None, Settings(), None)
+    assert requests == len(SEEN)
+    assert any("continue=1" in path for path in SEEN), "a second page was asked for"
+    assert all("limit=1" in path for path in SEEN if "/configmaps/" not in path)
+    configmap_reads = [path for path in SEEN if "configmaps" in path]
+    assert configmap_reads and all("/configmaps/" in p or "labelSelector=" in p for p in configmap_reads), (
+        "no unfiltered ConfigMap list: only the mounted ones by name and the labelled ones"
+    )
+    kinds = sorted(result.document.obj["kind"] for result in results)
+    assert kinds == ["ConfigMap", "Deployment", "Deployment"], "the ConfigMap both mount is audited once"
+    assert sum("/configmaps/" in path for path in SEEN) == 1, "and read once"
+
+
+def test_results_do_not_keep_the_objects(kubeconfig: Path) -> None:
+    with _api(kubeconfig) as api:
+        results, _ = cluster_audit.stream_audit(api, None, Settings(), None)
+    for result in results:
+        assert set(result.document.obj) == {"apiVersion", "kind", "metadata"}
+        assert set(result.document.obj["metadata"]) <= {"name", "namespace", "uid"}
+        subject = result.evaluation.subject
+        assert subject is not None and subject.obj is result.document.obj
+    assert any(result.findings for result in results)
+
+
+def test_progress_only_when_asked(kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with _api(kubeconfig) as api:
+        cluster_audit.stream_audit(api, None, Settings(), None, progress=True)
+        assert "objects read" in capsys.readouterr().err
+        cluster_audit.stream_audit(api, None, Settings(), None, progress=False)
+        assert capsys.readouterr().err == ""
