@@ -1,0 +1,221 @@
+"""Benchmark: `haproxy-guard audit --cluster` on the real kube-apiserver of the e2e suite, at 5,000 and at
+20,000 objects, streaming (this code) against a baseline revision run the same way in the same invocation.
+
+The cluster holds HAProxy Deployments with the ConfigMaps they mount (a quarter of the objects each; 50
+distinct configurations, as releases share a few), and unrelated objects (other Deployments and ConfigMaps,
+half). Each audit runs as a subprocess; its time and peak RSS (wait4) are printed with the growth from 5,000
+to 20,000 objects. Needs `make e2e-tools`. Run by hand:
+`.venv/bin/python bench/bench_cluster_audit.py [--baseline REV] [--small 5000 --large 20000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".cache" / "e2e"
+NAMESPACES = 20
+CONFIG = """global
+  maxconn 2000
+  hard-stop-after 30s
+defaults
+  mode http
+  timeout client 30s
+  timeout server 30s
+  timeout connect 5s
+  option idle-close-on-response
+frontend fe
+  bind :8080
+  default_backend app
+backend app
+  server a 10.0.{variant}.1:8080
+"""
+
+
+@contextmanager
+def apiserver() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="bench-apiserver-"))
+    with (folder / "apiserver.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(BUILD / "apiserver.test"), "-test.run", "TestServe", "-test.timeout", "0"],
+            env={**os.environ, "HG_E2E_DIR": str(folder)}, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / "kubeconfig").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit((folder / "apiserver.log").read_text()[-2000:])
+            time.sleep(0.2)
+        yield folder / "kubeconfig"
+    finally:
+        (folder / "stop").touch()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _client(kubeconfig: Path) -> Any:
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(str(kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
+
+
+def _post(api: Any, path: str, body: dict[str, Any]) -> None:
+    method, url, headers, _, post = api.param_serialize(
+        "POST", path, header_params={"Content-Type": "application/json", "Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )  # fmt: skip
+    response = api.call_api(method, url, headers, orjson.dumps(body).decode(), post, _request_timeout=60)
+    response.read()
+    if response.status not in {200, 201, 409}:
+        raise RuntimeError(f"POST {path}: {response.status} {response.data[:200]!r}")
+
+
+def _objects(start: int, stop: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Objects number start..stop-1 of the cluster: of every 4, one HAProxy Deployment, its ConfigMap, one
+    unrelated Deployment and one unrelated ConfigMap."""
+    for number in range(start, stop):
+        release, role = divmod(number, 4)
+        ns = f"bench-{release % NAMESPACES}"
+        meta = {"name": f"r{release}", "namespace": ns}
+        if role == 0:
+            yield f"/api/v1/namespaces/{ns}/configmaps", {
+                "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+                "data": {"haproxy.cfg": CONFIG.format(variant=release % 50)},
+            }  # fmt: skip
+        elif role == 1:
+            container = {"name": "haproxy", "image": "haproxy:2.8",
+                         "volumeMounts": [{"name": "config", "mountPath": "/usr/local/etc/haproxy"}]}  # fmt: skip
+            yield (
+                f"/apis/apps/v1/namespaces/{ns}/deployments",
+                _deployment(meta, container, [{"name": "config", "configMap": {"name": meta["name"]}}]),
+            )
+        elif role == 2:
+            other = {"name": f"web{release}", "namespace": ns}
+            yield (
+                f"/apis/apps/v1/namespaces/{ns}/deployments",
+                _deployment(other, {"name": "web", "image": "nginx:1.27"}, []),
+            )
+        else:
+            yield f"/api/v1/namespaces/{ns}/configmaps", {
+                "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"other{release}", "namespace": ns},
+                "data": {"settings.json": '{"feature": true}' * 20},
+            }  # fmt: skip
+
+
+def _deployment(meta: dict[str, Any], container: dict[str, Any], volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    labels = {"app": meta["name"]}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+        "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [container], "volumes": volumes}}},
+    }  # fmt: skip
+
+
+def load(api: Any, start: int, stop: int) -> float:
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda item: _post(api, *item), _objects(start, stop)))
+    return time.monotonic() - started
+
+
+def audit(kubeconfig: Path, source: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS MiB, resources) of one `audit --cluster --format json` run with `source` first on
+    the import path."""
+    env = {
+        "KUBECONFIG": str(kubeconfig),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(source),
+        "HAPROXY_GUARD_VALIDATORS_DIR": str(ROOT / ".cache" / "validators"),
+    }
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "haproxy_guard.cli.main", "audit", "--cluster", "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=source,
+    )  # fmt: skip
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    process.stdout.close()
+    if os.waitstatus_to_exitcode(status) not in {0, 1}:
+        raise RuntimeError(f"audit from {source} failed: {output[-500:]!r}")
+    return seconds, usage.ru_maxrss / 1024, orjson.loads(output)["summary"]["resources"]
+
+
+@contextmanager
+def worktree(revision: str) -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(folder), revision], cwd=ROOT, check=True, capture_output=True
+    )
+    try:
+        yield folder
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False, capture_output=True
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--small", type=int, default=5000)
+    parser.add_argument("--large", type=int, default=20000)
+    parser.add_argument("--baseline", help="a git revision to run the same way (e.g. the last non-streaming one)")
+    args = parser.parse_args()
+    with apiserver() as kubeconfig, _client(kubeconfig) as api, maybe_worktree(args.baseline) as baseline:
+        for ns in range(NAMESPACES):
+            _post(
+                api,
+                "/api/v1/namespaces",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{ns}"}},
+            )
+        rows: dict[str, dict[int, tuple[float, float, int]]] = {"streaming (this code)": {}}
+        if baseline is not None:
+            rows[f"baseline {args.baseline}"] = {}
+        previous = 0
+        for size in (args.small, args.large):
+            print(f"loading objects {previous}..{size}: {load(api, previous, size):.1f}s", flush=True)
+            previous = size
+            for name, figures in rows.items():
+                source = ROOT if name.startswith("streaming") else baseline
+                assert source is not None
+                figures[size] = audit(kubeconfig, source)
+        for name, figures in rows.items():
+            small, large = figures[args.small], figures[args.large]
+            print(
+                f"{name}: {args.small} objects {small[0]:.1f}s {small[1]:.0f} MiB ({small[2]} resources); "
+                f"{args.large} objects {large[0]:.1f}s {large[1]:.0f} MiB ({large[2]} resources); "
+                f"memory growth {large[1] / small[1]:.2f}x, time growth {large[0] / small[0]:.2f}x"
+            )
+
+
+@contextmanager
+def maybe_worktree(revision: str | None) -> Iterator[Path | None]:
+    if revision is None:
+        yield None
+        return
+    with worktree(revision) as folder:
+        yield folder
+
+
+if __name__ == "__main__":
+    main()
