@@ -151,6 +151,9 @@ class Load:
                 connection[1].close()
         return status
 
+    def stop_new_streams(self) -> None:
+        self._streams_stopping.set()
+
     async def finish_streams(self) -> None:
         """No new long request from now on; returns once the ones running have ended."""
         self._streams_stopping.set()

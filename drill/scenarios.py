@@ -226,9 +226,13 @@ async def _baseline(cluster: Cluster, shape: LoadShape) -> None:
         )
 
 
-async def _stop(cluster: Cluster, replicas: list[Replica]) -> str | None:
-    await cluster.delete(replicas[0])
+async def _stop(cluster: Cluster, replicas: list[Replica], load: Load) -> str | None:
+    """Delete one replica; once the Service no longer sends it anything, no new long request starts (those
+    running across the stop are the ones that matter); return when it has exited and left the Service."""
+    termination = cluster.delete(replicas[0])
     await cluster.wait_for("the endpoint was not removed", lambda: replicas[0].name not in cluster.joined)
+    load.stop_new_streams()
+    await termination
     return None
 
 
@@ -307,7 +311,7 @@ async def run_scenario(scenario: str, prepared: Prepared, folder: Path, options:
             if scenario == "rollout":
                 note = await _rollout(cluster, replicas)
             else:
-                await _stop(cluster, replicas)
+                await _stop(cluster, replicas, load)
             await load.finish_streams()
             await asyncio.sleep(TAIL_SECONDS)
         finally:
