@@ -57,5 +57,4 @@ async def terminate(replica: Replica, plan: PodPlan, mark: Mark) -> None:
         replica.kill()
         mark("SIGKILL", replica.name)
         await replica.exited.wait()
-    replica.kill()  # whatever the main process left in its group goes with the container
     mark("exited", replica.name)

@@ -60,6 +60,11 @@ async def start_process(
 
 
 def kill_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL to the process's group, only while its leader has not been reaped: until then its pid (the
+    group's id) cannot belong to anyone else; after, the number may already name another process group
+    (found the hard way: parallel drills killed each other's stand-in backends)."""
+    if process.returncode is not None:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
 
