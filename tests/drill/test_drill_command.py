@@ -170,7 +170,8 @@ def _drill_processes(marker: str) -> list[int]:
     return found
 
 
-def test_ctrl_c_leaves_no_process_and_no_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_leaves_no_process_and_no_folder(tmp_path: Path, stop: signal.Signals) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     process = subprocess.Popen(
         [*COMMAND, "examples/", "--scenario", "rollout"], cwd=ROOT, env=env,
@@ -182,7 +183,7 @@ def test_ctrl_c_leaves_no_process_and_no_folder(tmp_path: Path) -> None:
         time.sleep(0.1)
     time.sleep(2)
     assert _drill_processes(str(tmp_path / "haproxy-guard-drill-")), "replicas are running"
-    os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, stop)
     process.wait(30)
     process.stderr.close()
     time.sleep(0.5)
