@@ -1,7 +1,7 @@
 """`haproxy-guard drill`: prepare the input's HAProxy workloads, run the scenarios as written and mutated,
 print the report. Exit 0 when every mutated run lost no request, 1 otherwise, 2 on bad input (`DrillError`,
 raised before anything starts). Progress goes to stderr; every process started is gone on return, also on
-Ctrl-C or SIGTERM (the scenario's `finally`, and `PR_SET_PDEATHSIG` should the drill itself be killed).
+Ctrl-C or SIGTERM (the scenario's `finally`, and a parent-death signal should the drill itself be killed).
 """
 
 from __future__ import annotations

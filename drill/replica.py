@@ -1,7 +1,8 @@
 """One replica: a real `haproxy` process of the pod's version running the adapted configuration in its own
 folder and process group, and its readiness as the kubelet's prober sees it (the spec's probe, executed).
 
-Every process is started with `PR_SET_PDEATHSIG` (it dies with the drill, even on SIGKILL) in a new session,
+Every process is started with a parent-death signal (`setpriv --pdeathsig KILL`: it dies with the drill, even
+on SIGKILL) in a new session,
 and `kill()` sends SIGKILL to its whole group (the container's cgroup, which the kubelet's SIGKILL empties).
 Probes: `httpGet` (a real GET; 200-399 is success; HTTPS without certificate verification, as the kubelet
 does), `tcpSocket` (a connect); `exec` and `grpc` cannot be run here and are read as "ready once the process
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import resource
+import shutil
 import signal
 import ssl
 import time
@@ -24,36 +25,40 @@ from pathlib import Path
 
 from haproxy_guard.drill.plan import Probe
 
-_PR_SET_PDEATHSIG = 1
-CONTAINER_OPEN_FILES = 1048576
+SETPRIV = shutil.which("setpriv")
 
 
-def child_setup() -> None:  # runs in the child between fork and exec
-    """Die with the drill; and the open-files limit a container gets (containerd and CRI-O give 1048576),
-    so a large `maxconn` starts as it does in the pod instead of failing to raise the limit."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = CONTAINER_OPEN_FILES if os.geteuid() == 0 else hard
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+def die_with_parent(command: Sequence[str]) -> list[str]:
+    """`command` run through util-linux `setpriv --pdeathsig KILL`, so it dies with the drill even if the
+    drill is SIGKILLed. Not a Python `preexec_fn`: one runs between fork and exec in a copy of a threaded
+    interpreter, where a lock another thread held at the fork never comes free (it hung a CI run)."""
+    return [SETPRIV, "--pdeathsig", "KILL", "--", *command] if SETPRIV else list(command)
+
+
+def raise_open_files_limit() -> None:
+    """The soft open-files limit up to the hard one, for the replicas this process starts (they inherit it):
+    a pod usually gets 1048576; see `adapt.connection_cap` for a machine that gives less."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def start_process(
     command: Sequence[str], folder: Path, env: dict[str, str], log_name: str
 ) -> asyncio.subprocess.Process:
     """A child in its own session, killed if the drill dies, output to a log file in `folder`."""
+    raise_open_files_limit()
     log = (folder / log_name).open("ab")
     try:
         return await asyncio.create_subprocess_exec(
-            *command,
+            *die_with_parent(command),
             cwd=folder,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=child_setup,
         )
     finally:
         log.close()
@@ -116,7 +121,7 @@ class Replica:
     _prober: asyncio.Task[None] | None = None
     _watcher: asyncio.Task[None] | None = None
 
-    async def start(self, listen_timeout: float = 10.0) -> None:
+    async def start(self, listen_timeout: float = 30.0) -> None:
         self.process = await start_process(self.command, self.folder, self.env, "haproxy.log")
         self._watcher = asyncio.create_task(self._watch())
         deadline = time.monotonic() + listen_timeout

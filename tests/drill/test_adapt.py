@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from haproxy_guard.drill.adapt import AdaptError, Layout, Replica, adapt, connection_cap, free_ports, layout
-from haproxy_guard.drill.replica import child_setup
+from haproxy_guard.drill.replica import raise_open_files_limit
 from haproxy_guard.policies.haproxy.facts import facts_from_text
 from haproxy_guard.policies.haproxy.render import ConfigBundle, render
 from haproxy_guard.policies.haproxy.unknowns import find_unknowns
@@ -149,6 +149,7 @@ def _adapt_case(version: str, folder: Path, case: tuple[Path, str, ConfigBundle]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("version", sorted(BINARIES))
 def test_every_valid_corpus_configuration_still_parses_once_adapted(version: str, tmp_path: Path) -> None:
     """What the validator accepts, adapted, is accepted by the same branch (or has no listener to drill, or
@@ -160,12 +161,14 @@ def test_every_valid_corpus_configuration_still_parses_once_adapted(version: str
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_every_adapted_corpus_configuration_starts_answers_and_soft_stops(tmp_path: Path) -> None:
     """On the default branch, for real: each adapted configuration starts, its traffic port answers through
     the stand-in backend (any HTTP status, or a close: routing is the configuration's business; the drill
     itself refuses to measure a configuration that does not answer its request) and SIGUSR1 ends it once its
     clients are gone."""
     version = VALIDATOR.default_version
+    raise_open_files_limit()
     backend = subprocess.Popen(
         [sys.executable, "-m", "haproxy_guard.drill.backend"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
@@ -201,7 +204,6 @@ def test_every_adapted_corpus_configuration_starts_answers_and_soft_stops(tmp_pa
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
-                    preexec_fn=child_setup,  # noqa: PLW1509
                 )
             started += 1
             try:
@@ -230,7 +232,7 @@ def test_every_adapted_corpus_configuration_starts_answers_and_soft_stops(tmp_pa
 
 
 def _answers(port: int, process: subprocess.Popen[bytes]) -> str | None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # a configuration with a 4 GB cache takes seconds to start on a busy machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return f"exited at start ({process.returncode})"

@@ -184,8 +184,12 @@ def test_an_interrupt_leaves_no_process_and_no_folder(tmp_path: Path, stop: sign
     time.sleep(2)
     assert _drill_processes(str(tmp_path / "haproxy-guard-drill-")), "replicas are running"
     os.killpg(process.pid, stop)
-    process.wait(30)
-    process.stderr.close()
+    try:
+        process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, errors = process.communicate()
+        pytest.fail(f"the drill did not stop within 30 s of {stop.name}: {errors[-3000:]}")
     time.sleep(0.5)
     assert _drill_processes(str(tmp_path / "haproxy-guard-drill-")) == []
     assert list(tmp_path.iterdir()) == []
