@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from haproxy_guard.cli.manifests import load
-from haproxy_guard.drill.load import LoadShape
 from haproxy_guard.drill.prepare import DrillError, Target, prepare
 from haproxy_guard.drill.report import Drilled, as_json, as_text, failures, plot, plotting_available
-from haproxy_guard.drill.scenarios import SCENARIOS, Options, run_scenario
+from haproxy_guard.drill.scenarios import Options, run_scenario
 from haproxy_guard.policies.haproxy.validator import Validator
 from haproxy_guard.policies.model.settings import Settings
 
-EXIT_OK, EXIT_LOST, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_LOST = 0, 1
 
 
 @dataclass(frozen=True)
@@ -87,10 +86,3 @@ def run_drill(request: DrillRequest, settings: Settings, validator: Validator | 
         _progress(f"timeline written to {request.plot_path}")
     lost = sum(failures(item.run) for item in drilled if item.run.spec == "mutated")
     return EXIT_OK if lost == 0 else EXIT_LOST
-
-
-def shape(rate: float, timeout: float) -> LoadShape:
-    return LoadShape(rate=rate, timeout=timeout)
-
-
-__all__ = ["EXIT_LOST", "EXIT_OK", "EXIT_USAGE", "SCENARIOS", "DrillError", "DrillRequest", "run_drill", "shape"]
