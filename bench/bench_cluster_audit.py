@@ -83,7 +83,7 @@ def _post(api: Any, path: str, body: dict[str, Any]) -> None:
         "POST", path, header_params={"Content-Type": "application/json", "Accept": "application/json"},
         auth_settings=["BearerToken"],
     )  # fmt: skip
-    response = api.call_api(method, url, headers, orjson.dumps(body).decode(), post, _request_timeout=60)
+    response = api.call_api(method, url, headers, body, post, _request_timeout=60)
     response.read()
     if response.status not in {200, 201, 409}:
         raise RuntimeError(f"POST {path}: {response.status} {response.data[:200]!r}")
