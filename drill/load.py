@@ -69,9 +69,17 @@ class Recorder:
 
 
 class _Failed(Exception):
+    """A request that failed before any byte was exchanged (refused, timed out while connecting)."""
+
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
         self.kind = kind
+
+
+REQUEST_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError, _Failed)
+"""What a request can end in short of an answer (OSError covers refused and reset connections)."""
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter, float]
+"""Reader, writer and when (loop time) the connection was opened."""
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
@@ -133,19 +141,16 @@ class Load:
 
     async def answer(self) -> int | str:
         """One request as the clients send it: its status, or the kind of failure."""
+        return await self._request(self.shape.path, self.shape.timeout)
+
+    async def _request(self, target: str, timeout: float) -> int | str:
+        """One request on a new connection (`Connection: close`): its status, or the kind of failure."""
         connection = None
         try:
             connection = await self._open()
-            status, _ = await self._exchange(connection, self.shape.path, True, self.shape.timeout)
-        except (
-            OSError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ValueError,
-            TimeoutError,
-            _Failed,
-        ) as error:
-            return self._classify(error, connection[1] if connection else None, connection[2] if connection else 0.0)
+            status, _ = await self._exchange(connection, target, True, timeout)
+        except REQUEST_ERRORS as error:
+            return self._classify(error, connection)
         finally:
             if connection is not None:
                 connection[1].close()
@@ -165,7 +170,7 @@ class Load:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         return self.recorder
 
-    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float]:
+    async def _open(self) -> Connection:
         opened = self._loop.time()
         try:
             reader, writer = await asyncio.wait_for(
@@ -177,20 +182,22 @@ class Load:
             raise _Failed("timeout") from None
         return reader, writer, opened
 
-    def _classify(self, error: BaseException, writer: asyncio.StreamWriter | None, opened: float) -> str:
+    def _classify(self, error: BaseException, connection: Connection | None) -> str:
+        """The kind of a failed request; a reset is *refused* when the Service hop found no listening endpoint
+        for this connection (looked up by its local port, since it was opened)."""
         if isinstance(error, _Failed):
             return error.kind
         if isinstance(error, TimeoutError):
             return "timeout"
-        if writer is not None:
-            local = writer.get_extra_info("sockname")
-            if local is not None and self.refused(local[1], opened):
+        if connection is not None:
+            local = connection[1].get_extra_info("sockname")
+            if local is not None and self.refused(local[1], connection[2]):
                 return "refused"
         return "reset"
 
     async def _exchange(
         self,
-        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter, float],
+        connection: Connection,
         target: str,
         close: bool,
         timeout: float,
@@ -213,7 +220,7 @@ class Load:
             await asyncio.wait_for(self._stopping.wait(), max(0.0, next_slot - elapsed))
 
     async def _keepalive(self, rate: float, phase: float) -> None:
-        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter, float] | None = None
+        connection: Connection | None = None
         while not self._stopping.is_set():
             await self._paced(rate, phase)
             if self._stopping.is_set():
@@ -226,19 +233,10 @@ class Load:
                 if connection is None:
                     connection = await self._open()
                 status, closes = await self._exchange(connection, self.shape.path, False, self.shape.timeout)
-            except (
-                OSError,
-                asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError,
-                ValueError,
-                TimeoutError,
-                _Failed,
-            ) as error:
+            except REQUEST_ERRORS as error:
                 self._record(
                     started,
-                    self._classify(
-                        error, connection[1] if connection else None, connection[2] if connection else started
-                    ),
+                    self._classify(error, connection),
                 )
                 if connection is not None:
                     connection[1].close()
@@ -260,28 +258,10 @@ class Load:
 
     async def _one(self, target: str, *, stream: bool) -> None:
         started = self._loop.time()
-        connection = None
         timeout = self.shape.timeout + (self.shape.stream_seconds if stream else 0.0)
-        try:
-            connection = await self._open()
-            status, _ = await self._exchange(connection, target, True, timeout)
-            self._record(started, "status_5xx" if status >= 500 else "ok", stream)
-        except (
-            OSError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ValueError,
-            TimeoutError,
-            _Failed,
-        ) as error:
-            self._record(
-                started,
-                self._classify(error, connection[1] if connection else None, connection[2] if connection else started),
-                stream,
-            )
-        finally:
-            if connection is not None:
-                connection[1].close()
+        answer = await self._request(target, timeout)
+        kind = answer if isinstance(answer, str) else ("status_5xx" if answer >= 500 else "ok")
+        self._record(started, kind, stream)
 
     async def _streams(self) -> None:
         while not self._streams_stopping.is_set():
