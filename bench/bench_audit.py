@@ -1,85 +1,49 @@
-"""Benchmark: `haproxy-guard audit` of 1,000 HAProxy Deployments with their ConfigMaps, beside checkov.
+"""Benchmark: `haproxy-guard audit` beside checkov and the Kyverno CLI, on the same generated corpus, one run.
 
-Generates the corpus (100 files of 10 Deployments + 10 ConfigMaps, every configuration different, so every
-`haproxy -c` is a cache miss), then times each tool as a subprocess and reads its peak RSS (wait4). checkov
-(`--framework kubernetes`, a Python peer) is installed into .bench/checkov on first use. Run by hand:
-`.venv/bin/python bench/bench_audit.py [--workloads 1000]`.
+The corpus (`bench/corpus.py`): 1,000 HAProxy releases (ConfigMap + Deployment + Service each, 50 distinct
+configurations over four HAProxy branches) and 500 unrelated Deployments. Each tool runs as a subprocess on
+the same folder, `--runs` times in turn; the median wall time and the largest peak RSS (`wait4`, the
+process tree's largest member) are printed with the ratios the goals are stated in. Peers:
+- checkov (`--framework kubernetes`, a Python peer), installed into .bench/checkov on first use;
+- the Kyverno CLI (`kyverno apply bench/kyverno-policy.yaml --resource DIR`, five equivalent rules), built
+  from the Go module proxy into .bench/kyverno on first use (about 12 minutes of CPU: see bench/README.md).
+Run by hand: `.venv/bin/python bench/bench_audit.py [--runs 3] [--releases 1000]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.corpus import write
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKOV_VENV = ROOT / ".bench" / "checkov"
-
-CONFIG = """global
-  maxconn 2000
-  hard-stop-after 30s
-defaults
-  mode http
-  timeout client 30s
-  timeout server 30s
-  timeout connect 5s
-  option idle-close-on-response
-frontend fe
-  bind :8080
-  default_backend app
-frontend health
-  bind :8405
-  monitor-uri /healthz
-  acl down nbsrv(app) lt 1
-  monitor fail if down
-backend app
-  server a 10.{a}.{b}.1:8080 check
-  server b 10.{a}.{b}.2:8080 check
-"""
-
-
-def corpus(folder: Path, workloads: int) -> None:
-    per_file = 10
-    for file_index in range(0, workloads, per_file):
-        documents = []
-        for index in range(file_index, min(file_index + per_file, workloads)):
-            name = f"edge-{index}"
-            documents.append(
-                {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": name, "namespace": "edge"},
-                    "data": {"haproxy.cfg": CONFIG.format(a=index // 250, b=index % 250)},
-                }
-            )
-            documents.append({
-                "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "edge"},
-                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "haproxy", "image": "haproxy:2.8",
-                                             "resources": {"limits": {"cpu": "1", "memory": "256Mi"}},
-                                             "volumeMounts": [{"name": "config", "mountPath": "/usr/local/etc/haproxy"}]}],
-                             "volumes": [{"name": "config", "configMap": {"name": name}}]}}},
-            })  # fmt: skip
-        (folder / f"apps-{file_index // per_file:03}.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
+BENCH = ROOT / ".bench"
+CHECKOV_VENV = BENCH / "checkov"
+KYVERNO = BENCH / "kyverno"
+KYVERNO_MODULE = "github.com/kyverno/kyverno@v1.19.1"
+POLICY = ROOT / "bench" / "kyverno-policy.yaml"
 
 
 def measure(command: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MiB of the process, and its exit code."""
+    """Wall seconds, peak RSS in MiB and the exit code. `wait4`'s ru_maxrss is the largest of the process and
+    the descendants it reaped (Linux), so `haproxy -c` checks count too."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, process.returncode
+    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
 def checkov_binary() -> Path:
@@ -91,40 +55,69 @@ def checkov_binary() -> Path:
     return binary
 
 
+def kyverno_binary() -> Path:
+    if not KYVERNO.exists():
+        print("building the Kyverno CLI into .bench/kyverno (first run only, ~12 min of CPU)...", flush=True)
+        found = subprocess.run(
+            ["go", "mod", "download", "-json", KYVERNO_MODULE], check=True, capture_output=True, text=True
+        )
+        source = Path(json.loads(found.stdout)["Dir"])
+        with tempfile.TemporaryDirectory(prefix="kyverno-src-") as work:
+            copy = Path(work) / "src"
+            shutil.copytree(source, copy)
+            subprocess.run(["chmod", "-R", "u+w", str(copy)], check=True)
+            subprocess.run(["go", "build", "-o", str(KYVERNO), "./cmd/cli/kubectl-kyverno"], cwd=copy, check=True)
+    return KYVERNO
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workloads", type=int, default=1000)
+    parser.add_argument("--releases", type=int, default=1000)
+    parser.add_argument("--others", type=int, default=500)
+    parser.add_argument("--configs", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--checkov", type=Path, help="checkov binary (default: installed into .bench/checkov)")
+    parser.add_argument("--kyverno", type=Path, help="Kyverno CLI binary (default: built into .bench/kyverno)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="hg-audit-bench-"))
     try:
-        corpus(folder, args.workloads)
-        guard = [str(ROOT / ".venv" / "bin" / "haproxy-guard"), "audit", str(folder), "--format", "json"]
-        checkov = [
-            str(args.checkov or checkov_binary()),
-            "-d",
-            str(folder),
-            "--framework",
-            "kubernetes",
-            "--quiet",
-            "--compact",
-            "-o",
-            "json",
-            "--skip-download",
-        ]
+        objects = write(folder, args.releases, args.others, args.configs)
+        tools = {
+            "haproxy-guard": [str(ROOT / ".venv" / "bin" / "haproxy-guard"), "audit", str(folder), "--format", "json"],
+            "kyverno": [str(args.kyverno or kyverno_binary()), "apply", str(POLICY), "--resource", str(folder)],
+            "checkov": [
+                str(args.checkov or checkov_binary()), "-d", str(folder), "--framework", "kubernetes",
+                "--quiet", "--compact", "-o", "json", "--skip-download",
+            ],
+        }  # fmt: skip
         print(
-            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-            f"corpus: {args.workloads} Deployments + {args.workloads} ConfigMaps in {len(list(folder.iterdir()))} files"
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; corpus: "
+            f"{args.releases} releases + {args.others} other Deployments = {objects} objects, "
+            f"{args.configs} configurations; {args.runs} runs each, in turn"
         )
-        results = {}
-        for name, command in (("haproxy-guard audit", guard), ("checkov --framework kubernetes", checkov)):
-            seconds, peak, code = measure(command)
-            results[name] = seconds
-            print(f"{name:32} {seconds:8.1f} s   peak RSS {peak:7.0f} MiB   exit {code}")
-        ratio = results["haproxy-guard audit"] / results["checkov --framework kubernetes"]
-        print(
-            f"time ratio haproxy-guard / checkov: {ratio:.2f} (haproxy-guard also runs haproxy -c on every ConfigMap)"
-        )
+        times: dict[str, list[float]] = {name: [] for name in tools}
+        peaks: dict[str, list[float]] = {name: [] for name in tools}
+        codes: dict[str, set[int]] = {name: set() for name in tools}
+        for _ in range(args.runs):
+            for name, command in tools.items():
+                seconds, peak, code = measure(command)
+                times[name].append(seconds)
+                peaks[name].append(peak)
+                codes[name].add(code)
+        median = {name: statistics.median(values) for name, values in times.items()}
+        peak_of = {name: max(values) for name, values in peaks.items()}
+        for name in tools:
+            runs = ", ".join(f"{value:.1f}" for value in times[name])
+            print(
+                f"{name:14} median {median[name]:6.2f} s  (runs: {runs})  peak RSS {peak_of[name]:6.0f} MiB  "
+                f"exit {sorted(codes[name])}"
+            )
+        guard = "haproxy-guard"
+        for peer, goal_time, goal_memory in (("checkov", 10, 4), ("kyverno", 2, 2)):
+            print(
+                f"{peer:8} / haproxy-guard: time {median[peer] / median[guard]:5.2f}x (goal >= {goal_time}x), "
+                f"peak memory {peak_of[peer] / peak_of[guard]:5.2f}x (goal >= {goal_memory}x)"
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -7,8 +7,9 @@ none), exactly as the webhook finds them in the API server.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import dataclasses
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from haproxy_guard.policies.engine import Evaluation
 from haproxy_guard.policies.haproxy.validator import Validator
 from haproxy_guard.policies.model.findings import Finding, Severity
 from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -35,38 +37,98 @@ def _same_namespace(wanted: str | None, found: str | None) -> bool:
     return wanted is None or found is None or wanted == found
 
 
-def input_context(objects: Sequence[dict[str, Any]], validator: Validator | None) -> Context:
-    """A Context whose ConfigMaps and PDBs are the input objects."""
+def _namespace_of(obj: dict[str, Any]) -> str | None:
+    metadata = obj.get("metadata")
+    value = metadata.get("namespace") if isinstance(metadata, dict) else None
+    return str(value) if value else None
 
-    def namespace_of(obj: dict[str, Any]) -> str | None:
-        value = (obj.get("metadata") or {}).get("namespace")
-        return str(value) if value else None
 
-    configmaps = [obj for obj in objects if obj.get("kind") == "ConfigMap" and obj.get("apiVersion") == "v1"]
-    pdbs = [obj for obj in objects if obj.get("kind") == "PodDisruptionBudget"]
+class InputIndex:
+    """The input's ConfigMaps by name and its PodDisruptionBudgets, filled as documents arrive; lookups keep
+    the first match in input order, as a scan of the whole input would."""
 
-    def configmap(namespace: str | None, name: str) -> dict[str, Any] | None:
-        for obj in configmaps:
-            if (obj.get("metadata") or {}).get("name") == name and _same_namespace(namespace, namespace_of(obj)):
+    def __init__(self) -> None:
+        self.configmaps: dict[str, list[dict[str, Any]]] = {}
+        self.pdbs: list[dict[str, Any]] = []
+
+    def add(self, obj: dict[str, Any]) -> None:
+        kind = obj.get("kind")
+        if kind == "ConfigMap" and obj.get("apiVersion") == "v1":
+            name = (obj.get("metadata") or {}).get("name")
+            if isinstance(name, str):
+                self.configmaps.setdefault(name, []).append(obj)
+        elif kind == "PodDisruptionBudget":
+            self.pdbs.append(obj)
+
+    def configmap(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        for obj in self.configmaps.get(name, ()):
+            if _same_namespace(namespace, _namespace_of(obj)):
                 return obj
         return None
 
-    def budgets(namespace: str | None) -> list[dict[str, Any]]:
-        return [obj for obj in pdbs if _same_namespace(namespace, namespace_of(obj))]
+    def budgets(self, namespace: str | None) -> list[dict[str, Any]]:
+        return [obj for obj in self.pdbs if _same_namespace(namespace, _namespace_of(obj))]
 
-    return Context(validator, configmap, budgets)
+    def context(self, validator: Validator | None) -> Context:
+        return Context(validator, self.configmap, self.budgets)
 
 
-def audit(documents: Sequence[Document], settings: Settings, validator: Validator | None) -> list[Audited]:
-    """Findings for every document, in input order. Documents are checked by `validatorConcurrency` threads:
-    the time goes to `haproxy -c` subprocesses, which run in parallel (the validator bounds them)."""
-    context = input_context([document.obj for document in documents], validator)
+def input_context(objects: Iterable[dict[str, Any]], validator: Validator | None) -> Context:
+    """A Context whose ConfigMaps and PDBs are the input objects."""
+    index = InputIndex()
+    for obj in objects:
+        index.add(obj)
+    return index.context(validator)
+
+
+def _needs_others(obj: dict[str, Any]) -> bool:
+    """Whether the object's findings may depend on other input documents (everything but a ConfigMap)."""
+    return not (obj.get("kind") == "ConfigMap" and obj.get("apiVersion") == "v1")
+
+
+def audit(documents: Iterable[Document], settings: Settings, validator: Validator | None) -> list[Audited]:
+    """Findings for every document, in input order, by `validatorConcurrency` threads (the time goes to
+    `haproxy -c` subprocesses, which run in parallel; the validator bounds them).
+
+    `documents` may be a generator: a ConfigMap is checked as soon as it is read, while the rest of the
+    input is still being parsed; every other document once all are read, since a workload may mount a
+    ConfigMap that comes later. A ManifestError raised by the generator cancels what has not started."""
+    index = InputIndex()
+    context = index.context(validator)
+    pool = ThreadPoolExecutor(max_workers=settings.validator_concurrency)
 
     def one(document: Document) -> Audited:
-        return Audited(document, engine.check(document.obj, settings, namespace=document.namespace, context=context))
+        evaluation = engine.check(document.obj, settings, namespace=document.namespace, context=context)
+        return slim(Audited(document, evaluation))
 
-    with ThreadPoolExecutor(max_workers=settings.validator_concurrency) as pool:
-        return list(pool.map(one, documents))
+    futures: list[Future[Audited] | Document] = []
+    try:
+        for document in documents:
+            index.add(document.obj)
+            futures.append(document if _needs_others(document.obj) else pool.submit(one, document))
+        pending = [item if isinstance(item, Future) else pool.submit(one, item) for item in futures]
+        return [future.result() for future in pending]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def slim(result: Audited) -> Audited:
+    """The result without the object and what was derived from it (identity, findings and, for SARIF, the
+    document's YAML node are all a report needs), so memory does not grow with what was read."""
+    obj = result.document.obj
+    metadata = obj.get("metadata") or {}
+    identity = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {key: metadata[key] for key in ("name", "namespace", "uid") if key in metadata},
+    }
+    subject = result.evaluation.subject
+    if isinstance(subject, Workload):
+        subject = subject.evolve(obj=identity, pod_spec={}, haproxy_containers=(), configs=(), pdbs=())
+    elif subject is not None:
+        subject = dataclasses.replace(subject, obj=identity, data={})
+    document = dataclasses.replace(result.document, obj=identity)
+    return Audited(document, dataclasses.replace(result.evaluation, subject=subject))
 
 
 def denied(results: Sequence[Audited]) -> bool:

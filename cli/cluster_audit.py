@@ -10,7 +10,6 @@ cluster. Needs read access only, never writes. With `--format policyreport` it p
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import functools
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 import orjson
 import yaml
 
-from haproxy_guard.cli.audit import Audited, denied
+from haproxy_guard.cli.audit import Audited, denied, slim
 from haproxy_guard.cli.commands import EXIT_FINDINGS, EXIT_OK, tool_version
 from haproxy_guard.cli.manifests import Document
 from haproxy_guard.cli.report import render
@@ -29,7 +28,6 @@ from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.haproxy.validator import Validator
 from haproxy_guard.policies.model.findings import Severity
 from haproxy_guard.policies.model.settings import Settings
-from haproxy_guard.policies.model.workload import Workload
 
 REQUEST_TIMEOUT = 30
 
@@ -123,25 +121,6 @@ class _Api:
         return [{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", **item} for item in items]
 
 
-def _slim(result: Audited) -> Audited:
-    """The result without the object (identity and findings are all a report needs), so memory does not
-    grow with what was read."""
-    obj = result.document.obj
-    metadata = obj.get("metadata") or {}
-    identity = {
-        "apiVersion": obj.get("apiVersion"),
-        "kind": obj.get("kind"),
-        "metadata": {key: metadata[key] for key in ("name", "namespace", "uid") if key in metadata},
-    }
-    subject = result.evaluation.subject
-    if isinstance(subject, Workload):
-        subject = subject.evolve(obj=identity, pod_spec={}, haproxy_containers=(), configs=(), pdbs=())
-    elif subject is not None:
-        subject = dataclasses.replace(subject, obj=identity, data={})
-    document = Document(result.document.file, result.document.index, identity)
-    return Audited(document, dataclasses.replace(result.evaluation, subject=subject))
-
-
 def stream_audit(
     api: Any, namespace: str | None, settings: Settings, validator: Validator | None, progress: bool = False
 ) -> tuple[list[Audited], int]:
@@ -161,7 +140,7 @@ def stream_audit(
         index += 1
         evaluation = engine.check(obj, settings, namespace=document.namespace, context=context)
         if evaluation.subject is not None:
-            results.append(_slim(Audited(document, evaluation)))
+            results.append(slim(Audited(document, evaluation)))
         workload = evaluation.workload
         for mounted in workload.configs if workload is not None else ():
             key = (workload.namespace if workload else None, mounted.configmap.name)

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from haproxy_guard.cli.audit import audit, denied, input_context
-from haproxy_guard.cli.manifests import Document, load
+from haproxy_guard.cli.manifests import Document, iter_documents, load
 from haproxy_guard.cli.report import render
 from haproxy_guard.policies import engine
 from haproxy_guard.policies.haproxy.validator import Validator
@@ -33,7 +33,7 @@ def dump(obj: dict[str, Any]) -> str:
 
 
 def run_audit(paths: Sequence[str], settings: Settings, validator: Validator | None, output_format: str) -> int:
-    results = audit(load(paths), settings, validator)
+    results = audit(iter_documents(paths, keep_nodes=output_format == "sarif"), settings, validator)
     print(render(results, output_format, tool_version(), sys.stdout))
     return EXIT_FINDINGS if denied(results) else EXIT_OK
 

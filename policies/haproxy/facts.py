@@ -7,7 +7,10 @@ policies that use facts only ever warn or raise values, and `haproxy -c` stays t
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,5 +192,35 @@ def facts_of(config: HAProxyConfig) -> ConfigFacts:
     )
 
 
+class _FactsCache:
+    """The facts of the last `FACTS_CACHE_SIZE` configurations, by the SHA-256 of their text: a fleet shares
+    a few configurations among many ConfigMaps and workloads, and facts are immutable. Keys are digests, not
+    the texts, and entries are few, so memory stays bounded; thread-safe (the CLI checks documents in threads)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[bytes, ConfigFacts] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, text: str) -> ConfigFacts:
+        key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+                return found
+        facts = facts_of(parse(text))
+        with self.lock:
+            self.entries[key] = facts
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return facts
+
+
+FACTS_CACHE_SIZE = 64
+_FACTS = _FactsCache(FACTS_CACHE_SIZE)
+
+
 def facts_from_text(text: str) -> ConfigFacts:
-    return facts_of(parse(text))
+    """The facts of a configuration's text (parsed once per distinct text while it stays in the cache)."""
+    return _FACTS.get(text)

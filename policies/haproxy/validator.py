@@ -46,6 +46,7 @@ _BRANCH = re.compile(r"^\d+\.\d+$")
 _ALLOCATION = re.compile(r"[Uu]nable to allocate|[Oo]ut of memory|[Cc]annot allocate memory|[Ff]ailed to allocate")
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
+_WORD_BYTES = re.compile(rb"[A-Za-z0-9_]+")
 WITHHELD = "HAProxy refused this; its message quoted text from outside the submitted files and was withheld"
 OWN_WORDS = frozenset(
     _WORD.findall("HAProxy would exit at start up haproxy rejected the configuration stopped abnormally")
@@ -401,10 +402,8 @@ def binary_words(binary: str) -> frozenset[str]:
         data = Path(binary).read_bytes()
     except OSError:
         return frozenset()
-    words: set[str] = set()
-    for run_ in _PRINTABLE_RUN.findall(data):
-        words.update(_WORD.findall(run_.decode("ascii")))
-    return frozenset(words)
+    found = set(_WORD_BYTES.findall(b"\0".join(_PRINTABLE_RUN.findall(data))))
+    return frozenset(word.decode("ascii") for word in found)
 
 
 class _Vocabulary:
@@ -423,12 +422,12 @@ class _Vocabulary:
                     with contextlib.suppress(LineError):
                         words.update(_WORD.findall(" ".join(parse_line(line, bundle.env).words)))
         self.submitted = frozenset(words)
-        self.binary = binary_words(binary)
+        self.binary_path = binary
 
     def foreign(self, text: str) -> bool:
         """True when the text has a word from neither the submission nor HAProxy itself."""
         for word in _WORD.findall(text):
-            if word in self.submitted or word in self.binary:
+            if word in self.submitted or word in binary_words(self.binary_path):
                 continue
             if word.isdigit() and len(word) <= 10:
                 continue

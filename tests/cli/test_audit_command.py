@@ -14,9 +14,10 @@ import jsonschema
 import pytest
 from junitparser import Failure, JUnitXml
 
-from haproxy_guard.cli.audit import audit
-from haproxy_guard.cli.manifests import load
+from haproxy_guard.cli.audit import InputIndex, audit
+from haproxy_guard.cli.manifests import iter_documents, load
 from haproxy_guard.cli.report import to_text
+from haproxy_guard.policies.haproxy.validator import build_validator
 from haproxy_guard.policies.model.settings import Settings
 from tests.helpers import ROOT
 
@@ -165,3 +166,54 @@ def test_colour_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "\033[" not in to_text(results, io.StringIO())
     monkeypatch.setenv("NO_COLOR", "1")
     assert "\033[" not in to_text(results, _Terminal())
+
+
+def _configmap(name: str, text: str) -> str:
+    indented = "".join(f"    {line}\n" for line in text.splitlines())
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: edge}}\ndata:\n  haproxy.cfg: |\n{indented}"
+
+
+def test_a_workload_finds_a_configmap_that_comes_after_it(tmp_path: Path) -> None:
+    deployment = (EXAMPLES / "haproxy-deployment.yaml").read_text()
+    broken = _configmap("edge-haproxy", "global\n  no-such-keyword 1\n")
+    (tmp_path / "a-deployment.yaml").write_text(deployment)
+    (tmp_path / "b-configmap.yaml").write_text(broken)
+    forward = audit(iter_documents([str(tmp_path)]), Settings(), build_validator())
+    (tmp_path / "a-deployment.yaml").rename(tmp_path / "c-deployment.yaml")
+    backward = audit(iter_documents([str(tmp_path)]), Settings(), build_validator())
+    assert [result.document.source.split("/")[-1] for result in forward] == [
+        "a-deployment.yaml#0",
+        "b-configmap.yaml#0",
+    ]
+    findings = {result.document.obj["kind"]: {f.policy for f in result.findings} for result in forward}
+    assert "haproxy-config-valid" in findings["Deployment"] and "haproxy-config-valid" in findings["ConfigMap"]
+    assert {result.document.obj["kind"]: {f.policy for f in result.findings} for result in backward} == findings
+
+
+def test_results_are_slim_and_in_input_order(tmp_path: Path) -> None:
+    results = audit(load([str(EXAMPLES)]), Settings(), None)
+    assert [result.document.source for result in results] == [document.source for document in load([str(EXAMPLES)])]
+    for result in results:
+        assert set(result.document.obj) == {"apiVersion", "kind", "metadata"}  # the object is not held
+        assert set(result.document.obj["metadata"]) <= {"name", "namespace", "uid"}
+
+
+def test_a_broken_file_stops_the_audit_before_any_output(tmp_path: Path) -> None:
+    for index in range(5):
+        (tmp_path / f"{index}.yaml").write_text(_configmap(f"c{index}", "global\n  maxconn 10\n"))
+    (tmp_path / "9.yaml").write_text("apiVersion: v1\nkind: [broken\n")
+    result = run("audit", str(tmp_path), "--format", "json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "9.yaml#0" in result.stderr
+
+
+def test_input_index_keeps_the_first_match_in_input_order() -> None:
+    index = InputIndex()
+    anywhere = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "1"}}
+    edge = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "edge"}, "data": {}}
+    index.add(anywhere)
+    index.add(edge)
+    index.add({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p", "namespace": "x"}})
+    assert index.configmap("edge", "c") is anywhere  # a document without a namespace matches any
+    assert index.configmap("other", "missing") is None
+    assert [pdb["metadata"]["name"] for pdb in index.budgets("x")] == ["p"] and index.budgets("y") == []

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from haproxy_guard.cli.manifests import ManifestError, load, parse_text
+from haproxy_guard.cli.manifests import ManifestError, _construct, _Loader, iter_documents, load, parse_text
 
 TWO = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\n# only a comment\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n"
 
@@ -111,3 +115,96 @@ def test_a_wrong_type_names_file_document_and_field() -> None:
     with pytest.raises(ManifestError) as error:
         parse_text(text, "edge.yaml")
     assert str(error.value) == "edge.yaml#1 (Deployment): spec.template.spec.containers[0].name: expected string"
+
+
+def _pyyaml(text: str) -> list[object]:
+    """PyYAML's own safe constructor on the same loader settings (timestamps stay strings)."""
+    loader = _Loader(text)
+    documents = []
+    try:
+        while loader.check_node():
+            documents.append(loader.construct_document(loader.get_node()))
+    finally:
+        loader.dispose()
+    return documents
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(allow_nan=False),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_VALUES)
+def test_the_fast_constructor_builds_what_pyyaml_builds(value: object) -> None:
+    text = yaml.safe_dump({"apiVersion": "example.io/v1", "kind": "Thing", "data": value}, allow_unicode=True)
+    documents = parse_text(text, "x.yaml")
+    assert [document.obj for document in documents] == _pyyaml(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x {b: [1, 2.5, true, null, 0x1F, 0o17, .inf, -.inf, 2026-01-01, '007', 1_000]}\nc: *x\n",
+        "base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n",  # merge keys: PyYAML's constructor
+        "x: !!binary aGVsbG8=\ny: !!str 12\nz: !!int '7'\n",
+        "? [1, 2]\n: complex key\n",  # unhashable key: PyYAML's error
+        "x: !custom tag\n",
+        "&a [*a]\n",  # a recursive alias
+        "{1: one, 2.5: two, true: three, null: four}\n",
+    ],
+)
+def test_unusual_documents_are_built_exactly_as_pyyaml_builds_them(text: str) -> None:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        assert node is not None
+        try:
+            expected: object = _pyyaml(text)[0]
+        except yaml.YAMLError as error:
+            with pytest.raises(yaml.YAMLError, match=re.escape(str(error.problem))):  # type: ignore[attr-defined]
+                _construct(loader, node)
+            return
+        built = _construct(loader, node)
+    finally:
+        loader.dispose()
+    if text.startswith("&a"):
+        assert isinstance(built, list) and built[0] is built
+    else:
+        assert built == expected
+
+
+def test_aliases_share_one_object_so_a_billion_laughs_stays_small() -> None:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 10):
+        previous = chr(ord("a") + level - 1)
+        lines.append(f"{chr(ord('a') + level)}: &{chr(ord('a') + level)} [{', '.join(['*' + previous] * 10)}]")
+    text = "apiVersion: example.io/v1\nkind: Thing\ndata:\n" + "\n".join("  " + line for line in lines) + "\n"
+    data = parse_text(text, "laughs.yaml")[0].obj["data"]
+    assert data["j"][0] is data["j"][1] is data["i"]  # 10**10 leaves if copied; one object each here
+
+
+def test_nodes_are_kept_only_when_asked() -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+    assert parse_text(text, "x.yaml")[0].line_of("/metadata/name") == 3
+    without = parse_text(text, "x.yaml", keep_nodes=False)[0]
+    assert without.node is None and without.line_of("/metadata/name") is None
+    assert without.obj == parse_text(text, "x.yaml")[0].obj
+
+
+def test_documents_are_read_one_file_at_a_time(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    (tmp_path / "b.yaml").write_text("apiVersion: v1\nkind: [broken\n")
+    documents = iter_documents([str(tmp_path)])
+    assert next(documents).obj["metadata"]["name"] == "a"  # read before the broken file is opened
+    with pytest.raises(ManifestError, match=re.escape("b.yaml#0")):
+        next(documents)
