@@ -217,10 +217,12 @@ def _status_json(layers: dict[str, bool | int], missing: list[str]) -> str:
     return '{"layers": {' + values + '}, "missing": [' + ", ".join(f'"{name}"' for name in missing) + "]}"
 
 
-def main(argv: list[str]) -> int:
-    separator = argv.index("--")
-    spec = parse_options(argv[1:separator])
-    command = argv[separator + 1 :]
+def launch(words: list[str], environment: dict[bytes, bytes]) -> int:
+    """Apply the layers SPEC asks for (`words` is `SPEC -- BINARY ARGS`), then become the binary with
+    `environment`; returns only when a required layer is missing or the binary cannot run."""
+    separator = words.index("--")
+    spec = parse_options(words[:separator])
+    command = words[separator + 1 :]
     required, disabled = set(spec["require"]), set(spec["disable"])
     status_fd = int(spec["status-fd"][0]) if spec["status-fd"] else None
     layers: dict[str, bool | int] = {}
@@ -238,8 +240,8 @@ def main(argv: list[str]) -> int:
     path = ctypes.create_string_buffer(os.fsencode(command[0]))
     arguments = [ctypes.create_string_buffer(os.fsencode(word)) for word in command]
     argv_array = (ctypes.c_void_p * (len(arguments) + 1))(*(ctypes.addressof(a) for a in arguments), None)
-    environment = [ctypes.create_string_buffer(k + b"=" + v) for k, v in os.environb.items()]
-    env_array = (ctypes.c_void_p * (len(environment) + 1))(*(ctypes.addressof(e) for e in environment), None)
+    env_entries = [ctypes.create_string_buffer(k + b"=" + v) for k, v in environment.items()]
+    env_array = (ctypes.c_void_p * (len(env_entries) + 1))(*(ctypes.addressof(e) for e in env_entries), None)
     layers["seccomp"] = (
         "seccomp" not in disabled and layers["no_new_privs"] and _seccomp(libseccomp, ctypes.addressof(path))
     )
@@ -254,6 +256,107 @@ def main(argv: list[str]) -> int:
     _libc.execve(path, argv_array, env_array)
     os.write(2, f"haproxy-guard jail: cannot run {command[0]}: {os.strerror(ctypes.get_errno())}\n".encode())
     return REFUSED_EXIT
+
+
+# The fork server (`jail.py --serve FD`): Python's start-up and `ctypes` cost about 25 ms per launch, more
+# than most `haproxy -c` runs; the server pays them once and forks a launcher per check. FD is one end of a
+# SOCK_SEQPACKET pair whose other end only the webhook holds. Each request is one message,
+# `CWD \0 N \0 N environment entries \0 SPEC -- BINARY ARGS` (NUL-separated), with three descriptors: the
+# request's own reply socket, the output file and the status file. The server forks; the child starts a new
+# session, puts the output on 1 and 2, /dev/null on 0 and the status file on 3, closes every other
+# descriptor (the control socket above all), and continues exactly as a directly started launcher. The
+# server answers `pid P` at once and `exit STATUS` (a wait status) when it has reaped the child. It exits
+# when the webhook's end closes; its children die with it (PR_SET_PDEATHSIG).
+_STATUS_FD = 3
+
+
+def _child(cwd: bytes, environment: dict[bytes, bytes], words: list[str], output: int, status: int) -> int:
+    os.setsid()
+    stdin = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(stdin, 0)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.dup2(status, _STATUS_FD)
+    os.closerange(_STATUS_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    os.chdir(cwd)
+    separator = words.index("--")
+    return launch([*words[:separator], "--status-fd", str(_STATUS_FD), *words[separator:]], environment)
+
+
+def _request(message: bytes) -> tuple[bytes, dict[bytes, bytes], list[str]]:
+    fields = message.split(b"\0")
+    count = int(fields[1])
+    environment = dict(entry.partition(b"=")[::2] for entry in fields[2 : 2 + count])
+    return fields[0], environment, [os.fsdecode(word) for word in fields[2 + count :]]
+
+
+def _send(reply: int, data: bytes) -> None:
+    """One message on a reply socket, best effort: the webhook may have stopped waiting (a timeout), which
+    changes nothing here."""
+    try:
+        os.write(reply, data)
+    except OSError:
+        return
+
+
+def _start_child(message: bytes, fds: list[int]) -> int | None:
+    """Fork the launcher for one request (descriptors: reply, output, status); its pid, or None."""
+    try:
+        cwd, environment, words = _request(message)
+    except (ValueError, IndexError):
+        return None
+    pid = os.fork()
+    if pid == 0:
+        code = REFUSED_EXIT
+        try:
+            code = _child(cwd, environment, words, fds[1], fds[2])
+        finally:
+            os._exit(code)
+    return pid
+
+
+def serve(control_fd: int) -> int:
+    import array  # noqa: PLC0415 - only the server needs them; a direct launch stays short
+    import select  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    _load_libseccomp()  # loaded once; every child inherits it
+    control = socket.socket(fileno=control_fd)
+    children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, reply socket)
+    descriptor_space = socket.CMSG_SPACE(3 * array.array("i").itemsize)
+    while True:
+        for ready in select.select([control_fd, *children], [], [])[0]:
+            if ready != control_fd:
+                pid, reply = children.pop(ready)
+                os.close(ready)
+                _send(reply, b"exit %d" % os.waitpid(pid, 0)[1])
+                os.close(reply)
+                continue
+            try:
+                message, ancillary, _, _ = control.recvmsg(1 << 20, descriptor_space)
+            except OSError:
+                return 0
+            if not message and not ancillary:
+                return 0  # the webhook's end is closed
+            fds = array.array("i")
+            for level, kind, data in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+            child = _start_child(message, list(fds)) if len(fds) == 3 else None
+            for fd in fds[1:]:
+                os.close(fd)
+            if child is None:
+                if fds:
+                    os.close(fds[0])
+                continue
+            _send(fds[0], b"pid %d" % child)
+            children[os.pidfd_open(child)] = (child, fds[0])
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[1] == "--serve":
+        return serve(int(argv[2]))
+    return launch(argv[1:], dict(os.environb))
 
 
 if __name__ == "__main__":

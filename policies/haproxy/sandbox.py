@@ -17,6 +17,8 @@ waiting on a pipe. The parent waits at most the time limit, kills the process gr
 
 from __future__ import annotations
 
+import array
+import atexit
 import contextlib
 import enum
 import functools
@@ -24,9 +26,11 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -190,23 +194,52 @@ def run(
         *(("--rlimit", f"{name}={value}") for name, value in rlimits.items()),
         *(("--require", layer) for layer in (REQUIRED_LAYERS if mode is SandboxMode.REQUIRE else ())),
         *(("--disable", layer) for layer in disable),
-        ("--status-fd", str(status_fd)),  # `pass_fds` keeps the number in the child
     ]
+    command_words = [*(word for option in options for word in option), "--", *command]
+    environment = dict(env or {})
+    returncode: int | None = None
     timed_out = False
+    spawned: tuple[int, socket.socket] | None = None
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(JAIL), *(word for option in options for word in option), "--", *command],
-            cwd=folder,
-            env=dict(env or {}),
-            stdin=subprocess.DEVNULL,
-            stdout=output_fd,
-            stderr=output_fd,
-            pass_fds=(status_fd,),
-            start_new_session=True,
-        )
+        spawned = FORK_SERVER.spawn(command_words, environment, folder, output_fd, status_fd)
+        if spawned is None:  # no fork server here: start the launcher directly (the same layers, slower)
+            returncode, timed_out = _run_directly(command_words, environment, folder, (output_fd, status_fd), limits)
+    except Unanswered:
+        pass  # sent, never acknowledged: nothing is known to have run; reported as not validated
     finally:
         os.close(output_fd)
         os.close(status_fd)
+    if spawned is not None:
+        returncode, timed_out = _await(*spawned, limits)
+    status = _read_status(status_path)
+    reported_layers = status.get("layers")
+    layers = Layers.from_status(reported_layers if isinstance(reported_layers, dict) else {})
+    reported = status.get("missing")
+    missing = tuple(name for name in reported if isinstance(name, str)) if isinstance(reported, list) else ()
+    with output_path.open("rb") as handle:
+        output = handle.read(MAX_OUTPUT_BYTES)
+    return JailResult(returncode, output, layers, missing, timed_out, time.monotonic() - started)
+
+
+def _run_directly(
+    words: list[str], env: dict[str, str], folder: Path, fds: tuple[int, int], limits: Limits
+) -> tuple[int | None, bool]:
+    """`python -I -S jail.py SPEC -- COMMAND` as a child of this process, output and status on `fds`: the exit
+    code and whether it timed out."""
+    output_fd, status_fd = fds
+    separator = words.index("--")
+    spec = [*words[:separator], "--status-fd", str(status_fd)]  # `pass_fds` keeps the number in the child
+    process = subprocess.Popen(
+        [sys.executable, "-I", "-S", str(JAIL), *spec, *words[separator:]],
+        cwd=folder,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=output_fd,
+        stderr=output_fd,
+        pass_fds=(status_fd,),
+        start_new_session=True,
+    )
+    timed_out = False
     if not _wait(process, limits.timeout_seconds):
         timed_out = True
         _kill_group(process.pid)
@@ -216,14 +249,129 @@ def run(
     else:
         process.wait()
         _kill_group(process.pid)  # anything it left behind in its group
-    status = _read_status(status_path)
-    reported_layers = status.get("layers")
-    layers = Layers.from_status(reported_layers if isinstance(reported_layers, dict) else {})
-    reported = status.get("missing")
-    missing = tuple(name for name in reported if isinstance(name, str)) if isinstance(reported, list) else ()
-    with output_path.open("rb") as handle:
-        output = handle.read(MAX_OUTPUT_BYTES)
-    return JailResult(process.returncode, output, layers, missing, timed_out, time.monotonic() - started)
+    return process.returncode, timed_out
+
+
+def _await(pid: int, reply: socket.socket, limits: Limits) -> tuple[int | None, bool]:
+    """Wait for the fork server's `exit STATUS` of child `pid`: the exit code and whether it timed out."""
+    timed_out = False
+    try:
+        message = _receive(reply, limits.timeout_seconds)
+        if message is None:
+            timed_out = True
+            _kill_group(pid)
+            message = _receive(reply, KILL_GRACE_SECONDS)
+    finally:
+        reply.close()
+    if not timed_out:
+        _kill_group(pid)  # anything it left behind in its group
+    if message is None or not message.startswith(b"exit "):
+        return None, timed_out
+    return os.waitstatus_to_exitcode(int(message[5:])), timed_out
+
+
+def _receive(reply: socket.socket, timeout: float) -> bytes | None:
+    """The next message on `reply` within `timeout`, or None."""
+    reply.settimeout(timeout)
+    try:
+        return reply.recv(64) or None
+    except OSError:  # includes the timeout
+        return None
+
+
+class Unanswered(Exception):
+    """The fork server took a request and never said which process runs it."""
+
+
+class ForkServer:
+    """The webhook's end of `jail.py --serve` (see jail.py): started on first use, once per process, and
+    again if it died. `spawn` returns None when no server can take the request (it is then launched
+    directly); once a request is sent, the answer comes from the server or the check is not validated."""
+
+    MAX_REQUEST_BYTES = 128 * 1024
+    SPAWN_TIMEOUT_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.control: socket.socket | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.owner = 0
+        self.enabled = hasattr(os, "pidfd_open") and hasattr(socket, "SCM_RIGHTS")
+
+    def _connection(self) -> socket.socket | None:
+        with self.lock:
+            alive = self.process is not None and self.process.poll() is None and self.owner == os.getpid()
+            if not alive:
+                self._start()
+            return self.control
+
+    def _start(self) -> None:
+        if self.control is not None and self.owner == os.getpid():
+            self.control.close()
+        self.control = self.process = None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(JAIL), "--serve", str(theirs.fileno())],
+                cwd="/",
+                env={},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except OSError:
+            ours.close()
+            self.enabled = False
+            return
+        finally:
+            theirs.close()
+        self.control, self.owner = ours, os.getpid()
+
+    def spawn(
+        self, words: list[str], env: dict[str, str], folder: Path, output_fd: int, status_fd: int
+    ) -> tuple[int, socket.socket] | None:
+        """Ask the server to launch `SPEC -- COMMAND` in `folder`: the child's pid and the reply socket."""
+        if not self.enabled:
+            return None
+        entries = [f"{name}={value}".encode() for name, value in env.items()]
+        message = b"\0".join([bytes(folder), str(len(entries)).encode(), *entries, *map(os.fsencode, words)])
+        if len(message) > self.MAX_REQUEST_BYTES:
+            return None
+        control = self._connection()
+        if control is None:
+            return None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            descriptors = array.array("i", [theirs.fileno(), output_fd, status_fd])
+            control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, descriptors)])
+        except OSError:
+            ours.close()
+            with self.lock:
+                if self.process is not None:
+                    self.process.kill()  # broken: the next request starts a new one
+            return None
+        finally:
+            theirs.close()
+        answer = _receive(ours, self.SPAWN_TIMEOUT_SECONDS)
+        if answer is None or not answer.startswith(b"pid ") or not answer[4:].isdigit() or int(answer[4:]) <= 1:
+            ours.close()
+            raise Unanswered
+        return int(answer[4:]), ours
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.control is not None and self.owner == os.getpid():
+                self.control.close()
+            if self.process is not None and self.owner == os.getpid():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=KILL_GRACE_SECONDS)
+            self.control = self.process = None
+
+
+FORK_SERVER = ForkServer()
+atexit.register(FORK_SERVER.stop)
 
 
 def _wait(process: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -244,6 +392,8 @@ def _wait(process: subprocess.Popen[bytes], timeout: float) -> bool:
 
 
 def _kill_group(pid: int) -> None:
+    if pid <= 1:  # never "every process" (-1) or init's group
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
 

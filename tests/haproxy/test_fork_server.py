@@ -1,0 +1,111 @@
+"""The fork server that launches checks (`jail.py --serve`): the same jail as a direct launch, one server per
+process, replaced when it dies, and nothing of it reachable from a check."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from haproxy_guard.policies.haproxy import sandbox
+from haproxy_guard.policies.haproxy.sandbox import FORK_SERVER, Limits, SandboxMode
+
+LIST_DESCRIPTORS = ["/bin/sh", "-c", "echo /proc/$$/fd/*"]  # the shell's own descriptors, no new process
+
+
+def _run(tmp_path: Path, command: list[str], **options: object) -> sandbox.JailResult:
+    folder = tmp_path / f"run-{time.monotonic_ns()}"
+    folder.mkdir()
+    return sandbox.run(command, folder, Limits(timeout_seconds=5.0), SandboxMode.BEST_EFFORT, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def direct() -> Iterator[None]:
+    enabled = FORK_SERVER.enabled
+    FORK_SERVER.enabled = False
+    try:
+        yield
+    finally:
+        FORK_SERVER.enabled = enabled
+
+
+def _server_pid() -> int:
+    assert FORK_SERVER.process is not None and FORK_SERVER.process.poll() is None
+    return FORK_SERVER.process.pid
+
+
+def test_checks_share_one_server_and_get_every_layer(tmp_path: Path) -> None:
+    first = _run(tmp_path, ["/bin/sh", "-c", "echo $PPID"])
+    server = _server_pid()
+    second = _run(tmp_path, ["/bin/sh", "-c", "echo $PPID"])
+    assert _server_pid() == server
+    assert first.returncode == second.returncode == 0
+    assert first.output.strip() == second.output.strip() == str(server).encode()  # forked by the server
+    assert first.layers.missing() == () and first.layers.network_namespace and first.layers.no_new_privs
+
+
+def test_the_same_jail_as_a_direct_launch(tmp_path: Path, direct: None) -> None:
+    started = _run(tmp_path, ["/bin/sh", "-c", "echo $PPID"])
+    assert started.output.strip() != str(FORK_SERVER.process.pid if FORK_SERVER.process else 0).encode()
+    FORK_SERVER.enabled = True
+    served = _run(tmp_path, ["/bin/sh", "-c", "exit 3"], env={"A": "1"})
+    FORK_SERVER.enabled = False
+    launched = _run(tmp_path, ["/bin/sh", "-c", "exit 3"], env={"A": "1"})
+    assert served.returncode == launched.returncode == 3
+    assert served.layers == launched.layers and served.missing == launched.missing
+
+
+def test_a_check_sees_only_its_own_descriptors(tmp_path: Path) -> None:
+    """Not the server's control socket, nor another check's reply socket or files (3 is the shell's listing)."""
+    served = _run(tmp_path, LIST_DESCRIPTORS, disable=("landlock",))
+    names = sorted(path.rsplit(b"/", 1)[1] for path in served.output.split())
+    assert names == [b"0", b"1", b"2", b"3"]
+
+
+def test_environment_and_folder_are_the_requests(tmp_path: Path) -> None:
+    served = _run(tmp_path, ["/bin/sh", "-c", 'echo "$GREETING" && pwd'], env={"GREETING": "a=b c"})
+    lines = served.output.decode().splitlines()
+    assert lines[0] == "a=b c" and lines[1].startswith(str(tmp_path))
+
+
+def test_a_dead_server_is_replaced(tmp_path: Path) -> None:
+    _run(tmp_path, ["/bin/true"])
+    old = _server_pid()
+    os.kill(old, signal.SIGKILL)
+    assert FORK_SERVER.process is not None
+    FORK_SERVER.process.wait(timeout=5)
+    again = _run(tmp_path, ["/bin/sh", "-c", "exit 0"])
+    assert again.returncode == 0 and _server_pid() != old
+
+
+def test_a_timeout_kills_the_check_not_the_server(tmp_path: Path) -> None:
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    started = time.monotonic()
+    result = sandbox.run(["/bin/sh", "-c", "while :; do :; done"], folder, Limits(timeout_seconds=0.5))
+    assert result.timed_out and result.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 0.5 + sandbox.KILL_GRACE_SECONDS + 1
+    server = _server_pid()
+    assert _run(tmp_path, ["/bin/true"]).returncode == 0 and _server_pid() == server
+
+
+def test_a_request_too_large_for_one_message_runs_directly(tmp_path: Path) -> None:
+    part = FORK_SERVER.MAX_REQUEST_BYTES // 2  # one variable may not exceed execve's 128 KiB per string
+    large = {"A": "x" * part, "B": "y" * part, "C": "z" * part}
+    result = _run(tmp_path, ["/bin/sh", "-c", "echo ${#A}${#B}${#C} $PPID"], env=large)
+    lengths, parent = result.output.split()
+    assert lengths == str(part).encode() * 3
+    assert parent == str(os.getpid()).encode()  # launched by this process, not the server
+
+
+def test_the_server_ends_when_its_webhook_end_closes(tmp_path: Path) -> None:
+    _run(tmp_path, ["/bin/true"])
+    process = FORK_SERVER.process
+    assert process is not None
+    FORK_SERVER.stop()
+    assert process.wait(timeout=5) == 0
+    assert _run(tmp_path, ["/bin/true"]).returncode == 0  # and the next check starts a new one
