@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime
 import functools
+import shutil
 import sys
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -22,7 +24,7 @@ import yaml
 from haproxy_guard.cli.audit import Audited, denied, slim
 from haproxy_guard.cli.commands import EXIT_FINDINGS, EXIT_OK, tool_version
 from haproxy_guard.cli.manifests import Document
-from haproxy_guard.cli.report import render
+from haproxy_guard.cli.report import StreamedReport, render
 from haproxy_guard.policies import engine
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.haproxy.validator import Validator
@@ -48,6 +50,8 @@ WORKLOADS = (
     ("v1", "Pod", "/api/v1", "pods"),
 )
 CONFIG_LABEL_SELECTOR = "haproxy-guard.io/config=true"
+SPOOL_BYTES = 4 * 1024 * 1024
+"""A streamed report is kept in memory up to this size, then in a temporary file until it is printed."""
 
 
 class _ReadError(Exception):
@@ -122,12 +126,19 @@ class _Api:
 
 
 def stream_audit(
-    api: Any, namespace: str | None, settings: Settings, validator: Validator | None, progress: bool = False
+    api: Any,
+    namespace: str | None,
+    settings: Settings,
+    validator: Validator | None,
+    progress: bool = False,
+    *,
+    sink: Callable[[Audited], None] | None = None,
 ) -> tuple[list[Audited], int]:
     """Every HAProxy workload and HAProxy ConfigMap of the cluster (or namespace), evaluated as its page
     arrives: workloads from paginated lists (pods owned by a controller are left out: their controller is
     audited), the ConfigMaps they mount and their namespace's PDBs read on demand and cached, plus the
-    ConfigMaps labelled `haproxy-guard.io/config`. Returns the slim results and the number of requests."""
+    ConfigMaps labelled `haproxy-guard.io/config`. Returns the slim results and the number of requests; with a
+    `sink`, each result goes to it instead and the list stays empty (memory independent of the cluster's size)."""
     reader = _Api(api, namespace)
     context = Context(validator, reader.configmap, reader.pdbs)
     results: list[Audited] = []
@@ -140,7 +151,7 @@ def stream_audit(
         index += 1
         evaluation = engine.check(obj, settings, namespace=document.namespace, context=context)
         if evaluation.subject is not None:
-            results.append(slim(Audited(document, evaluation)))
+            (sink or results.append)(slim(Audited(document, evaluation)))
         workload = evaluation.workload
         for mounted in workload.configs if workload is not None else ():
             key = (workload.namespace if workload else None, mounted.configmap.name)
@@ -241,7 +252,19 @@ def run_cluster_audit(
     api = api_client()
     if api is None:
         raise ClusterError("no Kubernetes API configuration found (kubeconfig or in-cluster service account)")
-    results, _ = stream_audit(api, namespace, settings, validator, sys.stderr.isatty())
+    progress = sys.stderr.isatty()
+    if output_format in StreamedReport.FORMATS:
+        # written as results arrive, to a spool (memory up to SPOOL_BYTES, then a temporary file), and copied
+        # to stdout only once the whole cluster was read: a failure half-way prints no half report
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8") as spool:
+            report = StreamedReport(output_format, tool_version(), spool, sys.stdout)
+            stream_audit(api, namespace, settings, validator, progress, sink=report.add)
+            report.finish()
+            spool.seek(0)
+            shutil.copyfileobj(spool, sys.stdout)
+        print()
+        return EXIT_FINDINGS if report.denied else EXIT_OK
+    results, _ = stream_audit(api, namespace, settings, validator, progress)
     if output_format == "policyreport":
         print(yaml.safe_dump_all(policy_reports(results), sort_keys=False), end="")
     else:

@@ -5,11 +5,12 @@ Every format lists findings in input order, then policy order, so output is dete
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 from xml.etree import ElementTree
 
 from haproxy_guard.cli.audit import Audited
@@ -31,35 +32,26 @@ def summary(results: Sequence[Audited]) -> dict[str, int]:
     }
 
 
-def to_json(results: Sequence[Audited]) -> str:
-    findings = [
-        {**finding.as_dict(), "source": result.document.source} for result in results for finding in result.findings
-    ]
-    ordered = [
+def _json_items(result: Audited) -> list[dict[str, Any]]:
+    return [
         {key: item[key] for key in ("policy", "severity", "kind", "namespace", "name", "source", "message", "path")}
-        for item in findings
+        for item in ({**finding.as_dict(), "source": result.document.source} for finding in result.findings)
     ]
-    return json.dumps({"findings": ordered, "summary": summary(results)}, indent=2)
 
 
-def to_text(results: Sequence[Audited], stream: TextIO) -> str:
-    colour = stream.isatty() and "NO_COLOR" not in os.environ
-    lines: list[str] = []
-    for result in results:
-        if not result.findings:
-            continue
-        first = result.findings[0]
-        where = f"{first.namespace}/{first.name}" if first.namespace else first.name
-        heading = f"{first.kind} {where} ({result.document.source})"
-        lines.append(f"{_BOLD}{heading}{_RESET}" if colour else heading)
-        for finding in result.findings:
-            label = str(finding.severity).upper().ljust(4)
-            if colour:
-                label = f"{_COLOURS[finding.severity]}{label}{_RESET}"
-            lines.append(f"  {label} {finding.policy}: {finding.message}")
-    counts = summary(results)
-    lines.append(f"{counts['resources']} resources checked: {counts['deny']} deny, {counts['warn']} warn")
-    return "\n".join(lines)
+def _text_lines(result: Audited, colour: bool) -> list[str]:
+    if not result.findings:
+        return []
+    first = result.findings[0]
+    where = f"{first.namespace}/{first.name}" if first.namespace else first.name
+    heading = f"{first.kind} {where} ({result.document.source})"
+    lines = [f"{_BOLD}{heading}{_RESET}" if colour else heading]
+    for finding in result.findings:
+        label = str(finding.severity).upper().ljust(4)
+        if colour:
+            label = f"{_COLOURS[finding.severity]}{label}{_RESET}"
+        lines.append(f"  {label} {finding.policy}: {finding.message}")
+    return lines
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -76,48 +68,136 @@ def _rules() -> list[dict[str, Any]]:
     ]
 
 
-def to_sarif(results: Sequence[Audited], version: str) -> str:
-    index = {policy.id: position for position, policy in enumerate(ALL_POLICIES)}
-    sarif_results = []
-    for result in results:
-        for finding in result.findings:
-            physical: dict[str, Any] = {"artifactLocation": {"uri": result.document.file}}
-            line = result.document.line_of(finding.path)
-            if line is not None:
-                physical["region"] = {"startLine": line}
-            logical = f"{finding.kind}/{finding.namespace + '/' if finding.namespace else ''}{finding.name}"
-            sarif_results.append(
-                {
-                    "ruleId": finding.policy,
-                    "ruleIndex": index[finding.policy],
-                    "level": "error" if finding.severity is Severity.DENY else "warning",
-                    "message": {"text": finding.message},
-                    "locations": [
-                        {
-                            "physicalLocation": physical,
-                            "logicalLocations": [{"fullyQualifiedName": logical + (finding.path or "")}],
-                        }
-                    ],
-                }
-            )
-    log = {
+_RULE_INDEX = {policy.id: position for position, policy in enumerate(ALL_POLICIES)}
+
+
+def _sarif_items(result: Audited) -> list[dict[str, Any]]:
+    items = []
+    for finding in result.findings:
+        physical: dict[str, Any] = {"artifactLocation": {"uri": result.document.file}}
+        line = result.document.line_of(finding.path)
+        if line is not None:
+            physical["region"] = {"startLine": line}
+        logical = f"{finding.kind}/{finding.namespace + '/' if finding.namespace else ''}{finding.name}"
+        items.append(
+            {
+                "ruleId": finding.policy,
+                "ruleIndex": _RULE_INDEX[finding.policy],
+                "level": "error" if finding.severity is Severity.DENY else "warning",
+                "message": {"text": finding.message},
+                "locations": [
+                    {
+                        "physicalLocation": physical,
+                        "logicalLocations": [{"fullyQualifiedName": logical + (finding.path or "")}],
+                    }
+                ],
+            }
+        )
+    return items
+
+
+def _sarif_log(version: str) -> dict[str, Any]:
+    driver = {"name": "haproxy-guard", "version": version, "informationUri": TOOL_URI, "rules": _rules()}
+    return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "haproxy-guard",
-                        "version": version,
-                        "informationUri": TOOL_URI,
-                        "rules": _rules(),
-                    }
-                },
-                "results": sarif_results,
-            }
-        ],
+        "runs": [{"tool": {"driver": driver}, "results": []}],
     }
-    return json.dumps(log, indent=2)
+
+
+class _JsonArray:
+    """Elements of one JSON array inside a document, written as `json.dumps(document, indent=2)` would
+    write them: `head` is the document up to the array's `[`, `tail` the rest after its `]`."""
+
+    def __init__(self, out: IO[str], head: str, depth: int) -> None:
+        self.out, self.depth, self.empty = out, depth, True
+        out.write(head)
+
+    def add(self, item: dict[str, Any]) -> None:
+        inner = " " * (self.depth + 2)
+        text = json.dumps(item, indent=2).replace("\n", "\n" + inner)
+        self.out.write(("\n" if self.empty else ",\n") + inner + text)
+        self.empty = False
+
+    def close(self) -> None:
+        self.out.write("]" if self.empty else "\n" + " " * self.depth + "]")
+
+
+class StreamedReport:
+    """A report written to `out` as results arrive (text, json, sarif): what is held is the counts, not the
+    results, so memory does not grow with the number of objects. The bytes equal `render` of the same
+    results. `finish` writes the end (for text, the summary line, with no final newline, as `render`)."""
+
+    FORMATS = ("text", "json", "sarif")
+
+    def __init__(self, output_format: str, version: str, out: IO[str], terminal: TextIO = sys.stdout) -> None:
+        self.format, self.out = output_format, out
+        self.counts = {"resources": 0, "deny": 0, "warn": 0}
+        self.colour = output_format == "text" and terminal.isatty() and "NO_COLOR" not in os.environ
+        self.array: _JsonArray | None = None
+        self.tail = ""
+        if output_format == "json":
+            self.array = _JsonArray(out, '{\n  "findings": [', 2)
+        elif output_format == "sarif":
+            skeleton = json.dumps(_sarif_log(version), indent=2)
+            marker = skeleton.rindex('"results": []') + len('"results": [')
+            self.array = _JsonArray(out, skeleton[:marker], 6)
+            self.tail = skeleton[marker + 1 :]
+        elif output_format != "text":
+            raise ValueError(f"{output_format} cannot be streamed")
+
+    @property
+    def denied(self) -> bool:
+        return self.counts["deny"] > 0
+
+    def add(self, result: Audited) -> None:
+        self.counts["resources"] += 1
+        for finding in result.findings:
+            self.counts[str(finding.severity)] += 1
+        if self.format == "json":
+            items = _json_items(result)
+        elif self.format == "sarif":
+            items = _sarif_items(result)
+        else:
+            for line in _text_lines(result, self.colour):
+                self.out.write(line + "\n")
+            return
+        assert self.array is not None
+        for item in items:
+            self.array.add(item)
+
+    def finish(self) -> None:
+        if self.format == "text":
+            counts = self.counts
+            self.out.write(f"{counts['resources']} resources checked: {counts['deny']} deny, {counts['warn']} warn")
+            return
+        assert self.array is not None
+        self.array.close()
+        if self.format == "json":
+            self.out.write(',\n  "summary": ' + json.dumps(self.counts, indent=2).replace("\n", "\n  ") + "\n}")
+        else:
+            self.out.write(self.tail)
+
+
+def _streamed(results: Sequence[Audited], output_format: str, version: str, terminal: TextIO) -> str:
+    buffer = io.StringIO()
+    report = StreamedReport(output_format, version, buffer, terminal)
+    for result in results:
+        report.add(result)
+    report.finish()
+    return buffer.getvalue()
+
+
+def to_json(results: Sequence[Audited]) -> str:
+    return _streamed(results, "json", "", sys.stdout)
+
+
+def to_text(results: Sequence[Audited], stream: TextIO) -> str:
+    return _streamed(results, "text", "", stream)
+
+
+def to_sarif(results: Sequence[Audited], version: str) -> str:
+    return _streamed(results, "sarif", version, sys.stdout)
 
 
 def to_junit(results: Sequence[Audited]) -> str:

@@ -8,6 +8,7 @@ from a scenario's resources; the kubernetes client, kubeconfig and TLS verificat
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import subprocess
@@ -51,6 +52,7 @@ ROUTES = {
     "poddisruptionbudgets": ("policy/v1", "PodDisruptionBudget", "/apis/policy/v1"),
 }
 SEEN: list[str] = []
+FAIL_AFTER: list[int] = []  # answer 500 to every request after this many (empty: never)
 
 
 def _items(kind: str, namespace: str | None, selector: str | None) -> list[dict[str, Any]]:
@@ -81,6 +83,11 @@ def _list(resource: str, namespace: str | None, query: dict[str, str]) -> dict[s
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         SEEN.append(self.path)
+        if FAIL_AFTER and len(SEEN) > FAIL_AFTER[0]:
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         path, _, raw_query = self.path.partition("?")
         query = {key: values[0] for key, values in urllib.parse.parse_qs(raw_query).items()}
         parts = path.strip("/").split("/")
@@ -231,3 +238,50 @@ def test_progress_only_when_asked(kubeconfig: Path, capsys: pytest.CaptureFixtur
         assert "objects read" in capsys.readouterr().err
         cluster_audit.stream_audit(api, None, Settings(), None, progress=False)
         assert capsys.readouterr().err == ""
+
+
+def test_a_sink_gets_every_result_and_nothing_is_kept(kubeconfig: Path) -> None:
+    received: list[Any] = []
+    with _api(kubeconfig) as api:
+        kept, _ = cluster_audit.stream_audit(api, None, Settings(), None, sink=received.append)
+        listed, _ = cluster_audit.stream_audit(api, None, Settings(), None)
+    assert kept == []
+    assert [r.document.obj for r in received] == [r.document.obj for r in listed]
+    assert [r.findings for r in received] == [r.findings for r in listed]
+
+
+@pytest.mark.parametrize("output_format", ["json", "text", "sarif"])
+def test_a_failure_half_way_prints_no_half_report(
+    kubeconfig: Path, output_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    SEEN.clear()
+    whole = _audit(kubeconfig, "--format", output_format)
+    assert whole.returncode == 1 and whole.stdout.strip()
+    requests = len(SEEN)
+    monkeypatch.setattr(sys.modules[__name__], "FAIL_AFTER", [requests - 1])
+    SEEN.clear()
+    failed = _audit(kubeconfig, "--format", output_format)
+    assert failed.returncode == 2 and "cannot read the cluster" in failed.stderr
+    assert failed.stdout == ""
+
+
+def test_streamed_reports_equal_the_whole_document_reports(
+    kubeconfig: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cluster audit writes json/text/sarif as results arrive; the policy report is built whole. Each
+    streamed report is the same bytes `render` gives for the same results (so JSON parses and SARIF keeps its
+    schema), whether it stays in memory or spills to a temporary file."""
+    from haproxy_guard.cli.commands import tool_version
+    from haproxy_guard.cli.report import render
+
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with _api(kubeconfig) as api:
+        results, _ = cluster_audit.stream_audit(api, None, Settings(), None)
+    assert results
+    for spool in (cluster_audit.SPOOL_BYTES, 16):
+        monkeypatch.setattr(cluster_audit, "SPOOL_BYTES", spool)
+        for output_format in ("json", "text", "sarif"):
+            assert cluster_audit.run_cluster_audit(Settings(), None, output_format, None) == 1
+            expected = render(results, output_format, tool_version(), io.StringIO()) + "\n"
+            assert capsys.readouterr().out == expected
