@@ -19,6 +19,7 @@ app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
 
 @app.post("/mutate")
+@app.post("/validate")
 async def mutate(request: Request) -> Response:
     review = json.loads(await request.body())
     answer = {

@@ -130,50 +130,92 @@ def check_shape(obj: Any, kind: str, path: str = "") -> None:
     """Raise `ShapeError` naming the first field of `obj` (of `kind`) whose value has the wrong type."""
     if not isinstance(obj, dict):
         raise ShapeError(path or "object", "object")
-    _check(obj, SHAPES.get(kind, ANY_OBJECT), path)
+    try:
+        _check(obj, SHAPES.get(kind, ANY_OBJECT))
+    except _Mismatch as mismatch:
+        where = path
+        for part in reversed(mismatch.parts):
+            where = f"{where}{part}" if part.startswith("[") else _join(where, part)
+        raise ShapeError(where or "object", mismatch.expected) from None
 
 
 def _join(path: str, field: str) -> str:
     return f"{path}.{field}" if path else field
 
 
-def _check(value: Any, shape: Shape, path: str) -> None:  # one branch per shape form
+class _Mismatch(Exception):
+    """A wrong type found: what was expected, and the path back up to the object (innermost first). Paths are
+    built only when something is wrong, so a valid object costs no string work."""
+
+    def __init__(self, expected: str) -> None:
+        self.expected, self.parts = expected, list[str]()
+
+
+def _check(value: Any, shape: Shape) -> None:  # one branch per shape form
     if value is None:
         return
-    if isinstance(shape, str):
-        if not _scalar_ok(value, shape):
-            raise ShapeError(path, _NAMES[shape])
-    elif isinstance(shape, list):
-        if not isinstance(value, list):
-            raise ShapeError(path, "array")
+    if shape.__class__ is str:
+        if not _SCALARS[shape](value):
+            raise _Mismatch(_NAMES[shape])
+    elif shape.__class__ is list:
+        if value.__class__ is not list:
+            raise _Mismatch("array")
+        inner = shape[0]
         for index, item in enumerate(value):
-            _check(item, shape[0], f"{path}[{index}]")
+            try:
+                _check(item, inner)
+            except _Mismatch as mismatch:
+                mismatch.parts.append(f"[{index}]")
+                raise
     elif "*" in shape:
-        if not isinstance(value, dict):
-            raise ShapeError(path, "object")
+        if value.__class__ is not dict:
+            raise _Mismatch("object")
+        inner = shape["*"]
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise ShapeError(path, "object with string keys")
-            _check(item, shape["*"], _join(path, key))
+            if key.__class__ is not str:
+                raise _Mismatch("object with string keys")
+            try:
+                _check(item, inner)
+            except _Mismatch as mismatch:
+                mismatch.parts.append(key)
+                raise
     else:
-        if not isinstance(value, dict):
-            raise ShapeError(path, "object")
+        if value.__class__ is not dict:
+            raise _Mismatch("object")
         for field, inner in shape.items():
-            if field in value:
-                _check(value[field], inner, _join(path, field))
+            item = value.get(field)
+            if item is not None:
+                try:
+                    _check(item, inner)
+                except _Mismatch as mismatch:
+                    mismatch.parts.append(field)
+                    raise
 
 
-def _scalar_ok(value: Any, kind: str) -> bool:
-    integer = isinstance(value, int) and not isinstance(value, bool) and -MAX_INTEGER - 1 <= value <= MAX_INTEGER
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "integer":
-        return integer
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "int-or-string":
-        return integer or isinstance(value, str)
-    # quantity: a string, or a JSON number the API server would have turned into one
+def _integer(value: Any) -> bool:
+    return value.__class__ is int and -MAX_INTEGER - 1 <= value <= MAX_INTEGER
+
+
+def _string(value: Any) -> bool:
+    return value.__class__ is str
+
+
+def _boolean(value: Any) -> bool:
+    return value.__class__ is bool
+
+
+def _int_or_string(value: Any) -> bool:
+    return value.__class__ is str or _integer(value)
+
+
+def _quantity(value: Any) -> bool:
+    """A string, or a JSON number the API server would have turned into one."""
     return (
-        integer or isinstance(value, str) or (isinstance(value, float) and math.isfinite(value) and abs(value) < 1e18)
+        value.__class__ is str
+        or _integer(value)
+        or (value.__class__ is float and math.isfinite(value) and abs(value) < 1e18)
     )
+
+
+_SCALARS = {"string": _string, "integer": _integer, "boolean": _boolean, "int-or-string": _int_or_string,
+            "quantity": _quantity}  # fmt: skip
