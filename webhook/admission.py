@@ -14,6 +14,7 @@ from typing import Any
 
 from haproxy_guard.policies import engine
 from haproxy_guard.policies.context import EMPTY_CONTEXT, Context
+from haproxy_guard.policies.model.configmap import inspect_configmap
 from haproxy_guard.policies.model.findings import Finding, Severity
 from haproxy_guard.policies.model.mounts import configmap_volumes
 from haproxy_guard.policies.model.settings import Settings
@@ -39,13 +40,16 @@ def _denial_message(findings: tuple[Finding, ...]) -> str:
 
 def _findings_annotation(findings: tuple[Finding, ...]) -> str:
     """Every finding, as a JSON list of `[policy] (severity) message` for the audit log (audit mode's record)."""
-    entries: list[str] = []
-    for finding in findings:
-        entries.append(f"[{finding.policy}] ({finding.severity}) {finding.message}")
-        if len(json.dumps(entries)) > MAX_AUDIT_ANNOTATION_CHARS:
-            entries[-1] = f"... {len(findings) - len(entries) + 1} more"
+    encoded: list[str] = []  # each entry as `json.dumps` writes it inside the list
+    length = 2  # the brackets; entries are joined by ", "
+    for position, finding in enumerate(findings):
+        entry = json.dumps(f"[{finding.policy}] ({finding.severity}) {finding.message}")
+        length += len(entry) + (2 if encoded else 0)
+        encoded.append(entry)
+        if length > MAX_AUDIT_ANNOTATION_CHARS:
+            encoded[-1] = json.dumps(f"... {len(findings) - position} more")
             break
-    return json.dumps(entries)
+    return "[" + ", ".join(encoded) + "]"
 
 
 def _policy_list(findings: tuple[Finding, ...], severity: Severity) -> str:
@@ -69,7 +73,15 @@ class Admission:
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return False
         if request.object.get("kind") == "ConfigMap":
-            return self.context.validator is not None
+            # only an HAProxy ConfigMap whose answer is not cached yet runs `haproxy -c`; any other one is
+            # decided at once, without a trip through the thread pool
+            validator = self.context.validator
+            configmap = inspect_configmap(request.object, request.namespace) if validator else None
+            return (
+                configmap is not None
+                and validator is not None
+                and not validator.answered(configmap.bundle(), configmap.version)
+            )
         if self.context.pdbs is not None and request.object.get("kind") in {"Deployment", "StatefulSet"}:
             return True
         return self.context.configmaps is not None and _mounts_configmaps(request.object)

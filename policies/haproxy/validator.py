@@ -230,6 +230,15 @@ class Validator:
             refusals.append(attempt)
         return result
 
+    def answered(self, bundle: ConfigBundle, version: str | None = None) -> bool:
+        """Whether `validate(bundle, version)` would be answered from the cache, without running anything
+        (the webhook then decides on its event loop instead of in a thread)."""
+        _, binary = self.choose(version)
+        key = hashlib.sha256(f"{binary}\0{bundle.digest()}".encode()).hexdigest()
+        with self._lock:
+            cached = self._cache.get(key)
+        return cached is not None and (version is not None or cached.valid or not cached.errors)
+
     def _observed(self, bundle: ConfigBundle, version: str | None) -> ValidationResult:
         result = self._validate(bundle, version)
         for observer in self.observers:

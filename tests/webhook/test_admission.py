@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from haproxy_guard.policies import engine
 from haproxy_guard.policies.context import Context
+from haproxy_guard.policies.model.findings import Finding, Severity
 from haproxy_guard.policies.model.settings import Mode, Settings
-from haproxy_guard.webhook.admission import Admission
+from haproxy_guard.webhook.admission import MAX_AUDIT_ANNOTATION_CHARS, Admission, _findings_annotation
 from haproxy_guard.webhook.app import create_app
 from haproxy_guard.webhook.review import AdmissionRequest
 from tests.helpers import (
@@ -170,3 +173,24 @@ def test_only_requests_that_may_wait_on_io_leave_the_event_loop() -> None:
     assert not Admission(Settings()).blocking(AdmissionRequest.model_validate(mounting)), "no source: nothing to read"
     configmap = review(load_yaml(GOLDEN / "haproxy-config-valid" / "valid-configmap" / "input.yaml"))["request"]
     assert not Admission(Settings()).blocking(AdmissionRequest.model_validate(configmap)), "no validator"
+
+
+def _annotation_reference(findings: tuple[Finding, ...]) -> str:
+    """The audit annotation as first specified: entries added until the JSON list would be too long."""
+    entries: list[str] = []
+    for finding in findings:
+        entries.append(f"[{finding.policy}] ({finding.severity}) {finding.message}")
+        if len(json.dumps(entries)) > MAX_AUDIT_ANNOTATION_CHARS:
+            entries[-1] = f"... {len(findings) - len(entries) + 1} more"
+            break
+    return json.dumps(entries)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(min_size=0, max_size=3000), max_size=40))
+def test_the_findings_annotation_is_bounded_and_names_what_it_left_out(messages: list[str]) -> None:
+    findings = tuple(
+        Finding("prestop-wait", Severity.DENY if index % 2 else Severity.WARN, "Deployment", "edge", "a", text, None)
+        for index, text in enumerate(messages)
+    )
+    assert _findings_annotation(findings) == _annotation_reference(findings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,24 @@ def test_the_skip_annotation_opts_a_configmap_out(client: TestClient) -> None:
     response = _post(client, "/validate", review(skipped))
     assert response["allowed"] is True
     assert [w.split("]")[0] for w in response["warnings"]] == ["[skip-annotation"]
+
+
+def test_only_an_unanswered_haproxy_configmap_goes_to_the_thread_pool(validator: Validator) -> None:
+    """`blocking` decides whether an admission runs in a thread: an HAProxy ConfigMap whose check is not
+    cached yet does; once answered, the same ConfigMap is decided on the event loop; other ConfigMaps never
+    run anything."""
+    from haproxy_guard.webhook.review import parse_review
+
+    admission = Admission(Settings(), Context(validator=validator))
+    text = f"# {id(object())}\ndefaults\n  mode http\n  timeout client 5s\nfrontend fe\n  bind :8080\n"
+    haproxy = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "edge"},
+               "data": {"haproxy.cfg": text}}  # fmt: skip
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "o", "namespace": "edge"},
+             "data": {"app.properties": "a=1"}}  # fmt: skip
+    first = parse_review(json.dumps(review(haproxy, uid="a")).encode())
+    assert admission.blocking(first)
+    answer = admission.validate(first)
+    again = parse_review(json.dumps(review(haproxy, uid="a")).encode())
+    assert not admission.blocking(again)
+    assert admission.validate(again) == answer
+    assert not admission.blocking(parse_review(json.dumps(review(other)).encode()))
