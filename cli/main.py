@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from haproxy_guard.certs.authority import CERT_FILE, DEFAULT_NAMES, KEY_FILE, generate, service_names
 from haproxy_guard.certs.reloader import CertificateError
 from haproxy_guard.cli.check_config import CheckConfigError, check_files, parse_env
 from haproxy_guard.cli.commands import run_audit, run_mutate
 from haproxy_guard.cli.manifests import ManifestError
 from haproxy_guard.cli.report import FORMATS
+from haproxy_guard.policies.cel import validating_admission_policies
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.haproxy.validator import Validator, build_validator
 from haproxy_guard.policies.model.settings import Settings
@@ -141,6 +144,14 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_check_config(commands)
     _add_drill(commands)
+
+    export_cmd = commands.add_parser(
+        "export", help="write the core rules as ValidatingAdmissionPolicies (CEL), enforced with no webhook"
+    )
+    export_cmd.add_argument(
+        "--format", default="validating-admission-policy", choices=["validating-admission-policy"], help="output format"
+    )
+    export_cmd.add_argument("--settings", type=Path, help="settings YAML file (thresholds, severities, mode)")
 
     certs = commands.add_parser("certs", help="certificate tools")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
@@ -319,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _manifests(args)
         if args.command == "drill":
             return _drill(args)
+        if args.command == "export":
+            objects = validating_admission_policies(load_settings(args.settings))
+            print(yaml.safe_dump_all(objects, sort_keys=False, width=1000), end="")
+            return EXIT_OK
         if args.certs_command == "rotate":
             return _rotate(args)
         return _generate(args)

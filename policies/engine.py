@@ -80,11 +80,28 @@ def _as_findings(
     )
 
 
-def _workload_findings(workload: Workload, policy: Policy, settings: Settings) -> tuple[Finding, ...]:
-    severity = settings.severity(policy.id, policy.default_severity)
-    if severity is Severity.OFF or policy.check is None or not policy.applies_to(workload):
-        return ()
-    return _as_findings(workload, policy, severity, policy.check(workload, settings))
+Checks = tuple[tuple[Policy, Severity], ...]
+_CHECKS: dict[tuple[int, str, int], tuple[Settings, Sequence[Policy], Checks]] = {}
+
+
+def _checks(settings: Settings, kind: str, policies: Sequence[Policy]) -> Checks:
+    """The enabled policies that check workloads of `kind`, with their effective severity, in order; cached
+    per settings object like `_fixers`."""
+    key = (id(settings), kind, id(policies))
+    cached = _CHECKS.get(key)
+    if cached is not None and cached[0] is settings and cached[1] is policies:
+        return cached[2]
+    enabled = tuple(
+        (policy, severity)
+        for policy in policies
+        if policy.check is not None
+        and policy.covers(kind)
+        and (severity := settings.severity(policy.id, policy.default_severity)) is not Severity.OFF
+    )
+    if len(_CHECKS) > 256:
+        _CHECKS.clear()
+    _CHECKS[key] = (settings, policies, enabled)
+    return enabled
 
 
 def _configmap_findings(subject: ConfigSubject, policy: Policy, settings: Settings) -> tuple[Finding, ...]:
@@ -153,7 +170,13 @@ def check(
         if skipped:
             return Evaluation(workload, skip_findings, skipped=True)
         workload = _attach(workload, context)
-        return Evaluation(workload, tuple(f for p in policies for f in _workload_findings(workload, p, settings)))
+        findings: list[Finding] = []
+        for policy, severity in _checks(settings, workload.kind, policies):
+            assert policy.check is not None
+            violations = policy.check(workload, settings)
+            if violations:
+                findings.extend(_as_findings(workload, policy, severity, violations))
+        return Evaluation(workload, tuple(findings))
     configmap = inspect_configmap(obj, namespace)
     if configmap is None:
         return Evaluation(None)

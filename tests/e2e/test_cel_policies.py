@@ -1,0 +1,104 @@
+"""`haproxy-guard export --format validating-admission-policy` on the real kube-apiserver, with no webhook in the
+write path: for every golden workload, the exported policies deny, warn about and allow exactly what the
+engine (the validating webhook's decision) denies, warns about and allows, policy by policy, for the rules
+they export; where CEL cannot follow the engine (a mounted ConfigMap's `hard-stop-after`, the health
+annotations' own problems, `maxSurge` and `minReadySeconds`) the engine's findings are left out, as
+`policies/cel.py` documents."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from haproxy_guard.policies import engine
+from haproxy_guard.policies.cel import rules
+from haproxy_guard.policies.model.findings import Finding, Severity
+from haproxy_guard.policies.model.settings import Settings
+from tests.e2e.conftest import ControlPlane
+from tests.helpers import ROOT, golden_id, golden_inputs, load_yaml
+
+pytestmark = pytest.mark.e2e
+EXPORTED = {rule.policy for rule in rules(Settings())}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Pod"}
+CASES = [path for path in golden_inputs() if load_yaml(path).get("kind") in WORKLOAD_KINDS]
+NAMED = re.compile(r"ValidatingAdmissionPolicy '" + "haproxy-guard-([a-z-]+)'")
+
+
+def _exported(finding: Finding) -> bool:
+    """The engine's findings that the exported rules stand for (see policies/cel.py for the others)."""
+    if finding.policy not in EXPORTED:
+        return False
+    if finding.policy == "readiness-probe":
+        return (finding.path or "").endswith("/readinessProbe")
+    if finding.policy == "deployment-rolling-update":
+        return (finding.path or "").endswith("/maxUnavailable")
+    return True
+
+
+def _expected(obj: dict[str, Any]) -> tuple[set[str], set[str]]:
+    findings = [f for f in engine.check(obj, Settings(), namespace="e2e").findings if _exported(f)]
+    return (
+        {f.policy for f in findings if f.severity is Severity.DENY},
+        {f.policy for f in findings if f.severity is Severity.WARN},
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The exported policies in force and no webhook configuration; a namespace to apply into."""
+    control_plane.kubectl("delete", "mutatingwebhookconfigurations,validatingwebhookconfigurations", "--all")
+    exported = subprocess.run(
+        [sys.executable, "-m", "haproxy_guard.cli.main", "export", "--format", "validating-admission-policy"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    ).stdout  # fmt: skip
+    applied = control_plane.kubectl("apply", "-f", "-", stdin=exported)
+    assert applied.returncode == 0, applied.stderr
+    name = f"cel-{uuid.uuid4().hex[:8]}"
+    control_plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}]).check_returncode()
+    probe = load_yaml(ROOT / "examples" / "haproxy-deployment.yaml")
+    deadline = time.monotonic() + 60
+    while "haproxy-guard-prestop-wait" not in _apply(control_plane, probe, name).stderr:  # policies compiled
+        assert time.monotonic() < deadline, "the exported policies never took effect"
+        time.sleep(1)
+    yield name
+    control_plane.kubectl("delete", "validatingadmissionpolicies,validatingadmissionpolicybindings",
+                          "-l", "app.kubernetes.io/name=haproxy-guard")  # fmt: skip
+
+
+def _apply(control_plane: ControlPlane, obj: dict[str, Any], namespace: str) -> subprocess.CompletedProcess[str]:
+    placed = copy.deepcopy(obj)
+    placed["metadata"]["namespace"] = namespace
+    return control_plane.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(placed))
+
+
+def test_the_export_is_valid_for_the_api_server(cluster: str, control_plane: ControlPlane) -> None:
+    listed = control_plane.kubectl("get", "validatingadmissionpolicies", "-o", "yaml", check=True).stdout
+    policies = [item for item in yaml.safe_load(listed)["items"] if item["metadata"]["name"].startswith("haproxy-")]
+    assert {item["metadata"]["name"] for item in policies} == {f"haproxy-guard-{policy}" for policy in EXPORTED}
+    for item in policies:  # the API server type-checks every expression against the kinds it matches
+        assert not (item.get("status") or {}).get("typeChecking", {}).get("expressionWarnings"), item["status"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=golden_id)
+def test_the_api_server_decides_as_the_engine(cluster: str, control_plane: ControlPlane, case: Path) -> None:
+    obj = load_yaml(case)
+    denied, warned = _expected(obj)
+    result = _apply(control_plane, obj, cluster)
+    named = set(NAMED.findall(result.stderr))
+    if denied:
+        assert result.returncode != 0, f"allowed, but the engine denies ({sorted(denied)})"
+        assert named and named <= denied | warned, result.stderr
+        assert named & denied, result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert named == warned, result.stderr
