@@ -42,6 +42,10 @@ def _hardened_with_warnings() -> dict[str, Any]:
 
 
 CASES["synthetic/hardened-with-warnings"] = _hardened_with_warnings()
+for _path in golden_inputs():  # and what the webhook stores for each: mostly allowed
+    _mutated = _path.with_name("mutated.yaml")
+    if _mutated.exists() and (load_yaml(_mutated) or {}).get("kind") in WORKLOAD_KINDS:
+        CASES[f"{golden_id(_path)}/mutated"] = load_yaml(_mutated)
 NAMED = re.compile(r"ValidatingAdmissionPolicy '" + "haproxy-guard-([a-z-]+)'")
 
 
@@ -113,6 +117,33 @@ def test_the_api_server_decides_as_the_engine(cluster: str, control_plane: Contr
     else:
         assert result.returncode == 0, result.stderr
         assert named == warned, result.stderr
+
+
+@pytest.fixture(scope="module")
+def warn_only(cluster: str, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The same export with `mode: audit`: every binding warns, so every failing rule shows by name."""
+    settings = tmp_path_factory.mktemp("audit") / "settings.yaml"
+    settings.write_text("mode: audit\n")
+    exported = subprocess.run(
+        [sys.executable, "-m", "haproxy_guard.cli.main", "export", "--settings", str(settings)],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    ).stdout  # fmt: skip
+    assert control_plane.kubectl("apply", "-f", "-", stdin=exported).returncode == 0
+    probe = load_yaml(ROOT / "examples" / "haproxy-deployment.yaml")
+    deadline = time.monotonic() + 60
+    while _apply(control_plane, probe, cluster).returncode != 0:  # the bindings now warn
+        assert time.monotonic() < deadline, "the audit-mode bindings never took effect"
+        time.sleep(1)
+    return cluster
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_in_audit_mode_every_failing_rule_is_named(warn_only: str, control_plane: ControlPlane, case: str) -> None:
+    """Rule by rule: the policies the API server warns about are exactly those the engine reports."""
+    denied, warned = _expected(CASES[case])
+    result = _apply(control_plane, CASES[case], warn_only)
+    assert result.returncode == 0, result.stderr
+    assert set(NAMED.findall(result.stderr)) == denied | warned, result.stderr
 
 
 def test_the_golden_workloads_cover_every_exported_rule_both_ways() -> None:
