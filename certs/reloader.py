@@ -8,6 +8,7 @@ mismatched pair is ignored (the previous pair stays in service) until the files 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import logging
@@ -15,10 +16,36 @@ import ssl
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 log = logging.getLogger(__name__)
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+CA_FILE = "ca.crt"
+
+
+def issuer_not_after(served: bytes, folder: Path) -> datetime.datetime | None:
+    """When the CA that issued the served certificate expires: found among the certificates after the first
+    in the served chain and in `ca.crt` beside it (cert-manager's and our Secrets' layout) by its signature;
+    None when neither holds it."""
+    try:
+        chain = x509.load_pem_x509_certificates(served)
+    except ValueError:
+        return None
+    candidates = list(chain[1:])
+    with contextlib.suppress(OSError, ValueError):
+        candidates += x509.load_pem_x509_certificates((folder / CA_FILE).read_bytes())
+    matching = [candidate.not_valid_after_utc for candidate in candidates if _issued(chain[0], candidate)]
+    return max(matching) if matching else None
+
+
+def _issued(certificate: x509.Certificate, candidate: x509.Certificate) -> bool:
+    """Whether `candidate` signed `certificate` (subject and signature: a CA and its successor share a name)."""
+    try:
+        certificate.verify_directly_issued_by(candidate)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 class CertificateError(Exception):
@@ -32,6 +59,7 @@ class ReloadingCertificate:
         self.cert_path, self.key_path = cert_path, key_path
         self._min_version = TLS_VERSIONS[min_version]
         self._digest, self._current, self.not_after = self._load()
+        self.ca_not_after = issuer_not_after(self.cert_path.read_bytes(), self.cert_path.parent)
         self.context = self._current
         self.context.sni_callback = self._select_context
         self.reloads = 0
@@ -90,6 +118,7 @@ class ReloadingCertificate:
             log.warning("keeping the current certificate: %s", error)
             return False
         self._digest, self._current, self.not_after = digest, context, not_after
+        self.ca_not_after = issuer_not_after(cert, self.cert_path.parent)
         self.reloads += 1
         log.info("serving a new certificate (valid until %s)", not_after.isoformat())
         return True

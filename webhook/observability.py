@@ -50,11 +50,15 @@ class Metrics:
         )
         self.validator_timeouts = Counter(
             "haproxy_guard_validator_timeouts_total",
-            "haproxy -c runs stopped at the time limit",
+            "haproxy -c runs stopped at the time limit, per HAProxy branch",
+            ["version"],
             registry=self.registry,
         )
         self.validator_cache_hits = Counter(
-            "haproxy_guard_validator_cache_hits_total", "Validations answered from the cache", registry=self.registry
+            "haproxy_guard_validator_cache_hits_total",
+            "Validations answered from the cache, per HAProxy branch",
+            ["version"],
+            registry=self.registry,
         )
         self.sandbox_layer = Gauge(
             "haproxy_guard_sandbox_layer",
@@ -64,7 +68,9 @@ class Metrics:
         )
         self.certificate_expiry = Gauge(
             "haproxy_guard_certificate_expiry_timestamp_seconds",
-            "When the served certificate expires (Unix time)",
+            "When a certificate expires (Unix time): certificate=serving (the served one) or ca (its issuer, "
+            "when the chain or ca.crt beside it holds it)",
+            ["certificate"],
             registry=self.registry,
         )
 
@@ -74,10 +80,10 @@ class Metrics:
 
     def observe_validation(self, result: ValidationResult) -> None:
         if result.cached:
-            self.validator_cache_hits.inc()
+            self.validator_cache_hits.labels(result.version).inc()
             return
         if result.timed_out:
-            self.validator_timeouts.inc()
+            self.validator_timeouts.labels(result.version).inc()
         outcome = "valid" if result.valid else "invalid"
         if result.timed_out:
             outcome = "timeout"

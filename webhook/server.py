@@ -44,7 +44,10 @@ def serve(admission: Admission, options: ServeOptions) -> None:
     validator = admission.context.validator
     checks = (certificate.problem, validator.problem if validator else lambda: "no HAProxy validator binary found")
     metrics = Metrics()
-    metrics.certificate_expiry.set_function(lambda: certificate.not_after.timestamp())  # noqa: PLW0108  (not_after changes on reload)
+    metrics.certificate_expiry.labels("serving").set_function(lambda: certificate.not_after.timestamp())  # noqa: PLW0108  (not_after changes on reload)
+    metrics.certificate_expiry.labels("ca").set_function(
+        lambda: certificate.ca_not_after.timestamp() if certificate.ca_not_after else float("nan")
+    )
     app = create_app(
         admission, readiness_checks=checks, metrics=metrics, metrics_on_webhook_port=not options.metrics_port
     )
