@@ -42,10 +42,12 @@ typecheck: setup
 	$(BIN)/mypy
 
 # The slow builds the tests need run here, before pytest, never inside a test's timeout: kube-apiserver and
-# kubectl from the Kubernetes Go modules (first run about 10 minutes) and the container image (debootstrap +
+# kubectl from the Kubernetes Go modules (first run about 10 minutes), promtool from the Prometheus module (a few
+# minutes) and the container image (debootstrap +
 # buildah, a few minutes). Both rebuild only when their inputs changed; the fixtures only check they are fresh.
 e2e-tools:
 	@scripts/build-e2e.sh
+	@scripts/build-promtool.sh
 
 test-image:
 	@scripts/build-image.sh $(TEST_IMAGE)

@@ -81,3 +81,47 @@ def test_an_interrupted_build_leaves_nothing_running(tree: Path) -> None:
     time.sleep(0.3)
     leftovers = subprocess.run(["pgrep", "-f", f"sleep {MARKER}"], capture_output=True, text=True, check=False)
     assert leftovers.stdout == "", "the build kept running after the interruption"
+
+
+@pytest.fixture
+def promtool_tree(tmp_path: Path) -> Path:
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "build-promtool.sh", tmp_path / "scripts" / "build-promtool.sh")
+    return tmp_path
+
+
+def test_promtool_builds_from_a_copy_of_the_module_and_is_then_fresh(promtool_tree: Path) -> None:
+    """`go mod download` gives the module folder (read-only, as Go leaves it); the build runs in a writable
+    copy, with `go.work` ignored, and its output lands in .cache/tools."""
+    module = promtool_tree / "module"
+    (module / "cmd" / "promtool").mkdir(parents=True)
+    module.chmod(0o555)
+    script = promtool_tree / "scripts" / "build-promtool.sh"
+    assert subprocess.run([script, "--check"], capture_output=True, text=True, check=False).stdout.strip() == "missing"
+    env = _fake_go(
+        promtool_tree,
+        f'case "$1" in mod) echo \'{{"Dir": "{module}"}}\';; build) [ "$GOWORK" = off ] || exit 9; '
+        'touch probe || exit 8; out=$3; printf "#!/bin/sh\\necho promtool, version 3.16.0\\n" > "$out"; '
+        'chmod +x "$out";; esac',
+    )
+    built = subprocess.run([script], capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "built .cache/tools/promtool (promtool, version 3.16.0)" in built.stdout
+    fresh = subprocess.run([script, "--check"], capture_output=True, text=True, check=False)
+    assert (fresh.returncode, fresh.stdout.strip()) == (0, "fresh")
+    module.chmod(0o755)
+
+
+def test_a_failed_promtool_download_says_why_in_one_line(promtool_tree: Path) -> None:
+    env = _fake_go(promtool_tree, 'echo "reading proxy: 403 Forbidden" >&2\nexit 1')
+    result = subprocess.run(
+        [promtool_tree / "scripts" / "build-promtool.sh"], capture_output=True, text=True, env=env, check=False,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        result.stdout.strip()
+        .splitlines()[-1]
+        .startswith("build-promtool: FAILED: cannot download github.com/prometheus/prometheus@")
+    )
+    assert "403 Forbidden" in (promtool_tree / ".cache" / "tools" / "build.log").read_text()

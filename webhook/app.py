@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from haproxy_guard.policies.model.objects import object_identity
 from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.registry import ALL_POLICIES
 from haproxy_guard.webhook.admission import Admission
 from haproxy_guard.webhook.limits import BodyBudget, default_budget
 from haproxy_guard.webhook.observability import AdmissionLog, Metrics
@@ -203,6 +204,8 @@ class AdmissionMiddleware:
 
 METRIC_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Pod", "ConfigMap"})
 METRIC_OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
+POLICY_OUTCOMES = (("denied-by", "denied"), ("warned-by", "warned"), ("mutated-by", "mutated"))
+KNOWN_POLICIES = frozenset(policy.id for policy in ALL_POLICIES)
 
 
 def _record_admission(  # noqa: PLR0917
@@ -220,6 +223,11 @@ def _record_admission(  # noqa: PLR0917
     metric_kind = kind if kind in METRIC_KINDS else "other"
     operation = review.operation if review.operation in METRIC_OPERATIONS else "other"
     metrics.admission.labels(webhook, operation, metric_kind, verdict).observe(seconds)
+    annotations = reply["response"].get("auditAnnotations") or {}
+    for key, outcome in POLICY_OUTCOMES:
+        for policy in annotations.get(key, "").split(","):
+            if policy in KNOWN_POLICIES:  # a closed set, like every other label value
+                metrics.policies.labels(webhook, policy, outcome).inc()
     admission_log.write(
         {
             "uid": review.uid,

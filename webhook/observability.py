@@ -35,6 +35,12 @@ class Metrics:
             buckets=ADMISSION_BUCKETS,
             registry=self.registry,
         )
+        self.policies = Counter(
+            "haproxy_guard_admission_policies_total",
+            "Admissions in which a policy denied, warned or mutated (one count per policy)",
+            ["webhook", "policy", "outcome"],
+            registry=self.registry,
+        )
         self.bad_requests = Counter(
             "haproxy_guard_bad_requests_total",
             "Requests answered 400, 413 or 503 (bodies in flight over budget)",

@@ -62,6 +62,9 @@ def test_metrics_and_logs(server: RunningServer) -> None:
     )
     assert _metric(text, "haproxy_guard_validator_duration_seconds_count", version="2.8", result="invalid") >= 1
     assert _metric(text, "haproxy_guard_validator_cache_hits_total", version="2.8") >= 1
+    policies = "haproxy_guard_admission_policies_total"
+    assert _metric(text, policies, webhook="mutate", policy="prestop-wait", outcome="mutated") >= 1
+    assert _metric(text, policies, webhook="validate", policy="haproxy-config-valid", outcome="denied") >= 2
     assert _metric(text, "haproxy_guard_bad_requests_total", webhook="validate", code="400") >= 1
     assert not re.search(r"^haproxy_guard_validator_timeouts_total\{", text, re.MULTILINE), "no timeout, no series"
     not_after = x509.load_pem_x509_certificate((server.cert_dir / "tls.crt").read_bytes()).not_valid_after_utc
