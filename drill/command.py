@@ -57,11 +57,16 @@ async def _drill(targets: Sequence[Target], request: DrillRequest, folder: Path)
     return drilled
 
 
-def _interrupt_on_sigterm() -> None:
+def _interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread wherever it is. For SIGINT this replaces
+    asyncio.run's own handling, which cancels the main task instead: a cancellation can be lost (Python 3.11's
+    `wait_for` may swallow one that lands as its inner task finishes), and the drill then ran on after Ctrl-C."""
+
     def handler(*_: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def run_drill(request: DrillRequest, settings: Settings, validator: Validator | None) -> int:
@@ -72,7 +77,7 @@ def run_drill(request: DrillRequest, settings: Settings, validator: Validator | 
     if request.plot_path is not None and not plotting_available():
         raise DrillError("--plot needs matplotlib: pip install 'haproxy-guard[drill]'")
     documents = load(request.paths)
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
     with tempfile.TemporaryDirectory(prefix="haproxy-guard-drill-", ignore_cleanup_errors=True) as work:
         folder = Path(work)
         targets = prepare(documents, settings, validator, folder, request.haproxy_version)

@@ -80,14 +80,16 @@ def cluster(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactor
     assert applied.returncode == 0, applied.stderr
     name = f"cel-{uuid.uuid4().hex[:8]}"
     control_plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}]).check_returncode()
-    probe = load_yaml(ROOT / "examples" / "haproxy-deployment.yaml")
-    deadline = time.monotonic() + 60
-    while "haproxy-guard-prestop-wait" not in _apply(control_plane, probe, name).stderr:  # policies compiled
-        assert time.monotonic() < deadline, "the exported policies never took effect"
-        time.sleep(1)
-    yield name
-    control_plane.kubectl("delete", "validatingadmissionpolicies,validatingadmissionpolicybindings",
-                          "-l", "app.kubernetes.io/name=haproxy-guard")  # fmt: skip
+    try:
+        probe = load_yaml(ROOT / "examples" / "haproxy-deployment.yaml")
+        deadline = time.monotonic() + 120
+        while "haproxy-guard-prestop-wait" not in (answer := _apply(control_plane, probe, name)).stderr:
+            assert time.monotonic() < deadline, f"the exported policies never took effect: {answer.stderr}"
+            time.sleep(1)
+        yield name
+    finally:  # even when the policies never took effect: later modules must not meet them
+        control_plane.kubectl("delete", "validatingadmissionpolicies,validatingadmissionpolicybindings",
+                              "-l", "app.kubernetes.io/name=haproxy-guard")  # fmt: skip
 
 
 def _apply(control_plane: ControlPlane, obj: dict[str, Any], namespace: str) -> subprocess.CompletedProcess[str]:
