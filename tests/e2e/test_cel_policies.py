@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ from haproxy_guard.policies.model.settings import Settings
 from tests.e2e.conftest import ControlPlane
 from tests.helpers import ROOT, golden_id, golden_inputs, load_yaml
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]  # the first test carries the policies' set-up
 EXPORTED = {rule.policy for rule in rules(Settings())}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Pod"}
 CASES = {golden_id(path): load_yaml(path) for path in golden_inputs() if load_yaml(path).get("kind") in WORKLOAD_KINDS}
@@ -76,20 +76,38 @@ def cluster(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactor
         [sys.executable, "-m", "haproxy_guard.cli.main", "export", "--format", "validating-admission-policy"],
         capture_output=True, text=True, cwd=ROOT, check=True,
     ).stdout  # fmt: skip
-    applied = control_plane.kubectl("apply", "-f", "-", stdin=exported)
-    assert applied.returncode == 0, applied.stderr
     name = f"cel-{uuid.uuid4().hex[:8]}"
     control_plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}]).check_returncode()
     try:
         probe = load_yaml(ROOT / "examples" / "haproxy-deployment.yaml")
-        deadline = time.monotonic() + 120
-        while "haproxy-guard-prestop-wait" not in (answer := _apply(control_plane, probe, name)).stderr:
-            assert time.monotonic() < deadline, f"the exported policies never took effect: {answer.stderr}"
-            time.sleep(1)
+        _enforce(
+            control_plane, exported, lambda: "haproxy-guard-prestop-wait" in _apply(control_plane, probe, name).stderr
+        )
         yield name
     finally:  # even when the policies never took effect: later modules must not meet them
-        control_plane.kubectl("delete", "validatingadmissionpolicies,validatingadmissionpolicybindings",
-                              "-l", "app.kubernetes.io/name=haproxy-guard")  # fmt: skip
+        _delete_policies(control_plane)
+
+
+def _enforce(control_plane: ControlPlane, exported: str, ready: Callable[[], bool]) -> None:
+    """Apply `exported` and wait until `ready()`. Created again every 20 s until then: in some full-suite runs
+    the first policies were not enforced for minutes (not understood yet), while a fresh create works within
+    seconds."""
+    deadline = time.monotonic() + 240
+    while True:
+        _delete_policies(control_plane)
+        applied = control_plane.kubectl("apply", "-f", "-", stdin=exported)
+        assert applied.returncode == 0, applied.stderr
+        retry = time.monotonic() + 20
+        while time.monotonic() < retry:
+            if ready():
+                return
+            time.sleep(1)
+        assert time.monotonic() < deadline, "the exported policies never took effect"
+
+
+def _delete_policies(control_plane: ControlPlane) -> None:
+    control_plane.kubectl("delete", "validatingadmissionpolicies,validatingadmissionpolicybindings",
+                          "-l", "app.kubernetes.io/name=haproxy-guard", "--wait")  # fmt: skip
 
 
 def _apply(control_plane: ControlPlane, obj: dict[str, Any], namespace: str) -> subprocess.CompletedProcess[str]:
@@ -130,12 +148,13 @@ def warn_only(cluster: str, control_plane: ControlPlane, tmp_path_factory: pytes
         [sys.executable, "-m", "haproxy_guard.cli.main", "export", "--settings", str(settings)],
         capture_output=True, text=True, cwd=ROOT, check=True,
     ).stdout  # fmt: skip
-    assert control_plane.kubectl("apply", "-f", "-", stdin=exported).returncode == 0
     probe = load_yaml(ROOT / "examples" / "haproxy-deployment.yaml")
-    deadline = time.monotonic() + 60
-    while _apply(control_plane, probe, cluster).returncode != 0:  # the bindings now warn
-        assert time.monotonic() < deadline, "the audit-mode bindings never took effect"
-        time.sleep(1)
+
+    def warns() -> bool:
+        answer = _apply(control_plane, probe, cluster)
+        return answer.returncode == 0 and "haproxy-guard-prestop-wait" in answer.stderr
+
+    _enforce(control_plane, exported, warns)
     return cluster
 
 
