@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from haproxy_guard.policies.model.findings import Severity
 from haproxy_guard.policies.model.images import HAPROXY_IMAGE_NAMES
 from haproxy_guard.policies.model.lifecycle import KUBERNETES_DEFAULT_GRACE_SECONDS, SHELLS, SLEEPS
 from haproxy_guard.policies.model.objects import CONTAINERS_ANNOTATION, SKIP_ANNOTATION
@@ -203,7 +204,7 @@ def validating_admission_policies(settings: Settings) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     for rule in rules(settings):
         severity = settings.severity(rule.policy, defaults[rule.policy])
-        if str(severity) == "off":
+        if severity is Severity.OFF:
             continue
         name = NAME_PREFIX + rule.policy
         labels = {"app.kubernetes.io/name": "haproxy-guard", "haproxy-guard.io/policy": rule.policy}
@@ -224,7 +225,7 @@ def validating_admission_policies(settings: Settings) -> list[dict[str, Any]]:
                 },
             }
         )  # fmt: skip
-        actions = ["Deny"] if str(severity) == "deny" else ["Warn", "Audit"]
+        actions = ["Deny"] if severity is Severity.DENY else ["Warn", "Audit"]
         objects.append(
             {
                 "apiVersion": API_VERSION,

@@ -81,27 +81,29 @@ def _as_findings(
 
 
 Checks = tuple[tuple[Policy, Severity], ...]
-_CHECKS: dict[tuple[int, str, int], tuple[Settings, Sequence[Policy], Checks]] = {}
+Fixers = tuple[tuple[str, Fix], ...]
+_ENABLED: dict[tuple[int, str, int], tuple[Settings, Sequence[Policy], Checks, Fixers]] = {}
 
 
-def _checks(settings: Settings, kind: str, policies: Sequence[Policy]) -> Checks:
-    """The enabled policies that check workloads of `kind`, with their effective severity, in order; cached
-    per settings object like `_fixers`."""
+def _enabled(settings: Settings, kind: str, policies: Sequence[Policy]) -> tuple[Checks, Fixers]:
+    """The policies enabled for workloads of `kind`, in order: each with its effective severity, and those with
+    a fix. Cached per settings object (the webhook keeps one for its lifetime, so the hot path skips 20
+    severity lookups)."""
     key = (id(settings), kind, id(policies))
-    cached = _CHECKS.get(key)
+    cached = _ENABLED.get(key)
     if cached is not None and cached[0] is settings and cached[1] is policies:
-        return cached[2]
-    enabled = tuple(
+        return cached[2], cached[3]
+    checks = tuple(
         (policy, severity)
         for policy in policies
-        if policy.check is not None
-        and policy.covers(kind)
+        if policy.covers(kind)  # a workload kind: the policy has a check
         and (severity := settings.severity(policy.id, policy.default_severity)) is not Severity.OFF
     )
-    if len(_CHECKS) > 256:
-        _CHECKS.clear()
-    _CHECKS[key] = (settings, policies, enabled)
-    return enabled
+    fixers = tuple((policy.id, policy.fix) for policy, _ in checks if policy.fix is not None)
+    if len(_ENABLED) > 256:
+        _ENABLED.clear()
+    _ENABLED[key] = (settings, policies, checks, fixers)
+    return checks, fixers
 
 
 def _configmap_findings(subject: ConfigSubject, policy: Policy, settings: Settings) -> tuple[Finding, ...]:
@@ -119,30 +121,6 @@ def _skip_findings(subject: Subject, settings: Settings) -> tuple[bool, tuple[Fi
     if severity is Severity.OFF:
         return True, ()
     return True, _as_findings(subject, SKIP_POLICY, severity, [skip_violation()])
-
-
-Fixers = tuple[tuple[str, Fix], ...]
-_FIXERS: dict[tuple[int, str, int], tuple[Settings, Sequence[Policy], Fixers]] = {}
-
-
-def _fixers(settings: Settings, kind: str, policies: Sequence[Policy]) -> Fixers:
-    """The enabled policies with a fix for `kind`, in order; cached per settings object (the webhook keeps
-    one for its lifetime, so the hot path skips 20 severity lookups)."""
-    key = (id(settings), kind, id(policies))
-    cached = _FIXERS.get(key)
-    if cached is not None and cached[0] is settings and cached[1] is policies:
-        return cached[2]
-    fixers = tuple(
-        (policy.id, policy.fix)
-        for policy in policies
-        if policy.fix is not None
-        and policy.covers(kind)
-        and settings.severity(policy.id, policy.default_severity) is not Severity.OFF
-    )
-    if len(_FIXERS) > 256:
-        _FIXERS.clear()
-    _FIXERS[key] = (settings, policies, fixers)
-    return fixers
 
 
 def _attach(workload: Workload, context: Context) -> Workload:
@@ -171,7 +149,7 @@ def check(
             return Evaluation(workload, skip_findings, skipped=True)
         workload = _attach(workload, context)
         findings: list[Finding] = []
-        for policy, severity in _checks(settings, workload.kind, policies):
+        for policy, severity in _enabled(settings, workload.kind, policies)[0]:
             assert policy.check is not None
             violations = policy.check(workload, settings)
             if violations:
@@ -208,6 +186,6 @@ def mutate(
         return Mutation(obj, obj, findings=skip_findings)
     target = _attach(workload, context).writable_copy()
     changed_by = tuple(
-        policy_id for policy_id, fix in _fixers(settings, target.kind, policies) if fix(target, settings)
+        policy_id for policy_id, fix in _enabled(settings, target.kind, policies)[1] if fix(target, settings)
     )
     return Mutation(obj, target.obj if changed_by else obj, changed_by)
