@@ -42,12 +42,13 @@ typecheck: setup
 	$(BIN)/mypy
 
 # The slow builds the tests need run here, before pytest, never inside a test's timeout: kube-apiserver and
-# kubectl from the Kubernetes Go modules (first run about 10 minutes), promtool from the Prometheus module (a few
-# minutes) and the container image (debootstrap +
-# buildah, a few minutes). Both rebuild only when their inputs changed; the fixtures only check they are fresh.
+# kubectl from the Kubernetes Go modules (first run about 10 minutes), promtool and helm from their Go modules
+# (scripts/build-go-tool.sh: about 11 and 2 minutes the first time) and the container image (debootstrap +
+# buildah, a few minutes). Each rebuilds only when its inputs changed; the fixtures only check they are fresh.
 e2e-tools:
 	@scripts/build-e2e.sh
-	@scripts/build-promtool.sh
+	@scripts/build-go-tool.sh promtool
+	@scripts/build-go-tool.sh helm
 
 test-image:
 	@scripts/build-image.sh $(TEST_IMAGE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 from pydantic import ValidationError
@@ -51,3 +52,21 @@ def load_settings(path: Path | None) -> Settings:
     except yaml.YAMLError as error:
         raise SettingsError(f"{path}: not valid YAML: {error}") from None
     return parse_settings(data, str(path))
+
+
+def settings_json_schema() -> dict[str, Any]:
+    """The settings file as JSON Schema (draft 2020-12), for editors and the Helm chart's values.schema.json:
+    the model's own schema, with the policy ids as the only keys `policies` accepts and pydantic's generated
+    titles left out. Checks the model does in code (version formats) are not in it."""
+    schema = Settings.model_json_schema(by_alias=True, mode="validation")
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: strip(value) for key, value in node.items() if key != "title"}
+        if isinstance(node, list):
+            return [strip(item) for item in node]
+        return node
+
+    schema = strip(schema)
+    schema["properties"]["policies"]["propertyNames"] = {"enum": sorted(POLICY_IDS)}
+    return cast(dict[str, Any], schema)

@@ -84,44 +84,64 @@ def test_an_interrupted_build_leaves_nothing_running(tree: Path) -> None:
 
 
 @pytest.fixture
-def promtool_tree(tmp_path: Path) -> Path:
+def tool_tree(tmp_path: Path) -> Path:
     (tmp_path / "scripts").mkdir()
-    shutil.copy(ROOT / "scripts" / "build-promtool.sh", tmp_path / "scripts" / "build-promtool.sh")
+    shutil.copy(ROOT / "scripts" / "build-go-tool.sh", tmp_path / "scripts" / "build-go-tool.sh")
     return tmp_path
 
 
-def test_promtool_builds_from_a_copy_of_the_module_and_is_then_fresh(promtool_tree: Path) -> None:
+# The fake `go build` records its -ldflags in the built tool, which prints them as its version.
+FAKE_BUILD = (
+    'build) [ "$GOWORK" = off ] || exit 9; touch probe || exit 8; '
+    'while [ "$1" != -ldflags ]; do shift; done; flags=$2; out=$4; '
+    'printf "#!/bin/sh\\necho \\"%s\\"\\n" "$flags" > "$out"; chmod +x "$out";;'
+)
+
+
+@pytest.mark.parametrize(
+    ("tool", "stamp"),
+    [
+        ("promtool", "github.com/prometheus/common/version.Version=3.16.0"),
+        ("helm", "helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37"),
+    ],
+)
+def test_a_go_tool_builds_from_a_copy_of_the_module_and_is_then_fresh(tool_tree: Path, tool: str, stamp: str) -> None:
     """`go mod download` gives the module folder (read-only, as Go leaves it); the build runs in a writable
-    copy, with `go.work` ignored, and its output lands in .cache/tools."""
-    module = promtool_tree / "module"
-    (module / "cmd" / "promtool").mkdir(parents=True)
+    copy, with `go.work` ignored and the release's version stamps, and its output lands in .cache/tools.
+    Helm's default Kubernetes version (for `helm template`) is derived from the module's client-go."""
+    module = tool_tree / "module"
+    (module / "cmd" / tool).mkdir(parents=True)
+    (module / "go.mod").write_text("module example\n\nrequire (\n\tk8s.io/client-go v0.37.0\n)\n")
     module.chmod(0o555)
-    script = promtool_tree / "scripts" / "build-promtool.sh"
-    assert subprocess.run([script, "--check"], capture_output=True, text=True, check=False).stdout.strip() == "missing"
-    env = _fake_go(
-        promtool_tree,
-        f'case "$1" in mod) echo \'{{"Dir": "{module}"}}\';; build) [ "$GOWORK" = off ] || exit 9; '
-        'touch probe || exit 8; out=$3; printf "#!/bin/sh\\necho promtool, version 3.16.0\\n" > "$out"; '
-        'chmod +x "$out";; esac',
-    )
-    built = subprocess.run([script], capture_output=True, text=True, env=env, check=False, timeout=120)
+    script = tool_tree / "scripts" / "build-go-tool.sh"
+    check = subprocess.run([script, tool, "--check"], capture_output=True, text=True, check=False)
+    assert (check.returncode, check.stdout.strip()) == (1, "missing")
+    env = _fake_go(tool_tree, f'case "$1" in mod) echo \'{{"Dir": "{module}"}}\';; {FAKE_BUILD} esac')
+    built = subprocess.run([script, tool], capture_output=True, text=True, env=env, check=False, timeout=120)
     assert built.returncode == 0, built.stdout + built.stderr
-    assert "built .cache/tools/promtool (promtool, version 3.16.0)" in built.stdout
-    fresh = subprocess.run([script, "--check"], capture_output=True, text=True, check=False)
+    assert f"built .cache/tools/{tool} (" in built.stdout and stamp in built.stdout
+    fresh = subprocess.run([script, tool, "--check"], capture_output=True, text=True, check=False)
     assert (fresh.returncode, fresh.stdout.strip()) == (0, "fresh")
     module.chmod(0o755)
 
 
-def test_a_failed_promtool_download_says_why_in_one_line(promtool_tree: Path) -> None:
-    env = _fake_go(promtool_tree, 'echo "reading proxy: 403 Forbidden" >&2\nexit 1')
+def test_an_unknown_go_tool_is_refused(tool_tree: Path) -> None:
     result = subprocess.run(
-        [promtool_tree / "scripts" / "build-promtool.sh"], capture_output=True, text=True, env=env, check=False,
+        [tool_tree / "scripts" / "build-go-tool.sh", "kustomize"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2 and "usage: scripts/build-go-tool.sh promtool|helm" in result.stderr
+
+
+def test_a_failed_go_tool_download_says_why_in_one_line(tool_tree: Path) -> None:
+    env = _fake_go(tool_tree, 'echo "reading proxy: 403 Forbidden" >&2\nexit 1')
+    result = subprocess.run(
+        [tool_tree / "scripts" / "build-go-tool.sh", "helm"], capture_output=True, text=True, env=env, check=False,
         timeout=120,
     )  # fmt: skip
     assert result.returncode == 1
     assert (
         result.stdout.strip()
         .splitlines()[-1]
-        .startswith("build-promtool: FAILED: cannot download github.com/prometheus/prometheus@")
+        .startswith("build-go-tool: helm: FAILED: cannot download helm.sh/helm/v3@")
     )
-    assert "403 Forbidden" in (promtool_tree / ".cache" / "tools" / "build.log").read_text()
+    assert "403 Forbidden" in (tool_tree / ".cache" / "tools" / "helm.log").read_text()

@@ -1,12 +1,9 @@
-"""The manifests: every overlay renders with a real kustomize (kubectl kustomize), validates against the
-Kubernetes OpenAPI schemas of two minor versions, keeps the webhook configurations' safety properties, and
-passes the project's own policies and Pod Security "restricted"."""
+"""The manifests: every kustomize overlay (a real kubectl kustomize) and every Helm chart variant (a real `helm
+template`) validates against the Kubernetes OpenAPI schemas of two minor versions, keeps the webhook
+configurations' safety properties, and passes the project's own policies and Pod Security "restricted"."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from functools import cache
 from typing import Any
 
 import kubernetes_validate
@@ -17,23 +14,13 @@ from haproxy_guard.cli.audit import audit
 from haproxy_guard.cli.manifests import parse_text
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.settings_file import parse_settings
-from tests.helpers import ROOT
+from tests.helpers import KUBERNETES_SCHEMA_VERSIONS
+from tests.ship.rendering import CHART_VARIANTS, render
 
 OVERLAYS = ["base", "overlays/cert-manager", "overlays/self-signed", "overlays/audit", "overlays/api-server-only"]
-SCHEMA_VERSIONS = ("1.30.0", "1.37.0")
+SOURCES = [*OVERLAYS, *CHART_VARIANTS]
 EXCLUDED = {"kube-system", "kube-node-lease", "haproxy-guard"}
-CRD_GROUPS = ("cert-manager.io/",)  # not in the Kubernetes schemas: checked for shape only
-
-
-@cache
-def render(overlay: str) -> list[dict[str, Any]]:
-    built = ROOT / ".cache" / "e2e" / "kubectl"  # kubectl of the pinned release, when the e2e build ran
-    kubectl = str(built) if built.exists() else shutil.which("kubectl")
-    assert kubectl, "kubectl (with its built-in kustomize) is needed: run scripts/build-e2e.sh or install kubectl"
-    output = subprocess.run(
-        [kubectl, "kustomize", str(ROOT / "manifests" / overlay)], capture_output=True, text=True, check=True
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(output) if doc]
+CRD_GROUPS = ("cert-manager.io/", "monitoring.coreos.com/")  # not in the Kubernetes schemas: checked for shape only
 
 
 def _one(objects: list[dict[str, Any]], kind: str, name: str = "haproxy-guard") -> dict[str, Any]:
@@ -42,17 +29,17 @@ def _one(objects: list[dict[str, Any]], kind: str, name: str = "haproxy-guard") 
     return found[0]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", SOURCES)
 def test_every_object_is_valid(overlay: str) -> None:
     for obj in render(overlay):
         if obj["apiVersion"].startswith(CRD_GROUPS):
             assert obj["metadata"]["name"] and isinstance(obj.get("spec"), dict)
             continue
-        for version in SCHEMA_VERSIONS:
+        for version in KUBERNETES_SCHEMA_VERSIONS:
             kubernetes_validate.validate(obj, version, strict=True)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", SOURCES)
 def test_webhook_configurations_are_safe(overlay: str) -> None:
     objects = render(overlay)
     settings = parse_settings(
@@ -99,8 +86,12 @@ def test_webhook_configurations_are_safe(overlay: str) -> None:
     ]
 
 
-def test_certificate_sources() -> None:
-    cert_manager = render("overlays/cert-manager")
+@pytest.mark.parametrize(
+    ("cert_manager_source", "self_signed_source"),
+    [("overlays/cert-manager", "overlays/self-signed"), ("chart:cert-manager", "chart")],
+)
+def test_certificate_sources(cert_manager_source: str, self_signed_source: str) -> None:
+    cert_manager = render(cert_manager_source)
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         annotation = _one(cert_manager, kind)["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
         assert annotation == "haproxy-guard/haproxy-guard-serving"
@@ -111,9 +102,16 @@ def test_certificate_sources() -> None:
         "haproxy-guard.haproxy-guard",
         "haproxy-guard.haproxy-guard.svc",
     }
-    self_signed = render("overlays/self-signed")
+    self_signed = render(self_signed_source)
     for kind in ("Job", "CronJob"):
-        obj = _one(self_signed, kind, "haproxy-guard-certs-init" if kind == "Job" else "haproxy-guard-certs")
+        found = [
+            o
+            for o in self_signed
+            if o["kind"] == kind
+            and o["metadata"]["name"].startswith("haproxy-guard-certs-init" if kind == "Job" else "haproxy-guard-certs")
+        ]
+        assert len(found) == 1, kind
+        obj = found[0]
         pod = (
             obj["spec"]["template"]["spec"] if kind == "Job" else obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         )
@@ -124,15 +122,15 @@ def test_certificate_sources() -> None:
     assert role["rules"][0]["resourceNames"] == ["haproxy-guard"] and set(role["rules"][0]["verbs"]) == {"get", "patch"}
 
 
-def test_audit_overlay_denies_nothing() -> None:
-    settings = yaml.safe_load(
-        _one(render("overlays/audit"), "ConfigMap", "haproxy-guard-settings")["data"]["settings.yaml"]
-    )
+@pytest.mark.parametrize("source", ["overlays/audit", "chart:audit"])
+def test_audit_overlay_denies_nothing(source: str) -> None:
+    settings = yaml.safe_load(_one(render(source), "ConfigMap", "haproxy-guard-settings")["data"]["settings.yaml"])
     assert parse_settings(settings).mode == "audit"
 
 
-def test_rbac_is_least_privilege() -> None:
-    webhook = _one(render("base"), "ClusterRole", "haproxy-guard-webhook")
+@pytest.mark.parametrize("source", ["base", "chart"])
+def test_rbac_is_least_privilege(source: str) -> None:
+    webhook = _one(render(source), "ClusterRole", "haproxy-guard-webhook")
     granted = {
         (resource, verb) for rule in webhook["rules"] for resource in rule["resources"] for verb in rule["verbs"]
     }
@@ -149,7 +147,7 @@ def _pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]
     return specs
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", SOURCES)
 def test_pod_security_restricted(overlay: str) -> None:
     """The "restricted" profile's rules (kubernetes.io, Pod Security Standards), checked field by field."""
     allowed_volumes = {
@@ -181,17 +179,18 @@ def test_pod_security_restricted(overlay: str) -> None:
             assert all("hostPort" not in port for port in container.get("ports", [])), name
 
 
-def test_own_workload_passes_its_own_policies() -> None:
+@pytest.mark.parametrize("source", ["base", "chart"])
+def test_own_workload_passes_its_own_policies(source: str) -> None:
     """The webhook's Deployment judged as if it were an HAProxy workload: the rollout, shutdown and PDB
     rules apply to any proxy-like server."""
-    text = yaml.safe_dump_all(render("base"))
+    text = yaml.safe_dump_all(render(source))
     results = audit(parse_text(text, "rendered.yaml"), Settings(image_patterns=("haproxy-guard",)), None)
     deployment = next(r for r in results if r.document.obj["kind"] == "Deployment")
     assert deployment.evaluation.subject is not None, "the pattern makes it a subject"
     assert [f"{f.policy}: {f.message}" for f in deployment.findings] == []
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", SOURCES)
 def test_metrics_have_their_own_port_behind_a_network_policy(overlay: str) -> None:
     objects = render(overlay)
     deployment = _one(objects, "Deployment", "haproxy-guard")
@@ -209,7 +208,7 @@ def test_metrics_have_their_own_port_behind_a_network_policy(overlay: str) -> No
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
     ]
     webhook_rule = next(rule for rule in rules if rule["ports"][0]["port"] == "https")
-    if overlay == "overlays/api-server-only":
+    if overlay in {"overlays/api-server-only", "chart:api-server-only"}:
         assert webhook_rule["from"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}], "only the API server's range"
     else:
         assert "from" not in webhook_rule, "the API server's addresses are cluster-specific"
