@@ -101,5 +101,7 @@ def comparable(objects: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
         if obj["kind"] == "Job" and "helm.sh/chart" in obj["metadata"].get("labels", {}):
             name, _, revision = name.rpartition("-")
             assert revision.isdigit(), obj["metadata"]["name"]
-        keyed[(obj["kind"], name)] = _normalised(obj)
+        normalised = _normalised(obj)
+        normalised["metadata"]["name"] = name
+        keyed[(obj["kind"], name)] = normalised
     return keyed
