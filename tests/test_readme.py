@@ -1,9 +1,11 @@
-"""The README documents every policy (id and default severity) and every settings key."""
+"""The README documents every policy (id and default severity), every settings key and every chart value."""
 
 from __future__ import annotations
 
 import argparse
 import re
+
+import yaml
 
 from haproxy_guard.policies.model.settings import ReadinessProbeSettings, Settings
 from haproxy_guard.policies.registry import ALL_POLICIES
@@ -56,3 +58,24 @@ def test_every_drill_option_is_documented() -> None:
     options = [option for action in drill._actions for option in action.option_strings if option.startswith("--")]
     assert {"--scenario", "--runs", "--plot", "--format", "--endpoint-lag", "--rate"} <= set(options)
     assert [option for option in options if option not in section and option != "--help"] == []
+
+
+# Values whose whole object or list is one row (passed through to Kubernetes, or the settings file).
+OPAQUE_VALUES = {
+    "resources", "podSecurityContext", "securityContext", "settings", "affinity", "nodeSelector", "podAnnotations",
+    "podLabels", "webhooks.namespaceSelector", "webhooks.objectSelector", "certificates.certManager.issuerRef",
+    "metrics.serviceMonitor.labels", "metrics.prometheusRule.labels", "metrics.dashboard.labels",
+}  # fmt: skip
+
+
+def _value_keys(node: object, prefix: str = "") -> list[str]:
+    if isinstance(node, dict) and node and prefix.rstrip(".") not in OPAQUE_VALUES:
+        return [key for name, child in node.items() for key in _value_keys(child, f"{prefix}{name}.")]
+    return [prefix.rstrip(".")]
+
+
+def test_every_chart_value_has_a_row() -> None:
+    """Every key of charts/haproxy-guard/values.yaml, in order, has a row in "With Helm"; every row names a key."""
+    values = yaml.safe_load((ROOT / "charts" / "haproxy-guard" / "values.yaml").read_text())
+    rows = _table_rows("| value | default | what and why |")
+    assert list(rows) == _value_keys(values)
