@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,3 +111,69 @@ def test_the_server_ends_when_its_webhook_end_closes(tmp_path: Path) -> None:
     FORK_SERVER.stop()
     assert process.wait(timeout=5) == 0
     assert _run(tmp_path, ["/bin/true"]).returncode == 0  # and the next check starts a new one
+
+
+HOLDER = """
+import os, sys, threading, time
+from pathlib import Path
+from haproxy_guard.policies.haproxy import sandbox
+from haproxy_guard.policies.haproxy.sandbox import FORK_SERVER, Limits, SandboxMode
+
+folder = Path(sys.argv[1])
+os.mkfifo(folder / "block")  # opening it blocks until a writer comes: none will (a check may exec nothing more)
+check = lambda: sandbox.run(["/bin/sh", "-c", "read line < block"], folder, Limits(timeout_seconds=30.0),
+                            SandboxMode.BEST_EFFORT, disable=("landlock",))
+threading.Thread(target=check, daemon=True).start()
+while FORK_SERVER.process is None:
+    time.sleep(0.05)
+print(FORK_SERVER.process.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter, or None when it is gone (a zombie counts as gone: it runs nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None if state in {"Z", "X"} else state
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[1]) == pid and fields[0] not in {"Z", "X"}:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_killed_webhook_takes_its_server_and_running_checks_with_it(tmp_path: Path) -> None:
+    """SIGKILL leaves no chance to clean up: the kernel closes the webhook's end of the control socket, the
+    server exits on it, and the check it forked dies with the server (PR_SET_PDEATHSIG), so no configuration
+    check outlives the webhook that asked for it."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        server = int(holder.stdout.readline())
+        deadline = time.monotonic() + 10
+        while not (checks := _children(server)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(checks) == 1, "the check did not start"
+        holder.kill()
+        holder.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while (_state(server) or _state(checks[0])) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _state(server) is None, "the fork server outlived the webhook"
+        assert _state(checks[0]) is None, "a check outlived the webhook"
+    finally:
+        holder.kill()
+        holder.wait(timeout=5)
+        if holder.stdout:
+            holder.stdout.close()
