@@ -352,3 +352,10 @@ def test_the_prometheus_rule_is_the_bundles_file_with_thresholds_from_the_timeou
         [PROMTOOL, "check", "rules", tmp_path / "rules.yaml"], capture_output=True, text=True, check=False, timeout=120
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_clusters_older_than_the_tested_schemas_are_refused() -> None:
+    """The objects are validated against the Kubernetes 1.30 and newest schemas; older clusters are refused."""
+    error = _refused("--kube-version", "1.29.9")
+    assert "chart requires kubeVersion: >=1.30.0-0" in error
+    assert render_chart("--kube-version", "1.30.0")
