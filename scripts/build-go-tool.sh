@@ -72,4 +72,4 @@ if ! (cd "$work/src" && GOWORK=off GOFLAGS=-mod=mod go build -trimpath -ldflags 
   exit 1
 fi
 echo "$pin" >"$stamp"
-echo "build-go-tool: built $out/$name ($("$out/$name" version 2>/dev/null || "$out/$name" --version 2>&1 | head -1))"
+echo "build-go-tool: built $out/$name in $SECONDS s ($("$out/$name" version 2>/dev/null || "$out/$name" --version 2>&1 | head -1))"
