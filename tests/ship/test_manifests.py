@@ -4,6 +4,7 @@ configurations' safety properties, and passes the project's own policies and Pod
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import kubernetes_validate
@@ -14,7 +15,7 @@ from haproxy_guard.cli.audit import audit
 from haproxy_guard.cli.manifests import parse_text
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.settings_file import parse_settings
-from tests.helpers import KUBERNETES_SCHEMA_VERSIONS
+from tests.helpers import KUBERNETES_SCHEMA_VERSIONS, ROOT
 from tests.ship.rendering import CHART_VARIANTS, render
 
 OVERLAYS = ["base", "overlays/cert-manager", "overlays/self-signed", "overlays/audit", "overlays/api-server-only"]
@@ -212,3 +213,11 @@ def test_metrics_have_their_own_port_behind_a_network_policy(overlay: str) -> No
         assert webhook_rule["from"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}], "only the API server's range"
     else:
         assert "from" not in webhook_rule, "the API server's addresses are cluster-specific"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_image_is_the_projects_version(source: str) -> None:
+    """A pinned tag, never `latest` (Polaris's tagNotSpecified, kube-score's container-image-tag)."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    images = {container["image"] for _, pod in _pod_specs(render(source)) for container in pod["containers"]}
+    assert images == {f"haproxy-guard:{version}"}
