@@ -43,7 +43,7 @@ typecheck: setup
 
 # The slow builds the tests need run here, before pytest, never inside a test's timeout: kube-apiserver and
 # kubectl from the Kubernetes Go modules (first run about 10 minutes), promtool and helm from their Go modules
-# (scripts/build-go-tool.sh: about 11 and 2 minutes the first time) and the container image (debootstrap +
+# (scripts/build-go-tool.sh: about 5 and 1.5 minutes the first time here) and the container image (debootstrap +
 # buildah, a few minutes). Each rebuilds only when its inputs changed; the fixtures only check they are fresh.
 e2e-tools:
 	@scripts/build-e2e.sh
