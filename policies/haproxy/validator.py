@@ -325,7 +325,7 @@ class Validator:
                     root,
                     self._limits(),
                     self.sandbox_mode,
-                    env=child_environment(bundle.env),
+                    env=check_environment(bundle),
                     disable=self.disabled_layers,
                 )
                 output = jailed.output.decode("utf-8", "replace")
@@ -402,6 +402,28 @@ def child_environment(env: Mapping[str, str]) -> dict[str, str]:
         for name, value in env.items()
         if name and "=" not in name and "\0" not in name and "\0" not in value
     }
+
+
+SYSTEM_CA_READERS = ("@system-ca", "httpclient", "acme", "ocsp")
+"""Words of every configuration that reads the system CA store or may make HAProxy need it: `ca-file
+@system-ca`, the HTTP client's own settings, ACME and OCSP updates (both fetch through the HTTP client)."""
+NO_SYSTEM_CA = "/nonexistent/haproxy-guard-no-system-ca"
+
+
+def check_environment(bundle: ConfigBundle) -> dict[str, str]:
+    """The checked process's environment: the container's (`child_environment`) and, when no file nor
+    variable of the configuration mentions a `SYSTEM_CA_READERS` word, `SSL_CERT_DIR` pointed at a folder that
+    does not exist. HAProxy 3.4 otherwise loads the whole system CA store for its HTTP client at every start
+    (about half of a small configuration's check), and a configuration that never names it gets the same
+    answer without it; tests/haproxy/test_system_ca.py proves both on the real binaries, and the real-world
+    corpus on every branch. A container that sets `SSL_CERT_DIR` itself keeps its own."""
+    env = child_environment(bundle.env)
+    if "SSL_CERT_DIR" in env:
+        return env
+    texts = [text for _, text in bundle.configs] + list(bundle.env.values())
+    if any(word in text.lower() for text in texts for word in SYSTEM_CA_READERS):
+        return env
+    return {**env, "SSL_CERT_DIR": NO_SYSTEM_CA}
 
 
 @functools.cache
