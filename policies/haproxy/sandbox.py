@@ -44,11 +44,13 @@ REFUSED_EXIT = 111  # jail.REFUSED_EXIT: a required layer is missing, nothing ra
 REQUIRED_LAYERS = ("landlock", "seccomp")
 
 READ_DIRS = (
-    "/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib",
-    "/etc/ssl/certs", "/usr/share/ca-certificates", "/usr/local/share/ca-certificates", "/usr/share/zoneinfo",
+    "/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib", "/usr/share/zoneinfo",
     "/sys/devices/system/cpu", "/sys/devices/system/node",
 )  # fmt: skip
-"""Public, read-only system folders: libraries, CA certificates, time zones, CPU topology (thread count)."""
+"""Public, read-only system folders: libraries, time zones, CPU topology (thread count)."""
+CA_DIRS = ("/etc/ssl/certs", "/usr/share/ca-certificates", "/usr/local/share/ca-certificates")
+"""The system CA store (OpenSSL's default folder, /usr/lib/ssl/certs, links here): readable only by checks
+whose configuration may read it (`run(system_ca=...)`)."""
 READ_FILES = (
     "/etc/ld.so.cache", "/etc/ssl/openssl.cnf", "/usr/lib/ssl/openssl.cnf", "/etc/localtime", "/etc/passwd",
     "/etc/group", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/hosts", "/dev/urandom", "/dev/random",
@@ -149,14 +151,15 @@ def elf_interpreter(binary: str) -> str | None:
     return None
 
 
-def allowances(command: Sequence[str], folder: Path) -> dict[str, list[str]]:
-    """What the child may read and execute: the folder, the system's public files, the program, its loader."""
+def allowances(command: Sequence[str], folder: Path, *, system_ca: bool = True) -> dict[str, list[str]]:
+    """What the child may read and execute: the folder, the system's public files (the CA store only with
+    `system_ca`), the program, its loader."""
     program = os.path.realpath(command[0])
     executables = [program]
     interpreter = elf_interpreter(program)
     if interpreter:
         executables.append(os.path.realpath(interpreter))
-    read_dirs = [str(folder), *READ_DIRS, str(Path(program).parent)]
+    read_dirs = [str(folder), *READ_DIRS, *(CA_DIRS if system_ca else ()), str(Path(program).parent)]
     # a program run through its loader (`ld.so --library-path DIR BINARY`): the binary and its libraries
     read_dirs += [str(Path(word).resolve().parent) for word in command[1:4] if word.startswith("/")]
     return {"read": list(READ_FILES), "write": list(WRITE_FILES), "read_dirs": read_dirs, "exec": executables}
@@ -170,15 +173,17 @@ def run(
     *,
     env: Mapping[str, str] | None = None,
     disable: Sequence[str] = (),
+    system_ca: bool = True,
 ) -> JailResult:
     """Run `command` in `folder` behind the jail; never longer than the time limit plus the kill grace.
-    `disable` leaves layers out on purpose (tests prove each layer alone, and `require` refusing)."""
+    `disable` leaves layers out on purpose (tests prove each layer alone, and `require` refusing);
+    `system_ca=False` keeps the system CA store unreadable (Landlock)."""
     started = time.monotonic()
     output_path, status_path = folder / ".haproxy-guard-output", folder / ".haproxy-guard-status"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     output_fd = os.open(output_path, flags, 0o600)
     status_fd = os.open(status_path, flags, 0o600)
-    allowed = allowances(command, folder)
+    allowed = allowances(command, folder, system_ca=system_ca)
     rlimits = {
         "cpu": max(1, int(limits.timeout_seconds + 1)),
         "as": limits.address_space_bytes,

@@ -326,6 +326,7 @@ class Validator:
                     self._limits(),
                     self.sandbox_mode,
                     env=check_environment(bundle),
+                    system_ca=reads_system_ca(bundle),
                     disable=self.disabled_layers,
                 )
                 output = jailed.output.decode("utf-8", "replace")
@@ -410,18 +411,22 @@ SYSTEM_CA_READERS = ("@system-ca", "httpclient", "acme", "ocsp")
 NO_SYSTEM_CA = "/nonexistent/haproxy-guard-no-system-ca"
 
 
-def check_environment(bundle: ConfigBundle) -> dict[str, str]:
-    """The checked process's environment: the container's (`child_environment`) and, when no file nor
-    variable of the configuration mentions a `SYSTEM_CA_READERS` word, `SSL_CERT_DIR` pointed at a folder that
-    does not exist. HAProxy 3.4 otherwise loads the whole system CA store for its HTTP client at every start
-    (about half of a small configuration's check), and a configuration that never names it gets the same
-    answer without it; tests/haproxy/test_system_ca.py proves both on the real binaries, and the real-world
-    corpus on every branch. A container that sets `SSL_CERT_DIR` itself keeps its own."""
-    env = child_environment(bundle.env)
-    if "SSL_CERT_DIR" in env:
-        return env
+def reads_system_ca(bundle: ConfigBundle) -> bool:
+    """Whether a file or variable of the configuration mentions a `SYSTEM_CA_READERS` word. Otherwise the
+    check runs without the system CA store: HAProxy loads all of it for its HTTP client at every start (about
+    half of a small configuration's check) and a configuration that never names it gets the same answer
+    without it; tests/haproxy/test_system_ca.py proves both on the real binaries of every branch."""
     texts = [text for _, text in bundle.configs] + list(bundle.env.values())
-    if any(word in text.lower() for text in texts for word in SYSTEM_CA_READERS):
+    return any(word in text.lower() for text in texts for word in SYSTEM_CA_READERS)
+
+
+def check_environment(bundle: ConfigBundle) -> dict[str, str]:
+    """The checked process's environment: the container's (`child_environment`) and, when the configuration
+    does not read the system CA store (`reads_system_ca`), `SSL_CERT_DIR` at a folder that does not exist
+    (what HAProxy 3.4 reads; the older branches open OpenSSL's folder directly, which the sandbox then keeps
+    unreadable). A container that sets `SSL_CERT_DIR` itself keeps its own."""
+    env = child_environment(bundle.env)
+    if "SSL_CERT_DIR" in env or reads_system_ca(bundle):
         return env
     return {**env, "SSL_CERT_DIR": NO_SYSTEM_CA}
 

@@ -1,7 +1,8 @@
-"""The system CA store is left out of a check only where it cannot change the answer (`check_environment`):
-HAProxy 3.4 reads `SSL_CERT_DIR` and spends about half of a small check loading the store for its HTTP client;
-a configuration that names none of `SYSTEM_CA_READERS` gets exactly the same output from the real binary
-without it (every eligible real-world configuration), and one that names it keeps it."""
+"""The system CA store is left out of a check only where it cannot change the answer (`reads_system_ca`):
+HAProxy loads all of it for its HTTP client at every start, about half of a small check. Left out means
+unreadable behind Landlock, and `SSL_CERT_DIR` at a missing folder for 3.4, which reads that variable. A
+configuration that names none of `SYSTEM_CA_READERS` gets exactly the same answer without it, on every
+branch, for every eligible real-world configuration; one that names it keeps it."""
 
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ from pathlib import Path
 
 import pytest
 
+from haproxy_guard.policies.haproxy import sandbox
+from haproxy_guard.policies.haproxy import validator as validator_module
 from haproxy_guard.policies.haproxy.directives import code_loads
 from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.sandbox import Limits, SandboxMode
 from haproxy_guard.policies.haproxy.validator import (
     NO_SYSTEM_CA,
     Validator,
     check_environment,
     discover_binaries,
     launch_command,
+    reads_system_ca,
 )
 
 CORPUS = Path(__file__).parent / "corpus" / "real-world"
@@ -99,22 +104,74 @@ def test_the_store_matters_to_a_configuration_that_names_it(latest: str) -> None
     assert result.valid, [str(message) for message in result.errors]
 
 
-def test_every_eligible_real_world_configuration_gets_the_same_output_without_the_store(latest: str) -> None:
-    """Return code and every line of output (process ids aside), the real HAProxy 3.4, with and without the
-    system CA store, for each corpus configuration `check_environment` would run without it."""
-    eligible = []
+def _eligible(version: str) -> list[ConfigBundle]:
+    bundles = []
     for path in sorted(CORPUS.glob("*.cfg")):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        bundle = _bundle(text)
-        if "SSL_CERT_DIR" in check_environment(bundle) and not list(code_loads(bundle.configs, {}, latest)):
-            eligible.append(path.read_bytes())
-    assert len(eligible) >= 250
+        bundle = _bundle(path.read_text(encoding="utf-8", errors="replace"))
+        if not reads_system_ca(bundle) and not list(code_loads(bundle.configs, {}, version)):
+            bundles.append(bundle)
+    assert len(bundles) >= 250
+    return bundles
 
-    def differs(data: bytes) -> str | None:
-        with_store = _raw(latest, data, {})
-        without = _raw(latest, data, {"SSL_CERT_DIR": NO_SYSTEM_CA})
-        return None if with_store == without else f"{with_store} != {without}"
+
+def _answers(bundles: list[ConfigBundle], version: str) -> list[tuple[bool, list[str], list[str]]]:
+    validator = Validator({version: BINARIES[version]})
+
+    def answer(bundle: ConfigBundle) -> tuple[bool, list[str], list[str]]:
+        result = validator.validate(bundle, version)
+        return result.valid, [str(m) for m in result.errors], [str(m) for m in result.warnings]
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        differences = [difference for difference in pool.map(differs, eligible) if difference]
+        return list(pool.map(answer, bundles))
+
+
+@pytest.mark.parametrize("version", sorted(BINARIES))
+def test_every_eligible_real_world_configuration_gets_the_same_answer_without_the_store(
+    version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On every branch, the validator's whole answer (verdict, every error and warning) for each corpus
+    configuration that names no CA reader is the same with the store (readable, `SSL_CERT_DIR` unset) as
+    without it (Landlock keeps it unreadable, `SSL_CERT_DIR` at a missing folder)."""
+    bundles = _eligible(version)
+    without = _answers(bundles, version)
+    monkeypatch.setattr(validator_module, "reads_system_ca", lambda bundle: True)
+    with_store = _answers(bundles, version)
+    differences = [
+        f"{bundle.configs[0][1][:80]!r}: {kept} != {left_out}"
+        for bundle, kept, left_out in zip(bundles, with_store, without, strict=True)
+        if kept != left_out
+    ]
     assert differences == []
+
+
+def test_the_store_is_unreadable_only_for_checks_that_do_not_read_it(tmp_path: Path) -> None:
+    """The Landlock rule itself: with `system_ca=False` the check cannot list the CA folder; by default it can."""
+    # shell built-ins only (a check may exec nothing more): the glob expands only if the folder can be listed
+    listing = ["/bin/sh", "-c", 'set -- /etc/ssl/certs/*; [ -e "$1" ] && echo readable || echo denied']
+    for system_ca, expected in ((True, b"readable"), (False, b"denied")):
+        folder = tmp_path / str(system_ca)
+        folder.mkdir()
+        result = sandbox.run(listing, folder, Limits(timeout_seconds=5.0), SandboxMode.REQUIRE, system_ca=system_ca)
+        assert result.output.strip().endswith(expected), (system_ca, result)
+
+
+BY_PATH = [
+    PLAIN.replace("127.0.0.1:80", "127.0.0.1:443 ssl verify required ca-file /etc/ssl/certs/ca-certificates.crt"),
+    PLAIN.replace("maxconn 100", "maxconn 100\n  ca-base /etc/ssl/certs").replace(
+        "127.0.0.1:80", "127.0.0.1:443 ssl verify required ca-file ca-certificates.crt"
+    ),
+]
+
+
+@pytest.mark.parametrize("version", sorted(BINARIES))
+def test_a_ca_file_named_by_its_path_in_the_store_gets_the_same_answer(
+    version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Naming a file of the store by its path (Debian's default `ca-base /etc/ssl/certs`) is not a reader
+    word: the file is one the pod has, and the answer is the same whether the webhook's own store is readable."""
+    bundles = [_bundle(text) for text in BY_PATH]
+    assert not any(reads_system_ca(bundle) for bundle in bundles)
+    without = _answers(bundles, version)
+    monkeypatch.setattr(validator_module, "reads_system_ca", lambda bundle: True)
+    assert _answers(bundles, version) == without
+    assert all(valid for valid, _, _ in without)
