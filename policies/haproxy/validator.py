@@ -320,13 +320,14 @@ class Validator:
                 root = Path(folder)
                 root.chmod(0o700)
                 sandbox = render(bundle, root)
+                system_ca = reads_system_ca(bundle)
                 jailed = run(
                     self._command(binary, sandbox),
                     root,
                     self._limits(),
                     self.sandbox_mode,
-                    env=check_environment(bundle),
-                    system_ca=reads_system_ca(bundle),
+                    env=check_environment(bundle, system_ca),
+                    system_ca=system_ca,
                     disable=self.disabled_layers,
                 )
                 output = jailed.output.decode("utf-8", "replace")
@@ -420,13 +421,15 @@ def reads_system_ca(bundle: ConfigBundle) -> bool:
     return any(word in text.lower() for text in texts for word in SYSTEM_CA_READERS)
 
 
-def check_environment(bundle: ConfigBundle) -> dict[str, str]:
+def check_environment(bundle: ConfigBundle, system_ca: bool | None = None) -> dict[str, str]:
     """The checked process's environment: the container's (`child_environment`) and, when the configuration
-    does not read the system CA store (`reads_system_ca`), `SSL_CERT_DIR` at a folder that does not exist
-    (what HAProxy 3.4 reads; the older branches open OpenSSL's folder directly, which the sandbox then keeps
-    unreadable). A container that sets `SSL_CERT_DIR` itself keeps its own."""
+    does not read the system CA store (`system_ca`, by default `reads_system_ca(bundle)`), `SSL_CERT_DIR` at a
+    folder that does not exist (what HAProxy 3.4 reads; the older branches open OpenSSL's folder directly,
+    which the sandbox then keeps unreadable). A container that sets `SSL_CERT_DIR` itself keeps its own."""
     env = child_environment(bundle.env)
-    if "SSL_CERT_DIR" in env or reads_system_ca(bundle):
+    if system_ca is None:
+        system_ca = reads_system_ca(bundle)
+    if "SSL_CERT_DIR" in env or system_ca:
         return env
     return {**env, "SSL_CERT_DIR": NO_SYSTEM_CA}
 
