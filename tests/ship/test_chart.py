@@ -359,3 +359,12 @@ def test_clusters_older_than_the_tested_schemas_are_refused() -> None:
     error = _refused("--kube-version", "1.29.9")
     assert "chart requires kubeVersion: >=1.30.0-0" in error
     assert render_chart("--kube-version", "1.30.0")
+
+
+def test_the_packaged_chart_renders_the_same_objects(tmp_path: Path) -> None:
+    """`helm package` keeps every file the templates read (the observability files included)."""
+    helm("package", str(CHART), "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("haproxy-guard-*.tgz")
+    monitoring = ("--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.dashboard.enabled=true")
+    packaged = helm("template", "haproxy-guard", str(archive), "--namespace", "haproxy-guard", *monitoring).stdout
+    assert [doc for doc in yaml.safe_load_all(packaged) if doc] == render_chart(*monitoring)
