@@ -175,3 +175,24 @@ def test_a_ca_file_named_by_its_path_in_the_store_gets_the_same_answer(
     monkeypatch.setattr(validator_module, "reads_system_ca", lambda bundle: True)
     assert _answers(bundles, version) == without
     assert all(valid for valid, _, _ in without)
+
+
+@pytest.mark.parametrize(("text", "store"), [(PLAIN, False), (SYSTEM_CA_SERVER, True)], ids=["plain", "reader"])
+def test_the_validator_runs_each_check_with_the_store_only_when_it_reads_it(
+    text: str, store: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wiring: what the validator asks of the sandbox for one check (the answers above are equal either
+    way, so only this shows the store is really left out)."""
+    calls: list[dict[str, object]] = []
+    real_run = sandbox.run
+
+    def spy(*args: object, **options: object) -> sandbox.JailResult:
+        calls.append(options)
+        return real_run(*args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validator_module, "run", spy)
+    version = sorted(BINARIES)[-1]
+    assert Validator({version: BINARIES[version]}).validate(_bundle(text), version).valid
+    (options,) = calls
+    assert options["system_ca"] is store
+    assert ("SSL_CERT_DIR" in options["env"]) is not store  # type: ignore[operator]
