@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,26 @@ def _progress(text: str) -> None:
     print(f"drill: {text}", file=sys.stderr, flush=True)
 
 
+_INTERRUPTED = threading.Event()
+
+
+async def _watch_interrupt() -> None:
+    """Raise KeyboardInterrupt in the event loop once a stop signal arrived: the handler's own exception can be
+    swallowed where Python ignores exceptions (a weakref callback, a `__del__`), and the drill then ran on."""
+    while not _INTERRUPTED.is_set():
+        await asyncio.sleep(0.1)
+    raise KeyboardInterrupt
+
+
 async def _drill(targets: Sequence[Target], request: DrillRequest, folder: Path) -> list[Drilled]:
+    watchdog = asyncio.create_task(_watch_interrupt())
+    try:
+        return await _drill_all(targets, request, folder)
+    finally:
+        watchdog.cancel()
+
+
+async def _drill_all(targets: Sequence[Target], request: DrillRequest, folder: Path) -> list[Drilled]:
     drilled: list[Drilled] = []
     for target_index, target in enumerate(targets):
         for scenario in request.scenarios:
@@ -63,6 +83,7 @@ def _interrupt_on_signals() -> None:
     `wait_for` may swallow one that lands as its inner task finishes), and the drill then ran on after Ctrl-C."""
 
     def handler(*_: object) -> None:
+        _INTERRUPTED.set()  # if this exception is swallowed, `_watch_interrupt` raises it again
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)

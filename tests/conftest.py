@@ -56,6 +56,8 @@ def start_server(
     `cert_dir` holds ca.crt for the clients; the server is given `--cert-dir cert_dir` unless
     `certificate_args` says otherwise (e.g. `--tls-cert F --tls-key F`)."""
     port, metrics_port = free_port(), free_port()
+    while metrics_port == port:  # neither is bound yet: the kernel may hand out the same free port twice
+        metrics_port = free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig) if kubeconfig else "/nonexistent"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     with log.open("wb") as sink:
