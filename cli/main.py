@@ -15,8 +15,6 @@ from typing import Any
 
 import yaml
 
-from haproxy_guard.certs.authority import CERT_FILE, DEFAULT_NAMES, KEY_FILE, generate, service_names
-from haproxy_guard.certs.reloader import CertificateError
 from haproxy_guard.cli.check_config import CheckConfigError, check_files, parse_env
 from haproxy_guard.cli.commands import run_audit, run_mutate
 from haproxy_guard.cli.manifests import ManifestError
@@ -186,11 +184,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _certificate_names(service: str | None, namespace: str, dns: Sequence[str], ips: Sequence[str]) -> list[str]:
+    from haproxy_guard.certs.authority import DEFAULT_NAMES, service_names  # noqa: PLC0415  (cryptography: 80 ms)
+
     names = [*(service_names(service, namespace) if service else []), *dns, *ips]
     return names or list(DEFAULT_NAMES)
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from haproxy_guard.certs.authority import generate  # noqa: PLC0415
+
     try:
         files = generate(args.out, _certificate_names(args.service, args.namespace, args.dns, args.ip), args.days)
     except (OSError, ValueError) as error:
@@ -223,6 +225,8 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 def _serving_files(args: argparse.Namespace) -> tuple[Path, Path]:
+    from haproxy_guard.certs.authority import CERT_FILE, DEFAULT_NAMES, KEY_FILE, generate  # noqa: PLC0415
+
     if args.cert_dir and (args.tls_cert or args.tls_key):
         raise UsageError("use either --cert-dir or --tls-cert/--tls-key, not both")
     if args.cert_dir:
@@ -293,6 +297,7 @@ def _manifests(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from haproxy_guard.certs.reloader import CertificateError  # noqa: PLC0415
     from haproxy_guard.webhook.cluster import api_client  # noqa: PLC0415
     from haproxy_guard.webhook.observability import configure_json_logging  # noqa: PLC0415
     from haproxy_guard.webhook.server import ServeOptions, serve  # noqa: PLC0415  (uvicorn only for this command)

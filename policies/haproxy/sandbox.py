@@ -151,18 +151,27 @@ def elf_interpreter(binary: str) -> str | None:
     return None
 
 
-def allowances(command: Sequence[str], folder: Path, *, system_ca: bool = True) -> dict[str, list[str]]:
-    """What the child may read and execute: the folder, the system's public files (the CA store only with
-    `system_ca`), the program, its loader."""
-    program = os.path.realpath(command[0])
+@functools.lru_cache(maxsize=64)
+def _program_allowances(head: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(executables, folders) a command starting with `head` needs: the program and its ELF interpreter, the
+    program's folder and, for a program run through its loader (`ld.so --library-path DIR BINARY`), the
+    binary's and its libraries' folders. Resolved once per program (the checks run the same few)."""
+    program = os.path.realpath(head[0])
     executables = [program]
     interpreter = elf_interpreter(program)
     if interpreter:
         executables.append(os.path.realpath(interpreter))
-    read_dirs = [str(folder), *READ_DIRS, *(CA_DIRS if system_ca else ()), str(Path(program).parent)]
-    # a program run through its loader (`ld.so --library-path DIR BINARY`): the binary and its libraries
-    read_dirs += [str(Path(word).resolve().parent) for word in command[1:4] if word.startswith("/")]
-    return {"read": list(READ_FILES), "write": list(WRITE_FILES), "read_dirs": read_dirs, "exec": executables}
+    folders = [str(Path(program).parent)]
+    folders += [str(Path(word).resolve().parent) for word in head[1:4] if word.startswith("/")]
+    return tuple(executables), tuple(folders)
+
+
+def allowances(command: Sequence[str], folder: Path, *, system_ca: bool = True) -> dict[str, list[str]]:
+    """What the child may read and execute: the folder, the system's public files (the CA store only with
+    `system_ca`), the program, its loader."""
+    executables, program_dirs = _program_allowances(tuple(command[:4]))
+    read_dirs = [str(folder), *READ_DIRS, *(CA_DIRS if system_ca else ()), *program_dirs]
+    return {"read": list(READ_FILES), "write": list(WRITE_FILES), "read_dirs": read_dirs, "exec": list(executables)}
 
 
 def run(

@@ -2,7 +2,8 @@
 
 A certificate path that the ConfigMap does not provide is assumed to come from a Secret; the validator
 gets a self-signed certificate and key there, so `haproxy -c` checks the configuration, not the mounts.
-Made once per process.
+Made once per process; cryptography is imported only then (most configurations need no certificate, and
+the import costs every command line 60-80 ms).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import base64
 import datetime
 import functools
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 ERROR_FILE = b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nplaceholder\n"
 
@@ -22,6 +23,10 @@ ERROR_FILE = b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
 def _certificate(
     name: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name | None, signer: ec.EllipticCurvePrivateKey
 ) -> x509.Certificate:
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     return (
@@ -41,12 +46,16 @@ def _certificate(
 @functools.cache
 def _key_and_cert() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """The stand-in issuer (a self-signed CA)."""
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
     key = ec.generate_private_key(ec.SECP256R1())
     return key, _certificate("haproxy-guard placeholder CA", key, None, key)
 
 
 @functools.cache
 def _leaf() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
     ca_key, ca_cert = _key_and_cert()
     key = ec.generate_private_key(ec.SECP256R1())
     return key, _certificate("haproxy-guard placeholder", key, ca_cert.subject, ca_key)
@@ -56,6 +65,8 @@ def _leaf() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
 def certificate_pem() -> bytes:
     """A certificate, its key and its issuer (so OCSP can name it): valid for `crt`, `key`, `ca-file`,
     `ca-verify-file` and `issuer`."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
     key, cert = _leaf()
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
@@ -69,6 +80,9 @@ def certificate_pem() -> bytes:
 
 @functools.cache
 def crl_pem() -> bytes:
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+
     key, cert = _key_and_cert()
     now = datetime.datetime.now(datetime.UTC)
     crl = (
