@@ -34,6 +34,7 @@ from haproxy_guard.policies.haproxy.lexer import LineError, parse_line, physical
 from haproxy_guard.policies.haproxy.render import ConfigBundle, RenderLimitError, Sandbox, render
 from haproxy_guard.policies.haproxy.sandbox import Layers, Limits, SandboxMode, probe, run
 from haproxy_guard.policies.haproxy.unknowns import Unknowns, find_unknowns
+from haproxy_guard.policies.haproxy.vocabulary import binary_words
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ _VERSION = re.compile(r"HA-?Proxy version (\d+\.\d+)")
 _BRANCH = re.compile(r"^\d+\.\d+$")
 _ALLOCATION = re.compile(r"[Uu]nable to allocate|[Oo]ut of memory|[Cc]annot allocate memory|[Ff]ailed to allocate")
 _WORD = re.compile(r"[A-Za-z0-9_]+")
-_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
-_WORD_BYTES = re.compile(rb"[A-Za-z0-9_]+")
 WITHHELD = "HAProxy refused this; its message quoted text from outside the submitted files and was withheld"
 OWN_WORDS = frozenset(
     _WORD.findall("HAProxy would exit at start up haproxy rejected the configuration stopped abnormally")
@@ -433,28 +432,6 @@ def check_environment(bundle: ConfigBundle, system_ca: bool | None = None) -> di
     if "SSL_CERT_DIR" in env or system_ca:
         return env
     return {**env, "SSL_CERT_DIR": NO_SYSTEM_CA}
-
-
-_BINARY_WORDS: dict[str, frozenset[str]] = {}
-_BINARY_WORDS_LOCK = threading.Lock()
-
-
-def binary_words(binary: str) -> frozenset[str]:
-    """The words of every printable string in the binary: HAProxy's own vocabulary (messages, keywords).
-    Read once per binary (0.1-0.3 s of CPU): checks that need it at the same time wait for the first."""
-    words = _BINARY_WORDS.get(binary)
-    if words is not None:
-        return words
-    with _BINARY_WORDS_LOCK:
-        words = _BINARY_WORDS.get(binary)
-        if words is None:
-            try:
-                data = Path(binary).read_bytes()
-            except OSError:
-                data = b""
-            found = set(_WORD_BYTES.findall(b"\0".join(_PRINTABLE_RUN.findall(data))))
-            words = _BINARY_WORDS[binary] = frozenset(word.decode("ascii") for word in found)
-        return words
 
 
 class _Vocabulary:
