@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.engine import check, mutate
+from haproxy_guard.policies.model import shapes
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.shapes import SHAPES, Shape, ShapeError, check_shape
 from tests.helpers import load_yaml
@@ -229,3 +230,55 @@ def test_objects_generated_from_the_shapes_never_crash_the_engine(obj: dict[str,
     check(obj, Settings(), namespace="shop", context=context)
     for operation in ("CREATE", "UPDATE"):
         mutate(obj, Settings(), namespace="shop", operation=operation, context=context)
+
+
+def _generic_accepts(obj: Any, shape: Shape) -> bool:
+    try:
+        shapes._check(obj, shape)
+    except shapes._Mismatch:
+        return False
+    return True
+
+
+@st.composite
+def right_and_wrong_objects(draw: st.DrawFn) -> tuple[str, Any]:
+    """Objects of every kind made from the shapes, then 0 to 3 values anywhere replaced by any JSON value or by
+    the edge cases of each type (a boolean for an integer, 2**63, NaN, infinity, a non-string map key)."""
+    kind = draw(st.sampled_from(sorted(SHAPED)))
+    obj: Any = draw(SHAPED[kind])
+    odd = st.sampled_from([True, False, 2**63, -(2**63) - 1, 2**63 - 1, float("nan"), float("inf"), 1e18, 1.5,
+                           {1: "x"}, {"k": 1}, [None], [[]], "", {}])  # fmt: skip
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        path = draw(st.sampled_from(_paths(obj)))
+        value = draw(JSON_VALUES | odd)
+        if not path:
+            obj = value
+            continue
+        parent: Any = obj
+        for step in path[:-1]:
+            parent = parent[step]
+        parent[path[-1]] = value
+    return kind, obj
+
+
+@settings(max_examples=FUZZ_EXAMPLES * 4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(right_and_wrong_objects())
+def test_the_compiled_check_agrees_with_the_walk_on_every_value(case: tuple[str, Any]) -> None:
+    # check_shape trusts the compiled functions' "yes" without walking: one wrong "yes" lets a bad type through
+    kind, obj = case
+    if not isinstance(obj, dict):
+        return
+    assert shapes._compiled(SHAPES[kind])(obj) == _generic_accepts(obj, SHAPES[kind])
+
+
+@pytest.mark.parametrize("kind", sorted(SHAPES))
+def test_the_compiled_check_refuses_each_wrong_type_the_walk_refuses(kind: str) -> None:
+    for obj in (o for o in OBJECTS if o.get("kind") == kind):
+        for path in _paths(obj)[1:]:
+            for value in (True, 2**63, "x", [1], {"a": 1}, {1: 1}, float("nan")):
+                broken = copy.deepcopy(obj)
+                parent: Any = broken
+                for step in path[:-1]:
+                    parent = parent[step]
+                parent[path[-1]] = value
+                assert shapes._compiled(SHAPES[kind])(broken) == _generic_accepts(broken, SHAPES[kind]), path
