@@ -250,7 +250,7 @@ def right_and_wrong_objects(draw: st.DrawFn) -> tuple[str, Any]:
                            {1: "x"}, {"k": 1}, [None], [[]], "", {}])  # fmt: skip
     for _ in range(draw(st.integers(min_value=0, max_value=3))):
         path = draw(st.sampled_from(_paths(obj)))
-        value = draw(JSON_VALUES | odd)
+        value = copy.deepcopy(draw(JSON_VALUES | odd))  # a fresh value: a shared one could make a cycle
         if not path:
             obj = value
             continue
