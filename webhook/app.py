@@ -222,12 +222,12 @@ def _record_admission(  # noqa: PLR0917
     # is a series held forever (memory) and served by /metrics.
     metric_kind = kind if kind in METRIC_KINDS else "other"
     operation = review.operation if review.operation in METRIC_OPERATIONS else "other"
-    metrics.admission.labels(webhook, operation, metric_kind, verdict).observe(seconds)
+    metrics.admission_observed(webhook, operation, metric_kind, verdict, seconds)
     annotations = reply["response"].get("auditAnnotations") or {}
     for key, outcome in POLICY_OUTCOMES:
         for policy in annotations.get(key, "").split(","):
             if policy in KNOWN_POLICIES:  # a closed set, like every other label value
-                metrics.policies.labels(webhook, policy, outcome).inc()
+                metrics.policy_counted(webhook, policy, outcome)
     admission_log.write(
         {
             "uid": review.uid,

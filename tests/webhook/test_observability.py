@@ -9,8 +9,10 @@ import time
 from datetime import datetime
 
 import httpx
+import pytest
 from cryptography import x509
 
+from haproxy_guard.webhook.observability import Metrics
 from tests.conftest import RunningServer
 from tests.helpers import GOLDEN, load_yaml, review
 
@@ -134,3 +136,25 @@ def test_metric_labels_come_from_closed_sets(server: RunningServer) -> None:
     series = [line for line in text.splitlines() if line.startswith("haproxy_guard_admission_duration_seconds_count")]
     assert not any("Kind1" in line or "OP1" in line for line in series)
     assert len(series) < 20, series
+
+
+def test_admission_metrics_count_every_admission_per_label_set() -> None:
+    # the labelled children are cached per label set: each call must still land in its own series, exactly once
+    metrics = Metrics()
+    for _ in range(3):
+        metrics.admission_observed("mutate", "CREATE", "Deployment", "patched", 0.002)
+        metrics.policy_counted("mutate", "prestop-wait", "mutated")
+    metrics.admission_observed("validate", "UPDATE", "ConfigMap", "denied", 0.2)
+    metrics.policy_counted("validate", "haproxy-config-valid", "denied")
+    sample = metrics.registry.get_sample_value
+    duration = "haproxy_guard_admission_duration_seconds"
+    patched = {"webhook": "mutate", "operation": "CREATE", "kind": "Deployment", "verdict": "patched"}
+    denied = {"webhook": "validate", "operation": "UPDATE", "kind": "ConfigMap", "verdict": "denied"}
+    assert sample(duration + "_count", patched) == 3
+    assert sample(duration + "_sum", patched) == pytest.approx(0.006)
+    assert sample(duration + "_bucket", {**patched, "le": "0.001"}) == 0
+    assert sample(duration + "_bucket", {**patched, "le": "0.0025"}) == 3
+    assert sample(duration + "_count", denied) == 1
+    policies = "haproxy_guard_admission_policies_total"
+    assert sample(policies, {"webhook": "mutate", "policy": "prestop-wait", "outcome": "mutated"}) == 3
+    assert sample(policies, {"webhook": "validate", "policy": "haproxy-config-valid", "outcome": "denied"}) == 1
