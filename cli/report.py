@@ -109,12 +109,13 @@ def _sarif_log(version: str) -> dict[str, Any]:
 
 def _indented(item: dict[str, Any]) -> str:
     """`json.dumps(item, indent=2)`, byte for byte, by orjson (ten times faster: thousands of findings): both
-    write the same indentation, separators and escapes for ASCII; json's `\\uXXXX` for other text is kept."""
+    write the same indentation, separators and escapes for printable ASCII; json's `\\uXXXX` for other text and
+    DEL is kept."""
     try:
         encoded = orjson.dumps(item, option=orjson.OPT_INDENT_2)
     except orjson.JSONEncodeError:  # text orjson refuses (a lone surrogate): json escapes it
         return json.dumps(item, indent=2)
-    return encoded.decode() if encoded.isascii() else json.dumps(item, indent=2)
+    return encoded.decode() if encoded.isascii() and b"\x7f" not in encoded else json.dumps(item, indent=2)
 
 
 class _JsonArray:
