@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -200,3 +201,23 @@ def test_the_findings_annotation_is_bounded_and_names_what_it_left_out(messages:
 def test_audit_annotation_entries_are_written_byte_for_byte_as_json_dumps_writes_them(text: str) -> None:
     # audit logs may be compared or parsed downstream: the fast encoder must not change one byte
     assert json_string(text) == json.dumps(text)
+
+
+def test_admission_routes_are_answered_in_front_of_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the hot path skips FastAPI's whole stack (error middleware wrapping every send, telemetry, body limit,
+    # router); every other route and the lifespan still go through it
+    entered: list[str] = []
+    real = FastAPI.__call__
+
+    async def spy(self: FastAPI, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        entered.append(scope.get("path", scope["type"]))
+        await real(self, scope, receive, send)
+
+    monkeypatch.setattr(FastAPI, "__call__", spy)
+    with TestClient(create_app(Settings()), base_url="https://testserver") as client:
+        deployment = load_yaml(GOLDEN / "deployment-recreate" / "recreate" / "input.yaml")
+        assert client.post("/mutate", json=review(deployment)).status_code == 200
+        assert client.post("/validate", json=review(deployment)).status_code == 200
+        assert client.post("/mutate", content=b"{").status_code == 400
+        assert client.get("/healthz").status_code == 200
+    assert entered == ["lifespan", "/healthz"]
