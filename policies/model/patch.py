@@ -23,7 +23,9 @@ def json_copy(value: Any) -> Any:
 
 
 def _token(key: str) -> str:
-    return "/" + key.replace("~", "~0").replace("/", "~1")
+    if "~" in key or "/" in key:
+        return "/" + key.replace("~", "~0").replace("/", "~1")
+    return "/" + key
 
 
 def _identical(old: Any, new: Any) -> bool:
@@ -40,17 +42,22 @@ def diff(old: Any, new: Any, pointer: str = "") -> list[Operation]:
 
 
 def _diff_into(operations: list[Operation], old: Any, new: Any, pointer: str) -> None:
-    """Append the operations for two values already known to differ (equal subtrees are skipped inline)."""
-    if type(old) is dict and type(new) is dict:
-        operations.extend({"op": "remove", "path": pointer + _token(key)} for key in old if key not in new)
+    """Append the operations for two values already known to differ (equal subtrees are skipped inline, with
+    `_identical` written out: this runs for every key on the path to each change, on every admission)."""
+    kind = type(old)
+    if kind is dict and type(new) is dict:
+        if not new.keys() >= old.keys():
+            operations.extend({"op": "remove", "path": pointer + _token(key)} for key in old if key not in new)
         for key, value in new.items():
             if key not in old:
                 operations.append({"op": "add", "path": pointer + _token(key), "value": value})
-            elif not _identical(previous := old[key], value):
+                continue
+            previous = old[key]
+            if previous is not value and (type(previous) is not type(value) or previous != value):
                 _diff_into(operations, previous, value, pointer + _token(key))
-    elif type(old) is list and type(new) is list and len(old) == len(new):
+    elif kind is list and type(new) is list and len(old) == len(new):
         for index, (previous, value) in enumerate(zip(old, new, strict=True)):
-            if not _identical(previous, value):
+            if previous is not value and (type(previous) is not type(value) or previous != value):
                 _diff_into(operations, previous, value, f"{pointer}/{index}")
     else:
         operations.append({"op": "replace", "path": pointer, "value": new})
