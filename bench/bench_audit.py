@@ -3,10 +3,7 @@
 The corpus (`bench/corpus.py`): 1,000 HAProxy releases (ConfigMap + Deployment + Service each, 50 distinct
 configurations over four HAProxy branches) and 500 unrelated Deployments. Each tool runs as a subprocess on
 the same folder, `--runs` times in turn; the median wall time and the largest peak RSS (`wait4`, the
-process tree's largest member) are printed with the ratios the goals are stated in.
-haproxy-guard runs twice per round: with HAProxy's vocabulary files kept between calls (as on any machine
-that audited before) and with none (a throw-away CI container reads every validator binary on each call).
-Peers:
+process tree's largest member) are printed with the ratios the goals are stated in. Peers:
 - checkov (`--framework kubernetes`, a Python peer), installed into .bench/checkov on first use;
 - the Kyverno CLI (`kyverno apply bench/kyverno-policy.yaml --resource DIR`, five equivalent rules), built
   from the Go module proxy into .bench/kyverno on first use (about 12 minutes of CPU: see bench/README.md).
@@ -39,11 +36,11 @@ KYVERNO_MODULE = "github.com/kyverno/kyverno@v1.19.1"
 POLICY = ROOT / "bench" / "kyverno-policy.yaml"
 
 
-def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+def measure(command: list[str]) -> tuple[float, float, int]:
     """Wall seconds, peak RSS in MiB and the exit code. `wait4`'s ru_maxrss is the largest of the process and
     the descendants it reaped (Linux), so `haproxy -c` checks count too."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
@@ -85,18 +82,8 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="hg-audit-bench-"))
     try:
         objects = write(folder, args.releases, args.others, args.configs)
-        audit = [str(ROOT / ".venv" / "bin" / "haproxy-guard"), "audit", str(folder), "--format", "json"]
-        # HAProxy's vocabulary files (policies/haproxy/vocabulary.py): kept between calls in a private folder,
-        # filled by one untimed call, as on any machine that ran an audit before; and none at all, as in a
-        # throw-away CI container (every call reads the binaries)
-        environments = {
-            "haproxy-guard": {**os.environ, "HAPROXY_GUARD_CACHE_DIR": str(folder.with_name(folder.name + "-cache"))},
-            "haproxy-guard (no vocabulary files)": {**os.environ, "HAPROXY_GUARD_CACHE_DIR": ""},
-        }
-        measure(audit, environments["haproxy-guard"])
         tools = {
-            "haproxy-guard": audit,
-            "haproxy-guard (no vocabulary files)": audit,
+            "haproxy-guard": [str(ROOT / ".venv" / "bin" / "haproxy-guard"), "audit", str(folder), "--format", "json"],
             "kyverno": [str(args.kyverno or kyverno_binary()), "apply", str(POLICY), "--resource", str(folder)],
             "checkov": [
                 str(args.checkov or checkov_binary()), "-d", str(folder), "--framework", "kubernetes",
@@ -113,7 +100,7 @@ def main() -> int:
         codes: dict[str, set[int]] = {name: set() for name in tools}
         for _ in range(args.runs):
             for name, command in tools.items():
-                seconds, peak, code = measure(command, environments.get(name))
+                seconds, peak, code = measure(command)
                 times[name].append(seconds)
                 peaks[name].append(peak)
                 codes[name].add(code)
@@ -122,18 +109,17 @@ def main() -> int:
         for name in tools:
             runs = ", ".join(f"{value:.1f}" for value in times[name])
             print(
-                f"{name:36} median {median[name]:6.2f} s  (runs: {runs})  peak RSS {peak_of[name]:6.0f} MiB  "
+                f"{name:14} median {median[name]:6.2f} s  (runs: {runs})  peak RSS {peak_of[name]:6.0f} MiB  "
                 f"exit {sorted(codes[name])}"
             )
-        for guard in ("haproxy-guard", "haproxy-guard (no vocabulary files)"):
-            for peer, goal_time, goal_memory in (("checkov", 10, 4), ("kyverno", 2, 2)):
-                print(
-                    f"{peer:8} / {guard}: time {median[peer] / median[guard]:5.2f}x (goal >= {goal_time}x), "
-                    f"peak memory {peak_of[peer] / peak_of[guard]:5.2f}x (goal >= {goal_memory}x)"
-                )
+        guard = "haproxy-guard"
+        for peer, goal_time, goal_memory in (("checkov", 10, 4), ("kyverno", 2, 2)):
+            print(
+                f"{peer:8} / haproxy-guard: time {median[peer] / median[guard]:5.2f}x (goal >= {goal_time}x), "
+                f"peak memory {peak_of[peer] / peak_of[guard]:5.2f}x (goal >= {goal_memory}x)"
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-        shutil.rmtree(folder.with_name(folder.name + "-cache"), ignore_errors=True)
     return 0
 
 

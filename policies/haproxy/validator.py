@@ -34,7 +34,7 @@ from haproxy_guard.policies.haproxy.lexer import LineError, parse_line, physical
 from haproxy_guard.policies.haproxy.render import ConfigBundle, RenderLimitError, Sandbox, render
 from haproxy_guard.policies.haproxy.sandbox import Layers, Limits, SandboxMode, probe, run
 from haproxy_guard.policies.haproxy.unknowns import Unknowns, find_unknowns
-from haproxy_guard.policies.haproxy.vocabulary import binary_words
+from haproxy_guard.policies.haproxy.vocabulary import knows
 
 log = logging.getLogger(__name__)
 
@@ -455,9 +455,7 @@ class _Vocabulary:
     def foreign(self, text: str) -> bool:
         """True when the text has a word from neither the submission nor HAProxy itself."""
         for word in _WORD.findall(text):
-            if word in self.submitted or word in binary_words(self.binary_path):
-                continue
-            if word.isdigit() and len(word) <= 10:
+            if word in self.submitted or (word.isdigit() and len(word) <= 10) or knows(self.binary_path, word):
                 continue
             return True
         return False

@@ -1,36 +1,34 @@
-"""HAProxy's own vocabulary: the words of every printable string in a validator binary.
+"""HAProxy's own vocabulary: whether a word is one of the words of the printable strings in a validator binary.
 
 A message of `haproxy -c` is shown only when each of its words is in the submission or in the binary that
-printed it (see `validator._Vocabulary`), so nothing from outside the two is echoed. Reading the words costs
-0.1-0.15 s of CPU per binary (a scan of 3-6 MB), once per process; a command line that checks with five
-branches paid it five times per call, a fifth of an `audit` of 1,000 releases. So the words are also kept
-on disk, one file per binary, and read back while the binary is unchanged:
-- where: `$HAPROXY_GUARD_CACHE_DIR/vocabulary`, else `$XDG_CACHE_HOME/haproxy-guard/vocabulary`, else
-  `~/.cache/haproxy-guard/vocabulary`; `HAPROXY_GUARD_CACHE_DIR=""` turns the files off;
-- the file is named after the binary's path, device, inode, size and modification time, and repeats them on
-  its first line: a replaced or rebuilt binary gets a new file;
-- a file that is not exactly such a header and one word (`[A-Za-z0-9_]+`) per line is ignored, and any
-  failure to read or write (a read-only image, no home folder) falls back to reading the binary.
-Whoever can write that folder can widen the vocabulary, which needs the same account as the process.
+printed it (see `validator._Vocabulary`), so nothing from outside the two is echoed. Reading every word of a
+binary costs 0.1-0.15 s of CPU (a scan of 3-6 MB), once per binary and process: a command line checking with
+five branches paid it on every call, a fifth of an `audit` of 1,000 releases. Yet the messages of a whole
+audit ask for about ten words per binary that the submission lacks ("for", "has", "ignored"...), so each word
+is looked up on its own (`knows`): the binary is searched for it (a common word is found near the start, an
+absent one costs one pass, about 2 ms), and the answer is kept. The search gives exactly the answer of the
+word list (`read_words`; the tests compare both). A process that has searched `MAX_SEARCHES` words in one
+binary reads its whole word list instead, so hostile messages full of unknown words cost at most that.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
+import mmap
 import re
-import tempfile
 import threading
 from pathlib import Path
 
-CACHE_DIR_ENV = "HAPROXY_GUARD_CACHE_DIR"
-FORMAT = "haproxy-guard vocabulary 1"
+MAX_SEARCHES = 256
+"""Words searched one by one in a binary before its whole word list is read (0.5 s of searching at most)."""
+MAX_ANSWERS = 65536
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
 _WORD_BYTES = re.compile(rb"[A-Za-z0-9_]+")
-_WORD_LINE = re.compile(r"[A-Za-z0-9_]+")
-_WORDS: dict[str, frozenset[str]] = {}
+_WORD_CHARACTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _LOCK = threading.Lock()
+_CONTENTS: dict[str, mmap.mmap | bytes] = {}
+_SEARCHES: dict[str, int] = {}
+_WORD_LISTS: dict[str, frozenset[str]] = {}
+_ANSWERS: dict[tuple[str, str], bool] = {}
 
 
 def read_words(binary: str) -> frozenset[str]:
@@ -43,73 +41,64 @@ def read_words(binary: str) -> frozenset[str]:
     return frozenset(word.decode("ascii") for word in found)
 
 
-def cache_dir() -> Path | None:
-    """Where the vocabulary files live, or None when they are turned off (see the module's docstring)."""
-    configured = os.environ.get(CACHE_DIR_ENV)
-    if configured is not None:
-        return Path(configured) / "vocabulary" if configured else None
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "haproxy-guard" / "vocabulary"
-    if os.environ.get("HOME"):
-        return Path(os.environ["HOME"]) / ".cache" / "haproxy-guard" / "vocabulary"
-    return None
+def _printable(byte: int) -> bool:
+    return 0x20 <= byte <= 0x7E
 
 
-def _header(binary: str) -> str | None:
-    try:
-        real = Path(binary).resolve()
-        stat = real.stat()
-    except OSError:
-        return None
-    return f"{FORMAT}\t{real}\t{stat.st_dev}\t{stat.st_ino}\t{stat.st_size}\t{stat.st_mtime_ns}"
+def contains_word(data: mmap.mmap | bytes, word: bytes) -> bool:
+    """Whether `word` occurs in `data` as a whole word (no word character either side) inside a printable run
+    of at least 3 bytes, which is exactly when `read_words` would list it."""
+    size, length, start = len(data), len(word), 0
+    while (found := data.find(word, start)) >= 0:
+        start, end = found + 1, found + length
+        if (found and data[found - 1] in _WORD_CHARACTERS) or (end < size and data[end] in _WORD_CHARACTERS):
+            continue
+        if length >= 3:
+            return True
+        # a one- or two-letter word: its printable run must reach 3 bytes with its neighbours
+        left = 0
+        while left < 2 and found - left - 1 >= 0 and _printable(data[found - left - 1]):
+            left += 1
+        right = 0
+        while right < 2 and end + right < size and _printable(data[end + right]):
+            right += 1
+        if length + left + right >= 3:
+            return True
+    return False
 
 
-def _load(path: Path, header: str) -> frozenset[str] | None:
-    try:
-        lines = path.read_text(encoding="ascii").split("\n")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if lines[0] != header or lines[-1] != "":
-        return None
-    words = lines[1:-1]
-    if not all(_WORD_LINE.fullmatch(word) for word in words):
-        return None
-    return frozenset(words)
-
-
-def _store(folder: Path, path: Path, header: str, words: frozenset[str]) -> None:
-    with contextlib.suppress(OSError):
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=folder, prefix=".words-")
-        temporary = Path(name)
+def _contents(binary: str) -> mmap.mmap | bytes:
+    contents = _CONTENTS.get(binary)
+    if contents is None:
         try:
-            with os.fdopen(handle, "w", encoding="ascii") as out:
-                out.write(header + "\n" + "".join(word + "\n" for word in sorted(words)))
-            temporary.replace(path)
-        finally:
-            temporary.unlink(missing_ok=True)
+            with Path(binary).open("rb") as handle:
+                contents = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # unreadable, or empty (mmap refuses a zero-length file)
+            contents = b""
+        _CONTENTS[binary] = contents
+    return contents
 
 
-def binary_words(binary: str) -> frozenset[str]:
-    """The binary's vocabulary, from memory, the cache file, or the binary itself (then saved); checks that
-    need it at the same time wait for the first instead of reading it again."""
-    words = _WORDS.get(binary)
-    if words is not None:
-        return words
+def knows(binary: str, word: str) -> bool:
+    """Whether `word` (letters, digits, `_`) is in the binary's vocabulary, i.e. `word in read_words(binary)`."""
+    key = (binary, word)
+    answer = _ANSWERS.get(key)
+    if answer is not None:
+        return answer
     with _LOCK:
-        words = _WORDS.get(binary)
-        if words is None:
-            words = _WORDS[binary] = _cached_or_read(binary)
-        return words
-
-
-def _cached_or_read(binary: str) -> frozenset[str]:
-    folder, header = cache_dir(), _header(binary)
-    if folder is None or header is None:
-        return read_words(binary)
-    path = folder / (hashlib.sha256(header.encode()).hexdigest() + ".words")
-    words = _load(path, header)
-    if words is None:
-        words = read_words(binary)
-        _store(folder, path, header, words)
-    return words
+        answer = _ANSWERS.get(key)  # another thread may have answered while this one waited
+        if answer is not None:
+            return answer
+        words = _WORD_LISTS.get(binary)
+        if words is not None:
+            answer = word in words
+        elif _SEARCHES.get(binary, 0) >= MAX_SEARCHES:
+            words = _WORD_LISTS[binary] = read_words(binary)
+            answer = word in words
+        else:
+            _SEARCHES[binary] = _SEARCHES.get(binary, 0) + 1
+            answer = word.isascii() and contains_word(_contents(binary), word.encode("ascii"))
+        if len(_ANSWERS) >= MAX_ANSWERS:
+            _ANSWERS.clear()
+        _ANSWERS[key] = answer
+    return answer

@@ -1,10 +1,11 @@
-"""HAProxy's vocabulary (the words a message may quote) is read from the binary once, then from a cache file
-that only an unchanged binary can use; a broken or foreign cache file is never trusted."""
+"""HAProxy's vocabulary (the words a message may quote): a word looked up on its own in the binary gets exactly
+the answer of the binary's whole word list, and hostile messages full of unknown words cost a bounded amount."""
 
 from __future__ import annotations
 
+import mmap
+import random
 import re
-import shutil
 import threading
 from pathlib import Path
 
@@ -13,139 +14,105 @@ import pytest
 from haproxy_guard.policies.haproxy import vocabulary
 from haproxy_guard.policies.haproxy.validator import discover_binaries
 
-BINARY = next(iter(discover_binaries().values()))
+BINARIES = discover_binaries()
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(vocabulary.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(vocabulary, "_WORDS", {})
-    return tmp_path / "cache" / "vocabulary"
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("_CONTENTS", "_SEARCHES", "_WORD_LISTS", "_ANSWERS"):
+        monkeypatch.setattr(vocabulary, name, {})
 
 
-@pytest.fixture
-def binary(tmp_path: Path) -> str:
-    copy = tmp_path / "bin" / "haproxy"
-    copy.parent.mkdir()
-    shutil.copy2(BINARY, copy)
-    return str(copy)
+def _candidates(words: frozenset[str], seed: int) -> list[str]:
+    """Words of the list, words that are not (extended, cut, case changed), and every short form."""
+    rng = random.Random(seed)
+    listed = sorted(words)
+    sample = rng.sample(listed, 400)
+    short = [word[:1] for word in rng.sample(listed, 80)] + [word[:2] for word in rng.sample(listed, 150)]
+    short += ["a", "x", "Q", "_", "to", "is", "zz", "0", "12", "9_"]
+    altered = [word + "q" for word in sample[:100]] + [word[1:] for word in sample[:100]]
+    altered += [word.swapcase() for word in sample[:100]] + ["secretvalue", "qwertyuiopasdf", "HOSTNAME_x9"]
+    return sample + short + altered
 
 
-def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = vocabulary.read_words
-
-    def spy(path: str) -> frozenset[str]:
-        calls.append(path)
-        return real(path)
-
-    monkeypatch.setattr(vocabulary, "read_words", spy)
-    return calls
-
-
-def test_the_words_are_those_of_the_binary_strings(binary: str) -> None:
+@pytest.mark.parametrize("version", sorted(BINARIES))
+def test_a_word_looked_up_alone_gets_the_answer_of_the_whole_word_list(version: str) -> None:
+    binary = BINARIES[version]
     words = vocabulary.read_words(binary)
     assert {"proxy", "backend", "frontend", "maxconn", "parsing"} <= words
-    assert "secretvalue_not_in_haproxy" not in words
     assert all(re.fullmatch(r"[A-Za-z0-9_]+", word) for word in words)
-
-
-def test_read_once_then_from_the_cache_file_in_a_new_process(
-    cache: Path, binary: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reads = _reads(monkeypatch)
-    first = vocabulary.binary_words(binary)
-    assert reads == [binary]
-    files = list(cache.glob("*.words"))
-    assert len(files) == 1
-    assert files[0].stat().st_mode & 0o077 == 0
-    assert vocabulary.binary_words(binary) is first  # same process: from memory
-    monkeypatch.setattr(vocabulary, "_WORDS", {})  # a new process: from the file, not the binary
-    assert vocabulary.binary_words(binary) == first
-    assert reads == [binary]
-
-
-def test_a_changed_binary_is_read_again(cache: Path, binary: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    reads = _reads(monkeypatch)
-    vocabulary.binary_words(binary)
-    with Path(binary).open("ab") as handle:
-        handle.write(b"\0added_word_xyz\0")
-    monkeypatch.setattr(vocabulary, "_WORDS", {})
-    assert "added_word_xyz" in vocabulary.binary_words(binary)
-    assert reads == [binary, binary]
+    candidates = _candidates(words, seed=len(version))
+    assert any(word not in words for word in candidates) and any(word in words for word in candidates)
+    wrong = [word for word in candidates if vocabulary.knows(binary, word) != (word in words)]
+    assert wrong == []
 
 
 @pytest.mark.parametrize(
-    "tamper",
+    ("data", "word", "expected"),
     [
-        lambda text: text.replace("\n", "\nsecret value\n", 1),  # not one word per line
-        lambda text: text.replace("\n", "\nsecret/../value\n", 1),
-        lambda text: "other header" + text[text.index("\n") :],  # another binary's file
-        lambda text: text.rstrip("\n"),  # cut short
-        lambda text: text + "\u00e9t\u00e9\n",  # not ASCII
+        (b"\0ab\0", b"ab", False),  # a 2-byte run is no string
+        (b"\0ab \0", b"ab", True),  # with a printable neighbour it is
+        (b"\0 a \0", b"a", True),
+        (b"\0a \0", b"a", False),
+        (b"\0xab yz\0", b"ab", False),  # inside a longer word
+        (b"\0abc", b"abc", True),  # at the end
+        (b"abc_d\0 abc.", b"abc", True),  # the second occurrence is whole
+        (b"\x01word\x02", b"word", True),
+        (b"", b"word", False),
     ],
 )
-def test_a_tampered_cache_file_is_ignored(
-    cache: Path, binary: str, monkeypatch: pytest.MonkeyPatch, tamper: object
-) -> None:
-    reads = _reads(monkeypatch)
-    expected = vocabulary.binary_words(binary)
-    (path,) = cache.glob("*.words")
-    assert callable(tamper)
-    path.write_text(tamper(path.read_text(encoding="ascii")), encoding="utf-8")
-    monkeypatch.setattr(vocabulary, "_WORDS", {})
-    assert vocabulary.binary_words(binary) == expected
-    assert len(reads) == 2  # read from the binary again
+def test_whole_words_in_printable_runs(data: bytes, word: bytes, expected: bool, tmp_path: Path) -> None:
+    assert vocabulary.contains_word(data, word) is expected
+    binary = tmp_path / "binary"
+    binary.write_bytes(data)
+    assert (word.decode() in vocabulary.read_words(str(binary))) is expected
 
 
-def test_an_extra_word_in_a_well_formed_file_is_what_the_file_says(
-    cache: Path, binary: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the file is trusted like the account's own files: proof that it is read, not just written
-    vocabulary.binary_words(binary)
-    (path,) = cache.glob("*.words")
-    path.write_text(path.read_text(encoding="ascii") + "planted_word\n", encoding="ascii")
-    monkeypatch.setattr(vocabulary, "_WORDS", {})
-    assert "planted_word" in vocabulary.binary_words(binary)
+def _spy(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[bytes]]:
+    reads: list[str] = []
+    searched: list[bytes] = []
+    read, search = vocabulary.read_words, vocabulary.contains_word
+
+    def reading(path: str) -> frozenset[str]:
+        reads.append(path)
+        return read(path)
+
+    def searching(data: mmap.mmap | bytes, word: bytes) -> bool:
+        searched.append(word)
+        return search(data, word)
+
+    monkeypatch.setattr(vocabulary, "read_words", reading)
+    monkeypatch.setattr(vocabulary, "contains_word", searching)
+    return reads, searched
 
 
-def test_an_unwritable_or_disabled_cache_still_answers(
-    tmp_path: Path, binary: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    blocked = tmp_path / "file"
-    blocked.write_text("not a folder")
-    for setting in (str(blocked), ""):
-        monkeypatch.setenv(vocabulary.CACHE_DIR_ENV, setting)
-        monkeypatch.setattr(vocabulary, "_WORDS", {})
-        assert "backend" in vocabulary.binary_words(binary)
-    assert vocabulary.cache_dir() is None
-    assert blocked.read_text() == "not a folder"
+def test_the_word_list_replaces_searching_after_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    binary = next(iter(BINARIES.values()))
+    reads, searched = _spy(monkeypatch)
+    for index in range(vocabulary.MAX_SEARCHES + 50):
+        vocabulary.knows(binary, f"absentword{index}")
+    assert len(searched) == vocabulary.MAX_SEARCHES
+    assert reads == [binary]
+    assert vocabulary.knows(binary, "backend") and not vocabulary.knows(binary, "absentword999999")
+    assert reads == [binary] and len(searched) == vocabulary.MAX_SEARCHES
 
 
-def test_where_the_cache_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(vocabulary.CACHE_DIR_ENV, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert vocabulary.cache_dir() == tmp_path / "xdg" / "haproxy-guard" / "vocabulary"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert vocabulary.cache_dir() == tmp_path / "home" / ".cache" / "haproxy-guard" / "vocabulary"
-    monkeypatch.delenv("HOME")
-    assert vocabulary.cache_dir() is None
-
-
-def test_threads_asking_at_once_read_the_binary_once(cache: Path, binary: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    reads = _reads(monkeypatch)
-    answers: list[frozenset[str]] = []
-    threads = [threading.Thread(target=lambda: answers.append(vocabulary.binary_words(binary))) for _ in range(6)]
+def test_answers_are_kept_and_shared_by_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    binary = next(iter(BINARIES.values()))
+    _, searched = _spy(monkeypatch)
+    answers: list[bool] = []
+    threads = [threading.Thread(target=lambda: answers.append(vocabulary.knows(binary, "backend"))) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert reads == [binary]
-    assert len(answers) == 6
-    assert len({id(answer) for answer in answers}) == 1
+    assert answers == [True] * 6
+    assert vocabulary.knows(binary, "backend")
+    assert searched == [b"backend"] and len(vocabulary._ANSWERS) == 1
 
 
-def test_a_missing_binary_has_no_words(cache: Path, tmp_path: Path) -> None:
-    assert vocabulary.binary_words(str(tmp_path / "absent")) == frozenset()
-    assert not cache.exists() or not any(cache.iterdir())
+def test_an_unreadable_or_empty_binary_knows_no_word(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert not vocabulary.knows(str(tmp_path / "absent"), "backend")
+    assert not vocabulary.knows(str(empty), "backend")
