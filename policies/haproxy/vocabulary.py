@@ -13,7 +13,6 @@ binary reads its whole word list instead, so hostile messages full of unknown wo
 
 from __future__ import annotations
 
-import mmap
 import re
 import threading
 from pathlib import Path
@@ -25,7 +24,7 @@ _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
 _WORD_BYTES = re.compile(rb"[A-Za-z0-9_]+")
 _WORD_CHARACTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _LOCK = threading.Lock()
-_CONTENTS: dict[str, mmap.mmap | bytes] = {}
+_CONTENTS: dict[str, bytes] = {}
 _SEARCHES: dict[str, int] = {}
 _WORD_LISTS: dict[str, frozenset[str]] = {}
 _ANSWERS: dict[tuple[str, str], bool] = {}
@@ -45,7 +44,7 @@ def _printable(byte: int) -> bool:
     return 0x20 <= byte <= 0x7E
 
 
-def contains_word(data: mmap.mmap | bytes, word: bytes) -> bool:
+def contains_word(data: bytes, word: bytes) -> bool:
     """Whether `word` occurs in `data` as a whole word (no word character either side) inside a printable run
     of at least 3 bytes, which is exactly when `read_words` would list it."""
     size, length, start = len(data), len(word), 0
@@ -67,13 +66,14 @@ def contains_word(data: mmap.mmap | bytes, word: bytes) -> bool:
     return False
 
 
-def _contents(binary: str) -> mmap.mmap | bytes:
+def _contents(binary: str) -> bytes:
+    """The binary's bytes, read once (a copy, not a mapping: a binary rewritten in place while mapped would
+    kill the process with SIGBUS at the next search)."""
     contents = _CONTENTS.get(binary)
     if contents is None:
         try:
-            with Path(binary).open("rb") as handle:
-                contents = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # unreadable, or empty (mmap refuses a zero-length file)
+            contents = Path(binary).read_bytes()
+        except OSError:
             contents = b""
         _CONTENTS[binary] = contents
     return contents

@@ -3,7 +3,6 @@ the answer of the binary's whole word list, and hostile messages full of unknown
 
 from __future__ import annotations
 
-import mmap
 import random
 import re
 import threading
@@ -77,7 +76,7 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[bytes]]:
         reads.append(path)
         return read(path)
 
-    def searching(data: mmap.mmap | bytes, word: bytes) -> bool:
+    def searching(data: bytes, word: bytes) -> bool:
         searched.append(word)
         return search(data, word)
 
