@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from typing import IO, Any, TextIO
 from xml.etree import ElementTree
 
-import orjson
-
 from haproxy_guard.cli.audit import Audited
 from haproxy_guard.policies.model.findings import Severity
+from haproxy_guard.policies.model.json_text import standard_json
 from haproxy_guard.policies.registry import ALL_POLICIES
 
 FORMATS = ("text", "json", "sarif", "junit")
@@ -107,17 +106,6 @@ def _sarif_log(version: str) -> dict[str, Any]:
     }
 
 
-def _indented(item: dict[str, Any]) -> str:
-    """`json.dumps(item, indent=2)`, byte for byte, by orjson (ten times faster: thousands of findings): both
-    write the same indentation, separators and escapes for printable ASCII; json's `\\uXXXX` for other text and
-    DEL is kept."""
-    try:
-        encoded = orjson.dumps(item, option=orjson.OPT_INDENT_2)
-    except orjson.JSONEncodeError:  # text orjson refuses (a lone surrogate): json escapes it
-        return json.dumps(item, indent=2)
-    return encoded.decode() if encoded.isascii() and b"\x7f" not in encoded else json.dumps(item, indent=2)
-
-
 class _JsonArray:
     """Elements of one JSON array inside a document, written as `json.dumps(document, indent=2)` would
     write them: `head` is the document up to the array's `[`, `tail` the rest after its `]`."""
@@ -128,7 +116,7 @@ class _JsonArray:
 
     def add(self, item: dict[str, Any]) -> None:
         inner = " " * (self.depth + 2)
-        text = _indented(item).replace("\n", "\n" + inner)
+        text = standard_json(item, indent=True).replace("\n", "\n" + inner)
         self.out.write(("\n" if self.empty else ",\n") + inner + text)
         self.empty = False
 

@@ -12,11 +12,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from junitparser import Failure, JUnitXml
 
-from haproxy_guard.cli import report
 from haproxy_guard.cli.audit import InputIndex, audit
 from haproxy_guard.cli.manifests import iter_documents, load
 from haproxy_guard.cli.report import to_text
@@ -220,20 +217,3 @@ def test_input_index_keeps_the_first_match_in_input_order() -> None:
     assert index.configmap("edge", "c") is anywhere  # a document without a namespace matches any
     assert index.configmap("other", "missing") is None
     assert [pdb["metadata"]["name"] for pdb in index.budgets("x")] == ["p"] and index.budgets("y") == []
-
-
-_JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53), 2**53)
-    | st.text()
-    | st.sampled_from(["lone \ud800 surrogate", "del \x7f", "caf\u00e9"]),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12,
-)
-
-
-@given(st.dictionaries(st.text(max_size=12), _JSON_VALUES, max_size=6))
-def test_findings_are_written_byte_for_byte_as_json_dumps_writes_them(item: dict[str, Any]) -> None:
-    # the report's fast encoder must not change one byte of the output (escapes, non-ASCII text, nesting)
-    assert report._indented(item) == json.dumps(item, indent=2)
