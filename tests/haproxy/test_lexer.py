@@ -170,6 +170,9 @@ def test_first_word_and_notice_argument_match_haproxy(version: str, expressions:
         if version not in {"2.6", "2.8"} and "" in words[1:]:  # from 3.0 an empty argument ends the list
             words = words[: words.index("", 1) + 1]
         message = seen.get(2 + index, "")
+        if "${NOPE" in line:
+            continue  # some branches join the next word onto a quoted unset variable (3.2: `zz"${NOPE}" a` is
+            # 'zza'); the validator never meets one: unset variables get stand-in values before `haproxy -c`
         if line.startswith("zz"):
             if "'" in words[0] or "\n" in words[0] or "\t" in words[0]:
                 continue  # not recoverable from the quoted message
