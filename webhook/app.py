@@ -10,18 +10,17 @@ halves the framework cost per review. Decisions come from `webhook.admission`, w
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio.to_thread
-import orjson
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from haproxy_guard.policies.model.json_text import wire_json
 from haproxy_guard.policies.model.objects import object_identity
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.registry import ALL_POLICIES
@@ -95,13 +94,6 @@ class BodyDeadlines:
             self._pending.pop(task, None)
 
 
-def _encode(payload: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(payload)
-    except TypeError:  # integers beyond 64 bits, which the standard library still encodes
-        return json.dumps(payload, separators=(",", ":")).encode()
-
-
 async def _read_body(scope: Scope, receive: Receive, limit: int, budget: BodyBudget) -> bytes:
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -157,7 +149,7 @@ class AdmissionMiddleware:
         webhook = scope["path"].lstrip("/")
         headers = [(b"content-type", b"application/json")]
         if scope["method"] != "POST":
-            status, body = 405, _encode({"error": "use POST"})
+            status, body = 405, wire_json({"error": "use POST"})
             headers.append((b"allow", b"POST"))
         else:
             try:
@@ -169,33 +161,33 @@ class AdmissionMiddleware:
                     reply = await anyio.to_thread.run_sync(decide, self.admission, review)
                 else:
                     reply = decide(self.admission, review)
-                status, body = 200, _encode(reply)
+                status, body = 200, wire_json(reply)
                 _record_admission(
                     self.metrics, self.admission_log, webhook, review, reply, time.perf_counter() - started
                 )
             except BodyTooLarge:
-                status, body = 413, _encode({"error": f"request body exceeds {self.settings.max_body_bytes} bytes"})
+                status, body = 413, wire_json({"error": f"request body exceeds {self.settings.max_body_bytes} bytes"})
                 headers.append((b"connection", b"close"))
                 self.metrics.bad_requests.labels(webhook, "413").inc()
             except Overloaded:
-                status, body = 503, _encode({"error": "too many request bodies in flight on this replica; retry"})
+                status, body = 503, wire_json({"error": "too many request bodies in flight on this replica; retry"})
                 headers += [(b"retry-after", b"1"), (b"connection", b"close")]
                 self.metrics.bad_requests.labels(webhook, "503").inc()
             except TimeoutError:
                 status, body = (
                     400,
-                    _encode({"error": f"request body not received within {self.settings.body_timeout_seconds:g}s"}),
+                    wire_json({"error": f"request body not received within {self.settings.body_timeout_seconds:g}s"}),
                 )
                 headers.append((b"connection", b"close"))
                 self.metrics.bad_requests.labels(webhook, "400").inc()
             except BadReview as error:
                 log.info("bad admission request", extra={"webhook": webhook, "reason": str(error)})
-                status, body = 400, _encode({"error": str(error)})
+                status, body = 400, wire_json({"error": str(error)})
                 self.metrics.bad_requests.labels(webhook, "400").inc()
             except Exception as error:  # a value of a type the engine did not expect: the request is bad, not us
                 log.warning("unreadable admission object", exc_info=True, extra={"webhook": webhook})
                 reason = f"request.object: a field has a value of the wrong type ({type(error).__name__})"
-                status, body = 400, _encode({"error": reason})
+                status, body = 400, wire_json({"error": reason})
                 self.metrics.bad_requests.labels(webhook, "400").inc()
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -8,12 +8,11 @@ an object for CREATE/UPDATE), and every field of the object the engine reads mus
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from haproxy_guard.policies.model.json_text import wire_json
 from haproxy_guard.policies.model.shapes import ShapeError, check_shape
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
@@ -81,13 +80,6 @@ def parse_review(body: bytes) -> AdmissionRequest:
     return request
 
 
-def _json_bytes(value: object) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # integers beyond 64 bits, which the standard library still encodes
-        return json.dumps(value, separators=(",", ":")).encode()
-
-
 def response_review(
     uid: str,
     *,
@@ -103,7 +95,7 @@ def response_review(
         response["status"] = {"code": 403, "reason": "Forbidden", "message": message or "denied by haproxy-guard"}
     if patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(_json_bytes(patch)).decode()
+        response["patch"] = base64.b64encode(wire_json(patch)).decode()
     if warnings:
         response["warnings"] = warnings
     if audit_annotations:

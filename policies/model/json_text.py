@@ -26,3 +26,13 @@ def standard_json(value: Any, *, indent: bool = False) -> str:
     if encoded.isascii() and b"\x7f" not in encoded:
         return encoded.decode()
     return json.dumps(value, indent=2 if indent else None)
+
+
+def wire_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON for the wire (AdmissionReview replies, JSON patches): orjson, or the standard
+    library for what orjson refuses (integers beyond 64 bits, lone surrogates). Any JSON parser reads both
+    the same; only `standard_json` promises `json.dumps`'s exact bytes."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
