@@ -19,9 +19,8 @@ from haproxy_guard.policies.model.json_text import standard_json
 from haproxy_guard.policies.model.mounts import configmap_volumes
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import pod_spec_of
-from haproxy_guard.webhook.review import AdmissionRequest, response_review
+from haproxy_guard.webhook.review import WRITE_OPERATIONS, AdmissionRequest, response_review
 
-WRITE_OPERATIONS = frozenset({"CREATE", "UPDATE"})
 MAX_WARNING_CHARS = 256  # the API server may truncate longer warnings
 MAX_AUDIT_ANNOTATION_CHARS = 8192  # keeps audit events small; the full list is in the denial or warnings
 

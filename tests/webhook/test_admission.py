@@ -19,7 +19,7 @@ from haproxy_guard.policies.model.findings import Finding, Severity
 from haproxy_guard.policies.model.settings import Mode, Settings
 from haproxy_guard.webhook.admission import MAX_AUDIT_ANNOTATION_CHARS, Admission, _findings_annotation
 from haproxy_guard.webhook.app import create_app
-from haproxy_guard.webhook.review import AdmissionRequest
+from haproxy_guard.webhook.review import request_from
 from tests.helpers import (
     GOLDEN,
     apply_patch,
@@ -169,11 +169,11 @@ def test_only_requests_that_may_wait_on_io_leave_the_event_loop() -> None:
     with_cluster = Admission(Settings(), Context(None, source))
     mounting = review(load_yaml(GOLDEN / "config-hash" / "missing" / "input.yaml"))["request"]
     plain = review(load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml"))["request"]
-    assert with_cluster.blocking(AdmissionRequest.model_validate(mounting)), "reads mounted ConfigMaps"
-    assert not with_cluster.blocking(AdmissionRequest.model_validate(plain)), "mounts nothing"
-    assert not Admission(Settings()).blocking(AdmissionRequest.model_validate(mounting)), "no source: nothing to read"
+    assert with_cluster.blocking(request_from(mounting)), "reads mounted ConfigMaps"
+    assert not with_cluster.blocking(request_from(plain)), "mounts nothing"
+    assert not Admission(Settings()).blocking(request_from(mounting)), "no source: nothing to read"
     configmap = review(load_yaml(GOLDEN / "haproxy-config-valid" / "valid-configmap" / "input.yaml"))["request"]
-    assert not Admission(Settings()).blocking(AdmissionRequest.model_validate(configmap)), "no validator"
+    assert not Admission(Settings()).blocking(request_from(configmap)), "no validator"
 
 
 def _annotation_reference(findings: tuple[Finding, ...]) -> str:
