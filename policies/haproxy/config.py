@@ -7,6 +7,7 @@ judge of validity: this model never decides that a configuration is invalid.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 SECTION_KEYWORDS = frozenset(
@@ -78,9 +79,24 @@ class HAProxyConfig:
         return None
 
 
+_SPECIAL = re.compile(r"[\"'\\#\r\x00]")
+"""A character that makes a line need the full tokenizer: a quote, a backslash, `#`, CR or NUL."""
+_PLAIN_WORD = re.compile(f"[^{BLANKS}]+")
+
+
 def tokenize(raw: str) -> tuple[Token, ...]:
     """Split a line like HAProxy does: blanks (C `isspace`) separate, quotes group, backslash escapes, `#`
-    comments, and a CR or NUL ends what is read of the line (a CRLF file reads like an LF one)."""
+    comments, and a CR or NUL ends what is read of the line (a CRLF file reads like an LF one).
+
+    Most lines have none of those but blanks: their words are the runs between blanks, found by a regular
+    expression (a generated test proves the same tokens as the character loop, 10 times slower)."""
+    if _SPECIAL.search(raw) is None:
+        return tuple(Token(word[0], word.start(), word.end(), False) for word in _PLAIN_WORD.finditer(raw))
+    return _tokenize_escaped(raw)
+
+
+def _tokenize_escaped(raw: str) -> tuple[Token, ...]:
+    """`tokenize` character by character: quotes, escapes, comments and line ends."""
     tokens: list[Token] = []
     index, size = 0, len(raw)
     while index < size:
