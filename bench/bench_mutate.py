@@ -4,8 +4,10 @@ Starts both servers as real processes on loopback, drives each with `wrk` (16 co
 makes every request's body different: name, uid, labels and image tag of a typical HAProxy Deployment, or the
 name and a comment of its ConfigMap) and prints requests/s, p50 and p99 per case with the ratios. Cases:
 /mutate and /validate of the Deployment, /validate of the ConfigMap cold (each body a new configuration, so
-each request runs `haproxy -c`) and cached (the same body again). Run by hand:
-`make bench` or `.venv/bin/python bench/bench_mutate.py [--duration 15] [--connections 16] [--case NAME]`.
+each request runs `haproxy -c`) and cached (the same body again). Both servers run all along and take turns
+(`--rounds`, each round in the other order); the figures are medians of the rounds, and each ratio is the
+median of the rounds' ratios, since this machine's speed drifts within minutes. Run by hand: `make bench` or
+`.venv/bin/python bench/bench_mutate.py [--duration 6] [--rounds 5] [--connections 16] [--case NAME]`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import yaml
@@ -34,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from haproxy_guard.certs.authority import generate  # noqa: E402
 
+OURS, BASELINE = "haproxy-guard", "minimal FastAPI"
 SAMPLE = ROOT / "examples" / "haproxy-deployment.yaml"
 CONFIGMAP = ROOT / "examples" / "haproxy-configmap.yaml"
 LUA = """
@@ -92,8 +96,9 @@ def _milliseconds(text: str) -> float:
     return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[match.group(2)]
 
 
-def _wrk(name: str, url: str, script: Path, duration: int, connections: int) -> Result:
-    subprocess.run(["wrk", "-t1", "-c4", "-d2s", "-s", str(script), url], capture_output=True, check=True)
+def _wrk(name: str, url: str, script: Path, duration: int, connections: int, *, warm: bool) -> Result:
+    if warm:
+        subprocess.run(["wrk", "-t1", "-c4", "-d2s", "-s", str(script), url], capture_output=True, check=True)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -160,9 +165,19 @@ def cases() -> dict[str, tuple[str, bytes]]:
     }
 
 
+def _start(command: list[str], work: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _wait(port, work / "certs" / "ca.crt")
+    return process, port
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=6, help="seconds of each wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each server per case, interleaved")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--case", action="append", help="only these cases (repeatable; default: all)")
     args = parser.parse_args()
@@ -177,43 +192,51 @@ def main() -> int:
         scripts[name] = work / f"post-{index}.lua"
         scripts[name].write_text(LUA.format(body=work / f"body-{index}.json"))
     env = {**os.environ, "KUBECONFIG": "/nonexistent"}
-    servers = {
-        "haproxy-guard": [sys.executable, "-m", "haproxy_guard.cli", "serve", "--host", "127.0.0.1",
-                          "--cert-dir", str(work / "certs")],
-        "minimal FastAPI": [sys.executable, str(ROOT / "bench" / "minimal_webhook.py"), "--cert-dir",
-                            str(work / "certs")],
+    commands = {
+        OURS: [sys.executable, "-m", "haproxy_guard.cli", "serve", "--host", "127.0.0.1", "--cert-dir",
+               str(work / "certs")],
+        BASELINE: [sys.executable, str(ROOT / "bench" / "minimal_webhook.py"), "--cert-dir", str(work / "certs")],
     }  # fmt: skip
-    results: dict[tuple[str, str], Result] = {}
-    for server, command in servers.items():
-        port = _free_port()
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            _wait(port, work / "certs" / "ca.crt")
-            if server == "haproxy-guard" and "/mutate workload" in chosen:
-                _check_reply(port, work / "certs" / "ca.crt", chosen["/mutate workload"][1])
+    results: dict[tuple[str, str], list[Result]] = {}
+    started: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    try:
+        for server, command in commands.items():
+            started[server] = _start(command, work, env)
+        if "/mutate workload" in chosen:
+            _check_reply(started[OURS][1], work / "certs" / "ca.crt", chosen["/mutate workload"][1])
+        # Both servers run all along (an idle one costs nothing) and take turns, each round in the other
+        # order: this machine's speed drifts by a third within minutes, so runs far apart compare badly.
+        for round_index in range(args.rounds):
             for name, (path, _) in chosen.items():
-                url = f"https://127.0.0.1:{port}{path}"
-                results[server, name] = _wrk(server, url, scripts[name], args.duration, args.connections)
-        finally:
+                order = [OURS, BASELINE] if round_index % 2 == 0 else [BASELINE, OURS]
+                for server in order:
+                    url = f"https://127.0.0.1:{started[server][1]}{path}"
+                    result = _wrk(server, url, scripts[name], args.duration, args.connections, warm=round_index == 0)
+                    results.setdefault((server, name), []).append(result)
+    finally:
+        for process, _ in started.values():
             process.terminate()
             process.wait(10)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"wrk -t1 -c{args.connections} -d{args.duration}s; every request's body differs except 'cached'"
+        f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} interleaved rounds; every request's "
+        "body differs except 'cached'; medians of the rounds"
     )
     print(f"{'case':<28}{'server':<17}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  errors")
-    for (server, name), result in results.items():
+    for (server, name), runs in results.items():
+        errors = "; ".join(sorted({run.errors for run in runs if run.errors != "none"})) or "none"
         print(
-            f"{name:<28}{server:<17}{result.requests_per_second:>9.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}  "
-            f"{result.errors}"
+            f"{name:<28}{server:<17}{median(r.requests_per_second for r in runs):>9.0f}"
+            f"{median(r.p50_ms for r in runs):>9.2f}{median(r.p99_ms for r in runs):>9.2f}  {errors}"
         )
     for name in chosen:
-        ours, base = results["haproxy-guard", name], results["minimal FastAPI", name]
+        pairs = list(zip(results[OURS, name], results[BASELINE, name], strict=True))
+        throughput = [ours.requests_per_second / base.requests_per_second for ours, base in pairs]
+        p99 = [ours.p99_ms / base.p99_ms for ours, base in pairs]
         print(
-            f"{name:<28} throughput {ours.requests_per_second / base.requests_per_second:.2f}x the minimal webhook "
-            f"(goal >= 0.9 for workloads), p99 {ours.p99_ms / base.p99_ms:.2f}x (goal <= 1.2)"
+            f"{name:<28} throughput {median(throughput):.2f}x the minimal webhook (rounds: "
+            f"{', '.join(f'{ratio:.2f}' for ratio in throughput)}; goal >= 0.9 for workloads), "
+            f"p99 {median(p99):.2f}x (rounds: {', '.join(f'{ratio:.2f}' for ratio in p99)}; goal <= 1.2)"
         )
     shutil.rmtree(work, ignore_errors=True)
     return 0
