@@ -86,9 +86,9 @@ _ENABLED: dict[tuple[int, str, int], tuple[Settings, Sequence[Policy], Checks, F
 
 
 def _enabled(settings: Settings, kind: str, policies: Sequence[Policy]) -> tuple[Checks, Fixers]:
-    """The policies enabled for workloads of `kind`, in order: each with its effective severity, and those with
-    a fix. Cached per settings object (the webhook keeps one for its lifetime, so the hot path skips 20
-    severity lookups)."""
+    """The policies enabled for objects of `kind`, in order: each with its effective severity, and those with
+    a fix (only workloads are fixed). Cached per settings object (the webhook keeps one for its lifetime, so
+    the hot path skips 20 severity lookups)."""
     key = (id(settings), kind, id(policies))
     cached = _ENABLED.get(key)
     if cached is not None and cached[0] is settings and cached[1] is policies:
@@ -96,7 +96,7 @@ def _enabled(settings: Settings, kind: str, policies: Sequence[Policy]) -> tuple
     checks = tuple(
         (policy, severity)
         for policy in policies
-        if policy.covers(kind)  # a workload kind: the policy has a check
+        if policy.covers(kind)  # a workload kind: the policy has a check; ConfigMap: a ConfigMap check
         and (severity := settings.severity(policy.id, policy.default_severity)) is not Severity.OFF
     )
     fixers = tuple((policy.id, policy.fix) for policy, _ in checks if policy.fix is not None)
@@ -104,13 +104,6 @@ def _enabled(settings: Settings, kind: str, policies: Sequence[Policy]) -> tuple
         _ENABLED.clear()
     _ENABLED[key] = (settings, policies, checks, fixers)
     return checks, fixers
-
-
-def _configmap_findings(subject: ConfigSubject, policy: Policy, settings: Settings) -> tuple[Finding, ...]:
-    severity = settings.severity(policy.id, policy.default_severity)
-    if severity is Severity.OFF or policy.check_configmap is None:
-        return ()
-    return _as_findings(subject.configmap, policy, severity, policy.check_configmap(subject, settings))
 
 
 def _skip_findings(subject: Subject, settings: Settings) -> tuple[bool, tuple[Finding, ...]]:
@@ -162,7 +155,13 @@ def check(
     if skipped:
         return Evaluation(configmap, skip_findings, skipped=True)
     subject = ConfigSubject(configmap, context.validator, version=configmap.version)
-    return Evaluation(configmap, tuple(f for p in policies for f in _configmap_findings(subject, p, settings)))
+    findings = []
+    for policy, severity in _enabled(settings, configmap.kind, policies)[0]:
+        assert policy.check_configmap is not None
+        violations = policy.check_configmap(subject, settings)
+        if violations:
+            findings.extend(_as_findings(configmap, policy, severity, violations))
+    return Evaluation(configmap, tuple(findings))
 
 
 def mutate(
