@@ -133,8 +133,10 @@ def check(
     namespace: str | None = None,
     policies: Sequence[Policy] = POLICIES,
     context: Context = EMPTY_CONTEXT,
+    configmap: HAProxyConfigMap | None = None,
 ) -> Evaluation:
-    """Findings of every enabled policy on `obj` as it is."""
+    """Findings of every enabled policy on `obj` as it is. `configmap`: `inspect_configmap(obj, namespace)`,
+    when the caller has it already (the webhook, which looked at it to know whether the check may block)."""
     workload = inspect_workload(obj, settings.image_patterns, namespace)
     if workload is not None:
         skipped, skip_findings = _skip_findings(workload, settings)
@@ -148,7 +150,7 @@ def check(
             if violations:
                 findings.extend(_as_findings(workload, policy, severity, violations))
         return Evaluation(workload, tuple(findings))
-    configmap = inspect_configmap(obj, namespace)
+    configmap = configmap or inspect_configmap(obj, namespace)
     if configmap is None:
         return Evaluation(None)
     skipped, skip_findings = _skip_findings(configmap, settings)

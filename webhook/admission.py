@@ -13,7 +13,7 @@ from typing import Any
 
 from haproxy_guard.policies import engine
 from haproxy_guard.policies.context import EMPTY_CONTEXT, Context
-from haproxy_guard.policies.model.configmap import inspect_configmap
+from haproxy_guard.policies.model.configmap import HAProxyConfigMap, inspect_configmap
 from haproxy_guard.policies.model.findings import Finding, Severity
 from haproxy_guard.policies.model.json_text import standard_json
 from haproxy_guard.policies.model.mounts import configmap_volumes
@@ -60,6 +60,18 @@ def _mounts_configmaps(obj: dict[str, Any]) -> bool:
     return found is not None and bool(configmap_volumes(found[1]))
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What deciding a request needs to know before it starts: whether it may block (run `haproxy -c` or call
+    the API server: the app then decides in a thread), and the HAProxy ConfigMap view it made to know."""
+
+    blocking: bool
+    configmap: HAProxyConfigMap | None = None
+
+
+NOT_BLOCKING = Prepared(blocking=False)
+
+
 @dataclass(frozen=True)
 class Admission:
     """Everything a decision needs: settings, the validator and where mounted ConfigMaps come from."""
@@ -67,25 +79,28 @@ class Admission:
     settings: Settings
     context: Context = EMPTY_CONTEXT
 
-    def blocking(self, request: AdmissionRequest) -> bool:
-        """True when deciding may run `haproxy -c` or call the API server (run it in a thread)."""
+    def prepare(self, request: AdmissionRequest) -> Prepared:
+        """Whether deciding may block, with the ConfigMap view made to know it (`validate` reuses it)."""
         if request.operation not in WRITE_OPERATIONS or request.object is None:
-            return False
+            return NOT_BLOCKING
         if request.object.get("kind") == "ConfigMap":
             # only an HAProxy ConfigMap whose answer is not cached yet runs `haproxy -c`; any other one is
             # decided at once, without a trip through the thread pool
             validator = self.context.validator
             configmap = inspect_configmap(request.object, request.namespace) if validator else None
-            return (
-                configmap is not None
-                and validator is not None
-                and not validator.answered(configmap.bundle(), configmap.version)
-            )
+            if configmap is None or validator is None:
+                return NOT_BLOCKING
+            return Prepared(not validator.answered(configmap.bundle(), configmap.version), configmap)
         if self.context.pdbs is not None and request.object.get("kind") in {"Deployment", "StatefulSet"}:
-            return True
-        return self.context.configmaps is not None and _mounts_configmaps(request.object)
+            return Prepared(blocking=True)
+        return Prepared(self.context.configmaps is not None and _mounts_configmaps(request.object))
 
-    def mutate(self, request: AdmissionRequest) -> dict[str, Any]:
+    def blocking(self, request: AdmissionRequest) -> bool:
+        """True when deciding may run `haproxy -c` or call the API server (run it in a thread)."""
+        return self.prepare(request).blocking
+
+    def mutate(self, request: AdmissionRequest, prepared: Prepared = NOT_BLOCKING) -> dict[str, Any]:
+        """The reply with the patch; `prepared` as for `validate` (no ConfigMap is ever mutated)."""
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
         mutation = engine.mutate(
@@ -103,7 +118,7 @@ class Admission:
             audit_annotations=annotations,
         )
 
-    def validate(self, request: AdmissionRequest) -> dict[str, Any]:
+    def validate(self, request: AdmissionRequest, prepared: Prepared = NOT_BLOCKING) -> dict[str, Any]:
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
         evaluation = engine.check(
@@ -111,6 +126,7 @@ class Admission:
             self.settings,
             namespace=request.namespace,
             context=self.context,
+            configmap=prepared.configmap,
         )
         if not evaluation.findings:
             return response_review(request.uid)

@@ -157,10 +157,11 @@ class AdmissionMiddleware:
                     _read_body(scope, receive, self.settings.max_body_bytes, self.budget)
                 )
                 review = parse_review(body_bytes)
-                if self.admission.blocking(review):
-                    reply = await anyio.to_thread.run_sync(decide, self.admission, review)
+                prepared = self.admission.prepare(review)
+                if prepared.blocking:
+                    reply = await anyio.to_thread.run_sync(decide, self.admission, review, prepared)
                 else:
-                    reply = decide(self.admission, review)
+                    reply = decide(self.admission, review, prepared)
                 status, body = 200, wire_json(reply)
                 _record_admission(
                     self.metrics, self.admission_log, webhook, review, reply, time.perf_counter() - started

@@ -89,6 +89,14 @@ class ConfigBundle:
     of `files`' names is taken to be that file."""
 
     def digest(self) -> str:
+        """A digest of everything that decides the check's answer (the validator's cache key), computed once
+        per bundle (bundles are immutable; no lock: two threads may both compute it, with the same result)."""
+        digest: str | None = self.__dict__.get("_digest")
+        if digest is None:
+            digest = self.__dict__["_digest"] = self._compute_digest()
+        return digest
+
+    def _compute_digest(self) -> str:
         hasher = hashlib.sha256()
         for name, text in self.configs:
             hasher.update(b"C\0" + name.encode() + b"\0" + text.encode() + b"\0")

@@ -72,7 +72,14 @@ class HAProxyConfigMap:
     def bundle(self) -> ConfigBundle:
         """What the validator checks for the ConfigMap alone: its config keys; the other keys at the official
         image's folder, or wherever the configuration names a file by one of their names (the mount path is
-        unknown); an open environment (any variable may be defined, with a value unknown here)."""
+        unknown); an open environment (any variable may be defined, with a value unknown here). Built once
+        per view (a webhook asks for it to know whether the answer is cached, then to check)."""
+        bundle: ConfigBundle | None = self.__dict__.get("_bundle")
+        if bundle is None:
+            bundle = self.__dict__["_bundle"] = self._make_bundle()
+        return bundle
+
+    def _make_bundle(self) -> ConfigBundle:
         configs = tuple((key, self.data[key].decode("utf-8", "replace")) for key in self.config_keys)
         files = {f"{DEFAULT_MOUNT_DIR}/{key}": value for key, value in self.data.items() if key not in self.config_keys}
         return ConfigBundle(configs, files, {}, match_by_name=True, env_open=True)
@@ -160,13 +167,21 @@ def _data(obj: Object) -> dict[str, bytes] | None:
 
 
 def inspect_configmap(obj: Object, namespace_hint: str | None = None) -> HAProxyConfigMap | None:
+    """A view of `obj` when it is an HAProxy ConfigMap (a `haproxy.cfg` key, or the config label), else None.
+    Any other ConfigMap is turned away before its data is decoded (most ConfigMaps of a cluster)."""
     if obj.get("apiVersion") != "v1" or obj.get("kind") != "ConfigMap":
-        return None
-    data = _data(obj)
-    if data is None:
         return None
     labels: Any = (obj.get("metadata") or {}).get("labels") or {}
     labelled = isinstance(labels, dict) and labels.get(CONFIG_LABEL) == "true"
+    raw, binary = obj.get("data"), obj.get("binaryData")
+    if not labelled and not (
+        (isinstance(raw, dict) and isinstance(raw.get(CONFIG_KEY), str))
+        or (isinstance(binary, dict) and CONFIG_KEY in binary)
+    ):
+        return None  # no key can be `haproxy.cfg` once decoded
+    data = _data(obj)
+    if data is None:
+        return None
     if CONFIG_KEY in data:
         keys: tuple[str, ...] = (CONFIG_KEY,)
     elif labelled:

@@ -165,3 +165,31 @@ def test_only_an_unanswered_haproxy_configmap_goes_to_the_thread_pool(validator:
     assert not admission.blocking(again)
     assert admission.validate(again) == answer
     assert not admission.blocking(parse_review(json.dumps(review(other)).encode()))
+
+
+def test_a_configmap_is_inspected_and_digested_once_per_admission(validator: Validator) -> None:
+    """`prepare` makes the ConfigMap view and its bundle's digest to know whether the check may block;
+    `validate` reuses them (once per admission, cached answer or not) and answers as without them."""
+    from unittest import mock
+
+    from haproxy_guard.policies.haproxy.render import ConfigBundle
+    from haproxy_guard.policies.model import configmap as configmap_module
+    from haproxy_guard.webhook.review import parse_review
+
+    admission = Admission(Settings(), Context(validator=validator))
+    text = f"# {id(object())}\ndefaults\n  mode http\n  timeout client 5s\nfrontend fe\n  bind :8080\n"
+    haproxy = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "edge"},
+               "data": {"haproxy.cfg": text, "extra.map": "a b\n"}}  # fmt: skip
+    for attempt in ("cold", "cached"):
+        request = parse_review(json.dumps(review(haproxy, uid=attempt)).encode())
+        inspect = mock.patch.object(configmap_module, "inspect_configmap", wraps=configmap_module.inspect_configmap)
+        digest = mock.patch.object(
+            ConfigBundle, "_compute_digest", autospec=True, side_effect=ConfigBundle._compute_digest
+        )
+        with inspect as inspected, digest as digested, mock.patch("haproxy_guard.webhook.admission.inspect_configmap", inspected), mock.patch("haproxy_guard.policies.engine.inspect_configmap", inspected):  # fmt: skip
+            prepared = admission.prepare(request)
+            assert prepared.blocking is (attempt == "cold") and prepared.configmap is not None
+            answer = admission.validate(request, prepared)
+        assert inspected.call_count == 1, attempt
+        assert digested.call_count == 1, attempt
+        assert answer == admission.validate(request), "the same answer as without the prepared view"
