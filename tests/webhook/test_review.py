@@ -91,6 +91,9 @@ def test_the_fast_path_answers_as_the_model(body: bytes) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(JSON_VALUES)
+@example(-(2**63) - 1)  # orjson reads it as a float (found by this test)
+@example(2**64)
+@example([2**63 - 1, -(2**63), 2**64 - 1, 10**30, -(10**30), 0.1000000000000000055511151231257827])
 def test_any_object_content_is_read_as_the_model_reads_it(content: Any) -> None:
     document = json.loads(json.dumps(GOOD))
     document["request"]["object"]["metadata"]["annotations"] = {"x": json.dumps(content)}
@@ -105,6 +108,8 @@ ODD_JSON = [
     pytest.param(json.dumps(GOOD)[:-1].encode() + b', "extra": NaN}', id="nan-literal"),
     pytest.param(json.dumps(GOOD)[:-1].encode() + b', "extra": "\\ud800"}', id="lone-surrogate"),
     pytest.param(json.dumps(GOOD)[:-1].encode() + b', "extra": 123456789012345678901234567890}', id="big-int"),
+    pytest.param(json.dumps(GOOD)[:-1].encode() + b', "extra": -9223372036854775809}', id="below-int64"),
+    pytest.param(json.dumps(GOOD)[:-1].encode() + b', "extra": 18446744073709551616}', id="beyond-uint64"),
     pytest.param(b"\xef\xbb\xbf" + json.dumps(GOOD).encode(), id="byte-order-mark"),
     pytest.param(json.dumps(GOOD).encode() + b" \n\t", id="trailing-space"),
     pytest.param(json.dumps(GOOD).encode() + b" {}", id="trailing-value"),
