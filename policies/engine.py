@@ -8,9 +8,10 @@ original. Objects that are neither come back untouched without being copied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 from haproxy_guard.policies.context import EMPTY_CONTEXT, Context
 from haproxy_guard.policies.model.configmap import ConfigSubject, HAProxyConfigMap, inspect_configmap
@@ -26,6 +27,7 @@ from haproxy_guard.policies.rules.skip_annotation import is_skipped
 from haproxy_guard.policies.rules.skip_annotation import violation as skip_violation
 
 Subject = Workload | HAProxyConfigMap
+_Check = TypeVar("_Check")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,21 @@ def _attach(workload: Workload, context: Context) -> Workload:
     return workload
 
 
+def _present(check: _Check | None) -> _Check:
+    assert check is not None  # `_enabled` lists only the policies with a check for the kind
+    return check
+
+
+def _evaluate(subject: Subject, checks: Checks, violations_of: Callable[[Policy], list[Violation]]) -> Evaluation:
+    """The findings of the enabled policies (`checks`, in order) on `subject`."""
+    findings: list[Finding] = []
+    for policy, severity in checks:
+        violations = violations_of(policy)
+        if violations:
+            findings.extend(_as_findings(subject, policy, severity, violations))
+    return Evaluation(subject, tuple(findings))
+
+
 def check(
     obj: Object,
     settings: Settings,
@@ -143,13 +160,8 @@ def check(
         if skipped:
             return Evaluation(workload, skip_findings, skipped=True)
         workload = _attach(workload, context)
-        findings: list[Finding] = []
-        for policy, severity in _enabled(settings, workload.kind, policies)[0]:
-            assert policy.check is not None
-            violations = policy.check(workload, settings)
-            if violations:
-                findings.extend(_as_findings(workload, policy, severity, violations))
-        return Evaluation(workload, tuple(findings))
+        checks = _enabled(settings, workload.kind, policies)[0]
+        return _evaluate(workload, checks, lambda policy: _present(policy.check)(workload, settings))
     configmap = configmap or inspect_configmap(obj, namespace)
     if configmap is None:
         return Evaluation(None)
@@ -157,13 +169,8 @@ def check(
     if skipped:
         return Evaluation(configmap, skip_findings, skipped=True)
     subject = ConfigSubject(configmap, context.validator, version=configmap.version)
-    findings = []
-    for policy, severity in _enabled(settings, configmap.kind, policies)[0]:
-        assert policy.check_configmap is not None
-        violations = policy.check_configmap(subject, settings)
-        if violations:
-            findings.extend(_as_findings(configmap, policy, severity, violations))
-    return Evaluation(configmap, tuple(findings))
+    checks = _enabled(settings, configmap.kind, policies)[0]
+    return _evaluate(configmap, checks, lambda policy: _present(policy.check_configmap)(subject, settings))
 
 
 def mutate(

@@ -10,26 +10,21 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from haproxy_guard.policies.model.configmap import CONFIG_KEY, CONFIG_LABEL, HAProxyConfigMap, _data, inspect_configmap
-from haproxy_guard.policies.model.objects import object_identity, string_annotations
 
 
 def decoding_first(obj: dict[str, Any], namespace: str | None) -> HAProxyConfigMap | None:
-    """The former order: decode every value, then look for the key or the label."""
+    """The former order: decode every value, then look for the key or the label (the view itself, once it
+    is one, is the function's own)."""
     if obj.get("apiVersion") != "v1" or obj.get("kind") != "ConfigMap":
         return None
     data = _data(obj)
-    if data is None:
-        return None
     labels: Any = (obj.get("metadata") or {}).get("labels") or {}
     labelled = isinstance(labels, dict) and labels.get(CONFIG_LABEL) == "true"
-    if CONFIG_KEY in data:
-        keys: tuple[str, ...] = (CONFIG_KEY,)
-    elif labelled:
-        keys = tuple(sorted(key for key in data if key.endswith(".cfg")))
-    else:
+    if data is None or not (CONFIG_KEY in data or labelled):
         return None
-    name, found_namespace = object_identity(obj, namespace)
-    return HAProxyConfigMap(obj, name, found_namespace, string_annotations(obj), keys, data)
+    view = inspect_configmap(obj, namespace)
+    assert view is not None, "an HAProxy ConfigMap once decoded"
+    return view
 
 
 KEYS = st.sampled_from([CONFIG_KEY, "a.cfg", "b.cfg", "other.map", "x", ""])
