@@ -95,10 +95,6 @@ class Admission:
             return Prepared(blocking=True)
         return Prepared(self.context.configmaps is not None and _mounts_configmaps(request.object))
 
-    def blocking(self, request: AdmissionRequest) -> bool:
-        """True when deciding may run `haproxy -c` or call the API server (run it in a thread)."""
-        return self.prepare(request).blocking
-
     def mutate(self, request: AdmissionRequest, prepared: Prepared = NOT_BLOCKING) -> dict[str, Any]:
         """The reply with the patch; `prepared` as for `validate` (no ConfigMap is ever mutated)."""
         if request.operation not in WRITE_OPERATIONS or request.object is None:

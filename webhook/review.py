@@ -107,14 +107,6 @@ def _short_reason(error: ValidationError) -> str:
     return f"{location}: {first['msg']}"
 
 
-def request_from(data: dict[str, Any]) -> AdmissionRequest:
-    """An AdmissionRequest from the `request` mapping of a review (BadReview when it is not one)."""
-    try:
-        return _RequestSchema.model_validate(data).request()
-    except ValidationError as error:
-        raise BadReview(f"not an admission.k8s.io/v1 AdmissionReview ({_short_reason(error)})") from None
-
-
 def _optional(value: Any, kind: type) -> bool:
     return value is None or type(value) is kind
 

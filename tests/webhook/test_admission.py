@@ -19,7 +19,7 @@ from haproxy_guard.policies.model.findings import Finding, Severity
 from haproxy_guard.policies.model.settings import Mode, Settings
 from haproxy_guard.webhook.admission import MAX_AUDIT_ANNOTATION_CHARS, Admission, _findings_annotation
 from haproxy_guard.webhook.app import create_app
-from haproxy_guard.webhook.review import request_from
+from haproxy_guard.webhook.review import AdmissionRequest, parse_review
 from tests.helpers import (
     GOLDEN,
     apply_patch,
@@ -162,18 +162,22 @@ def test_every_finding_is_in_the_audit_annotation(client: TestClient) -> None:
     assert len(recorded) == len(response["warnings"]) + response["status"]["message"].count("; [") + 1
 
 
+def _request(body: dict[str, Any]) -> AdmissionRequest:
+    return parse_review(json.dumps(body).encode())
+
+
 def test_only_requests_that_may_wait_on_io_leave_the_event_loop() -> None:
     def source(namespace: str | None, name: str) -> dict[str, Any] | None:
         return None
 
     with_cluster = Admission(Settings(), Context(None, source))
-    mounting = review(load_yaml(GOLDEN / "config-hash" / "missing" / "input.yaml"))["request"]
-    plain = review(load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml"))["request"]
-    assert with_cluster.blocking(request_from(mounting)), "reads mounted ConfigMaps"
-    assert not with_cluster.blocking(request_from(plain)), "mounts nothing"
-    assert not Admission(Settings()).blocking(request_from(mounting)), "no source: nothing to read"
-    configmap = review(load_yaml(GOLDEN / "haproxy-config-valid" / "valid-configmap" / "input.yaml"))["request"]
-    assert not Admission(Settings()).blocking(request_from(configmap)), "no validator"
+    mounting = _request(review(load_yaml(GOLDEN / "config-hash" / "missing" / "input.yaml")))
+    plain = _request(review(load_yaml(GOLDEN / "prestop-wait" / "missing-exec" / "input.yaml")))
+    assert with_cluster.prepare(mounting).blocking, "reads mounted ConfigMaps"
+    assert not with_cluster.prepare(plain).blocking, "mounts nothing"
+    assert not Admission(Settings()).prepare(mounting).blocking, "no source: nothing to read"
+    configmap = _request(review(load_yaml(GOLDEN / "haproxy-config-valid" / "valid-configmap" / "input.yaml")))
+    assert not Admission(Settings()).prepare(configmap).blocking, "no validator"
 
 
 def _annotation_reference(findings: tuple[Finding, ...]) -> str:
