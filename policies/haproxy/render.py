@@ -35,6 +35,7 @@ from haproxy_guard.policies.haproxy.addresses import stand_in
 from haproxy_guard.policies.haproxy.config import SECTION_KEYWORDS, Token, tokenize
 from haproxy_guard.policies.haproxy.directives import apply_environment
 from haproxy_guard.policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem, dh_params_pem
+from haproxy_guard.policies.memo import once
 
 FILE_ARGUMENTS = frozenset(
     {"-f", "errorfile", "file", "lf-file", "map", "h1-case-adjust-file", "ssl-dh-param-file", "server-state-file"}
@@ -88,15 +89,10 @@ class ConfigBundle:
     """When the mount paths are unknown (a ConfigMap on its own), a referenced path whose file name is one
     of `files`' names is taken to be that file."""
 
+    @once
     def digest(self) -> str:
         """A digest of everything that decides the check's answer (the validator's cache key), computed once
-        per bundle (bundles are immutable; no lock: two threads may both compute it, with the same result)."""
-        digest: str | None = self.__dict__.get("_digest")
-        if digest is None:
-            digest = self.__dict__["_digest"] = self._compute_digest()
-        return digest
-
-    def _compute_digest(self) -> str:
+        per bundle (bundles are immutable)."""
         hasher = hashlib.sha256()
         for name, text in self.configs:
             hasher.update(b"C\0" + name.encode() + b"\0" + text.encode() + b"\0")

@@ -20,6 +20,7 @@ from typing import Any
 from haproxy_guard.policies.haproxy.facts import ConfigFacts, facts_from_text
 from haproxy_guard.policies.haproxy.render import DEFAULT_MOUNT_DIR, ConfigBundle
 from haproxy_guard.policies.haproxy.validator import ValidationResult, Validator
+from haproxy_guard.policies.memo import once
 from haproxy_guard.policies.model.container_view import ContainerView
 from haproxy_guard.policies.model.findings import Violation, json_pointer
 from haproxy_guard.policies.model.objects import ANNOTATION_PREFIX, Object, object_identity, string_annotations
@@ -69,17 +70,12 @@ class HAProxyConfigMap:
             hasher.update(key.encode() + b"\0" + self.data[key] + b"\0")
         return hasher.hexdigest()
 
+    @once
     def bundle(self) -> ConfigBundle:
         """What the validator checks for the ConfigMap alone: its config keys; the other keys at the official
         image's folder, or wherever the configuration names a file by one of their names (the mount path is
         unknown); an open environment (any variable may be defined, with a value unknown here). Built once
         per view (a webhook asks for it to know whether the answer is cached, then to check)."""
-        bundle: ConfigBundle | None = self.__dict__.get("_bundle")
-        if bundle is None:
-            bundle = self.__dict__["_bundle"] = self._make_bundle()
-        return bundle
-
-    def _make_bundle(self) -> ConfigBundle:
         configs = tuple((key, self.data[key].decode("utf-8", "replace")) for key in self.config_keys)
         files = {f"{DEFAULT_MOUNT_DIR}/{key}": value for key, value in self.data.items() if key not in self.config_keys}
         return ConfigBundle(configs, files, {}, match_by_name=True, env_open=True)
