@@ -12,7 +12,8 @@ file, single-threaded and between its start and the execve, applies every layer 
    the binary and its loader; write nowhere but /dev/null; no TCP bind or connect; no signals or abstract sockets outside;
 5. a seccomp filter (libseccomp): no execve except the one below, no new process or session, no ptrace, no
    namespace or mount changes, no kernel modules, no connect/bind/sendmsg and no sendto with an address,
-   only Unix and IP socket families, no io_uring, no userfaultfd, no bpf.
+   only Unix and IP socket families, no io_uring, no userfaultfd, no bpf. The fork server compiles it
+   (and the path buffer the one execve must be given) once per program before forking; a child loads it.
 
 The layers that took effect are written as one JSON line to the status descriptor, which closes on execve.
 When a layer marked required fails, the launcher exits with status 111 and never runs the binary.
@@ -42,7 +43,7 @@ _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 _CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_THREAD = 0x10000000, 0x40000000, 0x00010000
-_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 1, 38, 22, 2
 _SIGKILL, _SIGXFSZ, _SIG_IGN = 9, 25, 1  # the `signal` module would import `enum`: numbers of x86-64 and arm64
 
 # libseccomp (seccomp.h)
@@ -143,18 +144,29 @@ def _landlock(read_files: list[str], write_files: list[str], read_dirs: list[str
     return int(abi)
 
 
+_LIBSECCOMP: list[ctypes.CDLL | None] = []
+
+
 def _load_libseccomp() -> ctypes.CDLL | None:
-    """libseccomp, loaded before Landlock closes the file system (its soname, no search: no subprocess)."""
-    try:
-        return ctypes.CDLL("libseccomp.so.2", use_errno=True)
-    except OSError:
-        return None
+    """libseccomp, loaded once per process and before Landlock closes the file system (its soname, no
+    search: no subprocess)."""
+    if not _LIBSECCOMP:
+        try:
+            _LIBSECCOMP.append(ctypes.CDLL("libseccomp.so.2", use_errno=True))
+        except OSError:
+            _LIBSECCOMP.append(None)
+    return _LIBSECCOMP[0]
 
 
-def _seccomp(lib: ctypes.CDLL | None, exec_path_address: int) -> bool:
-    """Install the filter; False when libseccomp or seccomp itself is unavailable."""
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+def _compile_filter(lib: ctypes.CDLL | None, exec_path_address: int) -> bytes | None:
+    """The filter as a BPF program (libseccomp builds and exports it: about 1.8 ms of a check's CPU, so the
+    fork server compiles it once per binary, see `prepared_exec`); None when libseccomp is unavailable."""
     if lib is None:
-        return False
+        return None
     lib.seccomp_init.restype = ctypes.c_void_p
     lib.seccomp_syscall_resolve_name.restype = ctypes.c_int
     lib.seccomp_syscall_resolve_name.argtypes = (ctypes.c_char_p,)
@@ -163,7 +175,7 @@ def _seccomp(lib: ctypes.CDLL | None, exec_path_address: int) -> bool:
     )  # fmt: skip
     context = lib.seccomp_init(_ACT_ALLOW)
     if not context:
-        return False
+        return None
 
     def rule(action: int, syscall: str, *comparisons: tuple[int, int, int, int]) -> None:
         number = lib.seccomp_syscall_resolve_name(syscall.encode())
@@ -186,13 +198,47 @@ def _seccomp(lib: ctypes.CDLL | None, exec_path_address: int) -> bool:
         rule(_errno_action(_EAFNOSUPPORT), "socket", (0, _CMP_GT, _AF_INET6, 0))
         for family in (0, *range(_AF_INET + 1, _AF_INET6)):
             rule(_errno_action(_EAFNOSUPPORT), "socket", (0, _CMP_EQ, family, 0))
-        if lib.seccomp_load(ctypes.c_void_p(context)) != 0:
-            return False
+        exported = os.memfd_create("haproxy-guard-seccomp", os.MFD_CLOEXEC)
+        try:
+            if lib.seccomp_export_bpf(ctypes.c_void_p(context), exported) != 0:
+                return None
+            os.lseek(exported, 0, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(exported, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(exported)
     except OSError:
-        return False
+        return None
     finally:
         lib.seccomp_release(ctypes.c_void_p(context))
-    return True
+    program = b"".join(chunks)
+    return program if program and len(program) % 8 == 0 else None
+
+
+def _install_filter(program: bytes | None) -> bool:
+    """Load a program from `_compile_filter` (needs no_new_privs); False when seccomp is unavailable."""
+    if program is None:
+        return False
+    instructions = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(instructions))
+    return bool(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0)
+
+
+_PREPARED: dict[str, tuple[ctypes.Array[ctypes.c_char], bytes | None]] = {}
+_MAX_PREPARED = 16
+
+
+def prepared_exec(lib: ctypes.CDLL | None, program_path: str) -> tuple[ctypes.Array[ctypes.c_char], bytes | None]:
+    """The path buffer execve will be given and the filter that allows execve of that buffer alone, made once
+    per program in this process: a child forked from here finds both at the same addresses."""
+    prepared = _PREPARED.get(program_path)
+    if prepared is None:
+        if len(_PREPARED) >= _MAX_PREPARED:
+            _PREPARED.clear()
+        path = ctypes.create_string_buffer(os.fsencode(program_path))
+        prepared = _PREPARED[program_path] = (path, _compile_filter(lib, ctypes.addressof(path)))
+    return prepared
 
 
 OPTIONS = ("read", "write", "read-dir", "exec", "rlimit", "require", "disable", "status-fd")
@@ -237,14 +283,12 @@ def launch(words: list[str], environment: dict[bytes, bytes]) -> int:
     if "landlock" not in disabled:
         layers["landlock"] = _landlock(spec["read"], spec["write"], spec["read-dir"], spec["exec"])
 
-    path = ctypes.create_string_buffer(os.fsencode(command[0]))
+    path, program = prepared_exec(libseccomp, command[0])
     arguments = [ctypes.create_string_buffer(os.fsencode(word)) for word in command]
     argv_array = (ctypes.c_void_p * (len(arguments) + 1))(*(ctypes.addressof(a) for a in arguments), None)
     env_entries = [ctypes.create_string_buffer(k + b"=" + v) for k, v in environment.items()]
     env_array = (ctypes.c_void_p * (len(env_entries) + 1))(*(ctypes.addressof(e) for e in env_entries), None)
-    layers["seccomp"] = (
-        "seccomp" not in disabled and layers["no_new_privs"] and _seccomp(libseccomp, ctypes.addressof(path))
-    )
+    layers["seccomp"] = "seccomp" not in disabled and layers["no_new_privs"] and _install_filter(program)
 
     missing = sorted(layer for layer in required if not layers.get(layer))
     if status_fd is not None:
@@ -303,8 +347,10 @@ def _start_child(message: bytes, fds: list[int]) -> int | None:
     """Fork the launcher for one request (descriptors: reply, output, status); its pid, or None."""
     try:
         cwd, environment, words = _request(message)
+        program_path = words[words.index("--") + 1]
     except (ValueError, IndexError):
         return None
+    prepared_exec(_load_libseccomp(), program_path)  # compiled here once per program; the child inherits it
     pid = os.fork()
     if pid == 0:
         code = REFUSED_EXIT

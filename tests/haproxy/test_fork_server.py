@@ -3,6 +3,7 @@ process, replaced when it dies, and nothing of it reachable from a check."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from haproxy_guard.policies.haproxy import sandbox
+from haproxy_guard.policies.haproxy import jail, sandbox
 from haproxy_guard.policies.haproxy.sandbox import FORK_SERVER, Limits, SandboxMode
 
 LIST_DESCRIPTORS = ["/bin/sh", "-c", "echo /proc/$$/fd/*"]  # the shell's own descriptors, no new process
@@ -116,7 +117,7 @@ def test_the_server_ends_when_its_webhook_end_closes(tmp_path: Path) -> None:
 HOLDER = """
 import os, sys, threading, time
 from pathlib import Path
-from haproxy_guard.policies.haproxy import sandbox
+from haproxy_guard.policies.haproxy import jail, sandbox
 from haproxy_guard.policies.haproxy.sandbox import FORK_SERVER, Limits, SandboxMode
 
 folder = Path(sys.argv[1])
@@ -177,3 +178,35 @@ def test_a_killed_webhook_takes_its_server_and_running_checks_with_it(tmp_path: 
         holder.wait(timeout=5)
         if holder.stdout:
             holder.stdout.close()
+
+
+def _exec_in_child(prepared_path: bool, program: str = "/bin/true") -> int:
+    """Fork; the child loads the filter compiled for `program` and calls execve with the prepared path buffer
+    (or another buffer holding the same path). The child's exit status: 0 exec ran, 3 execve was refused."""
+    pid = os.fork()
+    if pid == 0:
+        code = 4
+        try:
+            lib = jail._load_libseccomp()
+            path, compiled = jail.prepared_exec(lib, program)
+            assert jail._libc.prctl(jail._PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            assert jail._install_filter(compiled)
+            target = path if prepared_path else ctypes.create_string_buffer(os.fsencode(program))
+            argv = (ctypes.c_void_p * 2)(ctypes.addressof(target), None)
+            jail._libc.execve(target, argv, (ctypes.c_void_p * 1)(None))
+            code = 3 if ctypes.get_errno() == 1 else 5  # EPERM: the filter refused
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_the_filter_is_compiled_once_per_program_and_allows_only_its_own_path_buffer() -> None:
+    # the fork server compiles the seccomp program once per program (1.8 ms per check before) and forks
+    # children that load it: it must still allow execve of that one buffer and refuse any other address
+    lib = jail._load_libseccomp()
+    first = jail.prepared_exec(lib, "/bin/true")
+    assert jail.prepared_exec(lib, "/bin/true") is first
+    assert first[1] is not None and len(first[1]) % 8 == 0
+    assert jail.prepared_exec(lib, "/bin/false")[0] is not first[0]
+    assert _exec_in_child(prepared_path=True) == 0
+    assert _exec_in_child(prepared_path=False) == 3
