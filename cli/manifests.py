@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,32 @@ _Loader.yaml_implicit_resolvers = {
     key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
 }
+
+_RESOLVED: dict[str, str] = {}
+"""Plain scalar -> its tag, as `_Loader`'s resolvers decide it (a function of the text alone: the loader has
+no path resolvers). libyaml calls `resolve` for every scalar, and PyYAML's tries up to six expressions each
+time: about a tenth of reading a manifest. Short values only, and a bounded count (input is untrusted)."""
+_RESOLVED_MAX_ENTRIES, _RESOLVED_MAX_CHARS = 16384, 64
+
+
+_PYYAML_RESOLVE: Callable[[yaml.resolver.BaseResolver, Any, Any, Any], str] = yaml.resolver.BaseResolver.resolve
+
+
+def _resolve(self: yaml.resolver.BaseResolver, kind: Any, value: Any, implicit: Any) -> str:
+    """PyYAML's `resolve`, memoized for plain scalars (see `_RESOLVED`)."""
+    if kind is yaml.ScalarNode and isinstance(value, str) and not self.yaml_path_resolvers:
+        if not implicit[0]:
+            return _STR  # quoted, or a block scalar: a string
+        tag = _RESOLVED.get(value)
+        if tag is None:
+            tag = _PYYAML_RESOLVE(self, kind, value, implicit)
+            if len(value) <= _RESOLVED_MAX_CHARS and len(_RESOLVED) < _RESOLVED_MAX_ENTRIES:
+                _RESOLVED[value] = tag
+        return tag
+    return _PYYAML_RESOLVE(self, kind, value, implicit)
+
+
+_Loader.resolve = _resolve  # type: ignore[method-assign]
 
 
 _STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"

@@ -11,6 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from haproxy_guard.cli import manifests
 from haproxy_guard.cli.manifests import ManifestError, _construct, _Loader, iter_documents, load, parse_text
 
 TWO = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\n# only a comment\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n"
@@ -208,3 +209,59 @@ def test_documents_are_read_one_file_at_a_time(tmp_path: Path) -> None:
     assert next(documents).obj["metadata"]["name"] == "a"  # read before the broken file is opened
     with pytest.raises(ManifestError, match=re.escape("b.yaml#0")):
         next(documents)
+
+
+class _ReferenceLoader(yaml.CSafeLoader):
+    """`_Loader`'s resolvers with PyYAML's own `resolve` (no memo): the oracle for the memoized one."""
+
+    yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+
+_SPECIAL_SCALARS = (
+    "", "~", "null", "Null", "NULL", "nul", "yes", "Yes", "YES", "no", "No", "on", "Off", "y", "n", "true", "False",
+    "0", "-0", "+12", "0x1F", "0o17", "017", "0b101", "1_000", "1:20", "190:20:30", "1.5", "-.5", "1e3", "1.0e+3",
+    ".inf", "-.Inf", ".NaN", ".nan", "2026-01-01", "2026-01-01T10:00:00Z", "=", "<<", "-", ":", "07", "x" * 80,
+)  # fmt: skip
+
+
+def _tags(node: yaml.Node) -> list[tuple[str, object]]:
+    if isinstance(node, yaml.ScalarNode):
+        return [(node.tag, node.value)]
+    children = [child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode) else node.value
+    return [(node.tag, None), *(tag for child in children for tag in _tags(child))]
+
+
+def _composed(loader_class: type[yaml.CSafeLoader], text: str) -> list[tuple[str, object]]:
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        return _tags(node) if node is not None else []
+    finally:
+        loader.dispose()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_SPECIAL_SCALARS) | st.from_regex(r"[-+.~0-9a-zA-Z_:<=]{0,12}", fullmatch=True)))
+def test_memoized_resolution_tags_every_scalar_as_pyyaml_does(words: list[str]) -> None:
+    # plain, quoted and block forms of the same words, read twice (the second read answers from the memo)
+    lines = [f"- {word}" for word in words if word.strip() == word and word[:1] not in {"-", ":", "?", ""}]
+    lines += [f"- '{word}'" for word in words] + [f"- |\n  {word}" for word in words if word.strip()]
+    lines += [f"- [{word}]" for word in words if word and not set(word) & {":", "-"}]
+    text = "\n".join(lines) or "[]"
+    try:
+        expected = _composed(_ReferenceLoader, text)
+    except yaml.YAMLError:
+        with pytest.raises(yaml.YAMLError):
+            _composed(_Loader, text)
+        return
+    assert _composed(_Loader, text) == expected
+    assert _composed(_Loader, text) == expected
+
+
+def test_the_resolution_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifests, "_RESOLVED", {})
+    monkeypatch.setattr(manifests, "_RESOLVED_MAX_ENTRIES", 5)
+    text = "\n".join(f"- v{index}" for index in range(50)) + f"\n- {'y' * 200}\n"
+    assert _composed(_Loader, text) == _composed(_ReferenceLoader, text)
+    assert len(manifests._RESOLVED) == 5
+    assert all(len(value) <= manifests._RESOLVED_MAX_CHARS for value in manifests._RESOLVED)
