@@ -216,11 +216,17 @@ def _record_admission(  # noqa: PLR0917
     metric_kind = kind if kind in METRIC_KINDS else "other"
     operation = review.operation if review.operation in METRIC_OPERATIONS else "other"
     metrics.admission_observed(webhook, operation, metric_kind, verdict, seconds)
-    annotations = reply["response"].get("auditAnnotations") or {}
-    for key, outcome in POLICY_OUTCOMES:
-        for policy in annotations.get(key, "").split(","):
-            if policy in KNOWN_POLICIES:  # a closed set, like every other label value
-                metrics.policy_counted(webhook, policy, outcome)
+    annotations = reply["response"].get("auditAnnotations")
+    if annotations:
+        metrics.policies_counted(
+            webhook,
+            [
+                (policy, outcome)
+                for key, outcome in POLICY_OUTCOMES
+                for policy in annotations.get(key, "").split(",")
+                if policy in KNOWN_POLICIES  # a closed set, like every other label value
+            ],
+        )
     admission_log.write(
         {
             "uid": review.uid,

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 
 from haproxy_guard.policies.haproxy.sandbox import Layers
 from haproxy_guard.policies.haproxy.validator import ValidationResult
@@ -23,11 +26,28 @@ VALIDATOR_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 
 
+class _BeforeCollection:
+    """A collector with no metrics of its own: it runs `flush` whenever the registry is collected (a scrape,
+    `get_sample_value`), before the collectors registered after it."""
+
+    def __init__(self, flush: Callable[[], None]) -> None:
+        self.flush = flush
+
+    def collect(self) -> Iterator[Metric]:
+        self.flush()
+        return iter(())
+
+
 class Metrics:
     """The webhook's Prometheus metrics, in a registry of their own."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # Per-policy counts are added up here and handed to prometheus_client when the registry is collected:
+        # one lock per admission instead of a labelled child's lock and method calls per policy (up to five)
+        self._pending_policies: dict[tuple[str, str, str], int] = {}
+        self._pending_lock = threading.Lock()
+        self.registry.register(_BeforeCollection(self._flush_policies))
         self.admission = Histogram(
             "haproxy_guard_admission_duration_seconds",
             "Time to answer an AdmissionReview",
@@ -92,13 +112,26 @@ class Metrics:
             child = self._admission_children[key] = self.admission.labels(*key)
         child.observe(seconds)
 
+    def policies_counted(self, webhook: str, outcomes: Iterable[tuple[str, str]]) -> None:
+        """One admission in which each `(policy, outcome)` happened (policy ids and outcomes are closed sets).
+        Counted at once, seen by prometheus_client at the next collection."""
+        with self._pending_lock:
+            pending = self._pending_policies
+            for policy, outcome in outcomes:
+                key = (webhook, policy, outcome)
+                pending[key] = pending.get(key, 0) + 1
+
     def policy_counted(self, webhook: str, policy: str, outcome: str) -> None:
-        """One admission in which `policy` had `outcome` (policy ids and outcomes are closed sets)."""
-        key = (webhook, policy, outcome)
-        child = self._policy_children.get(key)
-        if child is None:
-            child = self._policy_children[key] = self.policies.labels(*key)
-        child.inc()
+        self.policies_counted(webhook, ((policy, outcome),))
+
+    def _flush_policies(self) -> None:
+        with self._pending_lock:
+            pending, self._pending_policies = self._pending_policies, {}
+        for key, count in pending.items():
+            child = self._policy_children.get(key)
+            if child is None:
+                child = self._policy_children[key] = self.policies.labels(*key)
+            child.inc(count)
 
     def observe_sandbox(self, layers: Layers) -> None:
         for layer, active in layers.active().items():

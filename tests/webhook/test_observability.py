@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import socket
+import threading
 import time
 from datetime import datetime
 
 import httpx
 import pytest
 from cryptography import x509
+from prometheus_client import generate_latest
 
 from haproxy_guard.webhook.observability import Metrics
 from tests.conftest import RunningServer
@@ -158,3 +160,33 @@ def test_admission_metrics_count_every_admission_per_label_set() -> None:
     policies = "haproxy_guard_admission_policies_total"
     assert sample(policies, {"webhook": "mutate", "policy": "prestop-wait", "outcome": "mutated"}) == 3
     assert sample(policies, {"webhook": "validate", "policy": "haproxy-config-valid", "outcome": "denied"}) == 1
+
+
+def test_policy_counts_of_one_admission_land_once_whenever_and_from_whichever_thread_they_are_read() -> None:
+    # counts are added up beside prometheus_client and handed over when the registry is collected: every
+    # collection (scrape or sample lookup) sees each admission exactly once, however often it is read
+    metrics = Metrics()
+    policies = "haproxy_guard_admission_policies_total"
+    mutated = {"webhook": "mutate", "policy": "prestop-wait", "outcome": "mutated"}
+    grace = {"webhook": "mutate", "policy": "termination-grace-period", "outcome": "mutated"}
+
+    def admit(count: int) -> None:
+        for _ in range(count):
+            metrics.policies_counted("mutate", [("prestop-wait", "mutated"), ("termination-grace-period", "mutated")])
+
+    assert metrics.registry.get_sample_value(policies, mutated) is None
+    admit(2)
+    assert metrics.registry.get_sample_value(policies, mutated) == 2
+    assert metrics.registry.get_sample_value(policies, mutated) == 2  # read twice, counted once
+    workers = [threading.Thread(target=admit, args=(500,)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    scraped = [generate_latest(metrics.registry) for _ in range(20)]  # collections while they count
+    for worker in workers:
+        worker.join()
+    assert metrics.registry.get_sample_value(policies, mutated) == 2002
+    assert metrics.registry.get_sample_value(policies, grace) == 2002
+    assert (
+        b'haproxy_guard_admission_policies_total{outcome="mutated",policy="prestop-wait",webhook="mutate"}'
+        in (scraped[-1])
+    )
