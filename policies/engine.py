@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TypeVar
 
 from haproxy_guard.policies.context import EMPTY_CONTEXT, Context
@@ -60,8 +59,10 @@ class Mutation:
     changed_by: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = field(default=())
 
-    @cached_property
+    @property
     def patch(self) -> list[Operation]:
+        """The RFC 6902 patch from `original` to `mutated`, made on each access (the webhook asks once; a
+        `cached_property` took a lock shared by every Mutation on Python 3.11)."""
         return diff(self.original, self.mutated) if self.changed_by else []
 
 

@@ -22,10 +22,18 @@ def json_copy(value: Any) -> Any:
     return value
 
 
+_TOKENS: dict[str, str] = {}
+_MAX_TOKENS = 4096  # keys come from admitted objects: a bounded memo
+
+
 def _token(key: str) -> str:
-    if "~" in key or "/" in key:
-        return "/" + key.replace("~", "~0").replace("/", "~1")
-    return "/" + key
+    """`/key`, escaped (RFC 6901); the keys of Kubernetes objects repeat, so they are made once."""
+    token = _TOKENS.get(key)
+    if token is None:
+        token = "/" + key.replace("~", "~0").replace("/", "~1") if "~" in key or "/" in key else "/" + key
+        if len(_TOKENS) < _MAX_TOKENS:
+            _TOKENS[key] = token
+    return token
 
 
 def _identical(old: Any, new: Any) -> bool:

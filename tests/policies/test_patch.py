@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from haproxy_guard.policies.model import patch as patch_module
 from haproxy_guard.policies.model.patch import diff
 from tests.helpers import apply_patch
 
@@ -57,3 +58,14 @@ def test_any_diff_applied_with_jsonpatch_gives_the_new_value(old: Any, new: Any)
     assert apply_patch({"root": old}, patch) == {"root": new}
     if old == new and type(old) is type(new) and repr(old) == repr(new):
         assert patch == []
+
+
+def test_pointer_tokens_are_made_once_per_key_and_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(patch_module, "_TOKENS", {})
+    monkeypatch.setattr(patch_module, "_MAX_TOKENS", 3)
+    old = {f"k{index}/~": index for index in range(10)}
+    new = {key: value + 1 for key, value in old.items()}
+    expected = [{"op": "replace", "path": f"/k{index}~1~0", "value": index + 1} for index in range(10)]
+    assert diff(old, new) == expected
+    assert diff(old, new) == expected  # from the memo where it holds the key
+    assert patch_module._TOKENS == {"k0/~": "/k0~1~0", "k1/~": "/k1~1~0", "k2/~": "/k2~1~0"}
