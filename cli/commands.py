@@ -12,6 +12,7 @@ import yaml
 
 from haproxy_guard.cli.audit import audit, denied, input_context
 from haproxy_guard.cli.manifests import Document, iter_documents, load
+from haproxy_guard.cli.read_ahead import iter_documents_ahead
 from haproxy_guard.cli.report import render
 from haproxy_guard.policies import engine
 from haproxy_guard.policies.haproxy.validator import Validator
@@ -33,7 +34,8 @@ def dump(obj: dict[str, Any]) -> str:
 
 
 def run_audit(paths: Sequence[str], settings: Settings, validator: Validator | None, output_format: str) -> int:
-    results = audit(iter_documents(paths, keep_nodes=output_format == "sarif"), settings, validator)
+    documents = iter_documents(paths, keep_nodes=True) if output_format == "sarif" else iter_documents_ahead(paths)
+    results = audit(documents, settings, validator)
     print(render(results, output_format, tool_version(), sys.stdout))
     return EXIT_FINDINGS if denied(results) else EXIT_OK
 

@@ -222,7 +222,8 @@ def parse_text(text: str, file: str, keep_nodes: bool = True) -> list[Document]:
     return documents
 
 
-def _expand(paths: Iterable[str]) -> list[str]:
+def expand(paths: Iterable[str]) -> list[str]:
+    """The files `paths` name, in input order: files as given, folders walked (sorted), `-` kept."""
     files: list[str] = []
     for path in paths:
         if path == STDIN:
@@ -239,18 +240,23 @@ def _expand(paths: Iterable[str]) -> list[str]:
     return files
 
 
+def parse_file(file: str, keep_nodes: bool = True) -> list[Document]:
+    """The objects in one file (`-`: standard input); `keep_nodes` as in `parse_text`."""
+    if file == STDIN:
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        try:
+            text, name = Path(file).read_text(encoding="utf-8"), file
+        except (OSError, UnicodeDecodeError) as error:
+            raise ManifestError(f"{file}: cannot read: {getattr(error, 'strerror', None) or error}") from None
+    return parse_text(text, name, keep_nodes)
+
+
 def iter_documents(paths: Sequence[str], keep_nodes: bool = True) -> Iterator[Document]:
     """Every object in `paths` (files, folders, `-` for stdin; stdin when empty), in input order, one file
     parsed at a time; `keep_nodes` as in `parse_text`."""
-    for file in _expand(paths or [STDIN]):
-        if file == STDIN:
-            text, name = sys.stdin.read(), "<stdin>"
-        else:
-            try:
-                text, name = Path(file).read_text(encoding="utf-8"), file
-            except (OSError, UnicodeDecodeError) as error:
-                raise ManifestError(f"{file}: cannot read: {getattr(error, 'strerror', None) or error}") from None
-        yield from parse_text(text, name, keep_nodes)
+    for file in expand(paths or [STDIN]):
+        yield from parse_file(file, keep_nodes)
 
 
 def load(paths: Sequence[str]) -> list[Document]:

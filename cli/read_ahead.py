@@ -1,0 +1,126 @@
+"""Reading manifests in a second process while the audit evaluates them (`iter_documents_ahead`).
+
+Parsing YAML is about a third of a large audit's time on the interpreter lock, which the evaluations, the
+rendering of configurations and the report also need; the `haproxy -c` checks leave part of a second core
+idle. So for a large input (`AHEAD_MIN_FILES` files and `AHEAD_MIN_BYTES` bytes or more) a worker process
+(`python -m haproxy_guard.cli.read_ahead`, which imports only the manifest reader) parses the files in
+input order and hands each file's objects over as they are ready, while this process checks the ones
+before. The documents, their order and every error are those of `manifests.iter_documents` (the worker
+calls the same `parse_text`): the tests compare both. Without YAML nodes, so not for SARIF (which maps
+findings to lines). If the worker cannot start or stops early, the remaining files are read here.
+
+Protocol: the file list goes to the worker's stdin as one pickle; for each file, in order, the worker writes
+a 4-byte big-endian length and a pickle of `("ok", [(index, object), ...])` or `("error", message)` (then
+it stops). Pickles are made by the worker from parsed data (plain dicts, lists, scalars): nothing in an
+input file can become a pickle opcode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import struct
+import subprocess
+import sys
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from haproxy_guard.cli.manifests import STDIN, Document, ManifestError, expand, parse_file
+
+AHEAD_MIN_FILES = 2
+AHEAD_MIN_BYTES = 256 * 1024
+"""Below this, the worker's start (about 0.1 s of CPU) costs more than the parsing it would take over."""
+
+_LENGTH = struct.Struct(">I")
+WORKER = (sys.executable, "-m", "haproxy_guard.cli.read_ahead")
+
+
+def _worth_it(files: list[str]) -> bool:
+    if len(files) < AHEAD_MIN_FILES or STDIN in files:
+        return False
+    size = 0
+    for file in files:
+        with contextlib.suppress(OSError):
+            size += Path(file).stat().st_size
+    return size >= AHEAD_MIN_BYTES
+
+
+def _start() -> subprocess.Popen[bytes] | None:
+    try:
+        return subprocess.Popen(
+            WORKER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True
+        )
+    except OSError:
+        return None
+
+
+def _frame(stream: IO[bytes]) -> tuple[str, Any] | None:
+    """The next file's answer, or None at the end of the stream (a worker that stopped)."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    body = stream.read(_LENGTH.unpack(head)[0])
+    if len(body) < _LENGTH.unpack(head)[0]:
+        return None
+    kind, payload = pickle.loads(body)  # noqa: S301 - our worker's pickle of parsed data (see the module docstring)
+    return str(kind), payload
+
+
+def iter_documents_ahead(paths: Sequence[str]) -> Generator[Document, None, None]:
+    """`iter_documents(paths, keep_nodes=False)`, parsed by a worker process when the input is large."""
+    files = expand(paths or [STDIN])
+    worker = _start() if _worth_it(files) else None
+    if worker is None:
+        for file in files:
+            yield from parse_file(file, keep_nodes=False)
+        return
+    try:
+        assert worker.stdin is not None and worker.stdout is not None
+        with contextlib.suppress(BrokenPipeError):
+            worker.stdin.write(pickle.dumps(files, protocol=5))
+        with contextlib.suppress(BrokenPipeError):
+            worker.stdin.close()
+        for position, file in enumerate(files):
+            answer = _frame(worker.stdout)
+            if answer is None:  # the worker stopped: the rest is read here, with the same errors
+                for rest in files[position:]:
+                    yield from parse_file(rest, keep_nodes=False)
+                return
+            kind, payload = answer
+            if kind == "error":
+                raise ManifestError(str(payload))
+            for index, obj in payload:
+                yield Document(file, index, obj)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=5)  # it has written its last file and is exiting
+    finally:
+        if worker.poll() is None:  # stopped early (an error, a closed generator) or stuck: not needed any more
+            worker.kill()
+        worker.wait()
+        if worker.stdout is not None:
+            worker.stdout.close()
+
+
+def _send(stream: IO[bytes], answer: tuple[str, object]) -> None:
+    data = pickle.dumps(answer, protocol=5)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def worker_main() -> int:
+    """The worker: the file list from stdin, each file's objects (or the error that ends the reading) to
+    stdout, in order."""
+    files = pickle.load(sys.stdin.buffer)  # noqa: S301 - the file list, from the process that started this one
+    for file in files:
+        try:
+            documents = parse_file(file, keep_nodes=False)
+        except ManifestError as error:
+            _send(sys.stdout.buffer, ("error", str(error)))
+            return 0
+        _send(sys.stdout.buffer, ("ok", [(document.index, document.obj) for document in documents]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())
