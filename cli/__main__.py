@@ -2,6 +2,6 @@
 
 import sys
 
-from haproxy_guard.cli.main import main
+from haproxy_guard.cli.entry import main
 
 sys.exit(main())

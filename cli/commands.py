@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -33,8 +33,16 @@ def dump(obj: dict[str, Any]) -> str:
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
 
 
-def run_audit(paths: Sequence[str], settings: Settings, validator: Validator | None, output_format: str) -> int:
-    documents = iter_documents(paths, keep_nodes=True) if output_format == "sarif" else iter_documents_ahead(paths)
+def run_audit(
+    paths: Sequence[str],
+    settings: Settings,
+    validator: Validator | None,
+    output_format: str,
+    documents: Iterator[Document] | None = None,
+) -> int:
+    """`documents`: the input already being read (by `read_ahead`), else it is read here."""
+    if documents is None:
+        documents = iter_documents(paths, keep_nodes=True) if output_format == "sarif" else iter_documents_ahead(paths)
     results = audit(documents, settings, validator)
     print(render(results, output_format, tool_version(), sys.stdout))
     return EXIT_FINDINGS if denied(results) else EXIT_OK

@@ -18,6 +18,7 @@ input file can become a pickle opcode.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import pickle
 import struct
 import subprocess
@@ -32,6 +33,9 @@ AHEAD_MIN_FILES = 2
 AHEAD_MIN_BYTES = 256 * 1024
 """Below this, the worker's start (about 0.1 s of CPU) costs more than the parsing it would take over."""
 
+PIPE_BYTES = 1 << 20
+"""The worker's output pipe (the most an unprivileged process may ask for by default): about 250 files of
+the benchmark corpus, so the worker keeps parsing while this process is still importing the engine."""
 _LENGTH = struct.Struct(">I")
 WORKER = (sys.executable, "-m", "haproxy_guard.cli.read_ahead")
 
@@ -46,13 +50,37 @@ def _worth_it(files: list[str]) -> bool:
     return size >= AHEAD_MIN_BYTES
 
 
-def _start() -> subprocess.Popen[bytes] | None:
+def iter_documents_ahead(paths: Sequence[str]) -> Generator[Document, None, None]:
+    """`iter_documents(paths, keep_nodes=False)`, parsed by a worker process when the input is large. The
+    worker starts now, before the first document is asked for; an error in `paths` is raised at that ask."""
     try:
-        return subprocess.Popen(
+        files = expand(paths or [STDIN])
+    except ManifestError as error:
+        return _raising(error)
+    return _documents(files, _start(files) if _worth_it(files) else None)
+
+
+def _raising(error: ManifestError) -> Generator[Document, None, None]:
+    raise error
+    yield  # a generator, like the others
+
+
+def _start(files: list[str]) -> subprocess.Popen[bytes] | None:
+    """The worker, given the file list (None when it cannot start: the files are then read here)."""
+    try:
+        worker = subprocess.Popen(
             WORKER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True
         )
     except OSError:
         return None
+    assert worker.stdin is not None and worker.stdout is not None
+    with contextlib.suppress(OSError):  # room for about a quarter of a thousand files' objects ahead
+        fcntl.fcntl(worker.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    with contextlib.suppress(BrokenPipeError):
+        worker.stdin.write(pickle.dumps(files, protocol=5))
+    with contextlib.suppress(BrokenPipeError):
+        worker.stdin.close()
+    return worker
 
 
 def _frame(stream: IO[bytes]) -> tuple[str, Any] | None:
@@ -67,20 +95,13 @@ def _frame(stream: IO[bytes]) -> tuple[str, Any] | None:
     return str(kind), payload
 
 
-def iter_documents_ahead(paths: Sequence[str]) -> Generator[Document, None, None]:
-    """`iter_documents(paths, keep_nodes=False)`, parsed by a worker process when the input is large."""
-    files = expand(paths or [STDIN])
-    worker = _start() if _worth_it(files) else None
+def _documents(files: list[str], worker: subprocess.Popen[bytes] | None) -> Generator[Document, None, None]:
     if worker is None:
         for file in files:
             yield from parse_file(file, keep_nodes=False)
         return
     try:
-        assert worker.stdin is not None and worker.stdout is not None
-        with contextlib.suppress(BrokenPipeError):
-            worker.stdin.write(pickle.dumps(files, protocol=5))
-        with contextlib.suppress(BrokenPipeError):
-            worker.stdin.close()
+        assert worker.stdout is not None
         for position, file in enumerate(files):
             answer = _frame(worker.stdout)
             if answer is None:  # the worker stopped: the rest is read here, with the same errors

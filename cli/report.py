@@ -18,7 +18,6 @@ from haproxy_guard.policies.model.findings import Severity
 from haproxy_guard.policies.model.json_text import standard_json
 from haproxy_guard.policies.registry import ALL_POLICIES
 
-FORMATS = ("text", "json", "sarif", "junit")
 TOOL_URI = "https://github.com/haproxy-guard/haproxy-guard"
 _COLOURS = {Severity.DENY: "\033[31m", Severity.WARN: "\033[33m"}
 _RESET, _BOLD = "\033[0m", "\033[1m"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from haproxy_guard.certs.authority import generate
-from haproxy_guard.cli.main import _parser
+from haproxy_guard.cli.arguments import build_parser
 from tests.conftest import start_server, stop_server
 
 
@@ -69,7 +69,7 @@ def test_serving_with_explicit_certificate_files(tmp_path: Path) -> None:
 
 
 def test_serve_defaults_follow_the_contract() -> None:
-    args = _parser().parse_args(["serve", "--cert-dir", "/certs"])
+    args = build_parser().parse_args(["serve", "--cert-dir", "/certs"])
     assert (args.host, args.port) == ("0.0.0.0", 8443)
 
 

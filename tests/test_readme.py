@@ -50,9 +50,9 @@ def test_every_setting_has_a_row() -> None:
 
 
 def test_every_drill_option_is_documented() -> None:
-    from haproxy_guard.cli.main import _parser
+    from haproxy_guard.cli.arguments import build_parser
 
-    commands = next(action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction))
+    commands = next(action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction))
     drill = commands.choices["drill"]
     section = README.split("## Proving it on real HAProxy: `haproxy-guard drill`", 1)[1].split("\n## ", 1)[0]
     options = [option for action in drill._actions for option in action.option_strings if option.startswith("--")]

@@ -7,7 +7,7 @@ import shlex
 
 import yaml
 
-from haproxy_guard.cli.main import _parser
+from haproxy_guard.cli.arguments import build_parser
 from tests.helpers import ROOT
 
 HOOKS = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
@@ -18,7 +18,7 @@ def test_hooks_run_existing_commands() -> None:
     for hook in HOOKS:
         program, *words = shlex.split(hook["entry"])
         assert program == "haproxy-guard" and hook["language"] == "python"
-        _parser().parse_args([*words, "file.yaml"])  # the subcommand exists and takes file arguments
+        build_parser().parse_args([*words, "file.yaml"])  # the subcommand exists and takes file arguments
 
 
 def test_hooks_select_their_files() -> None:

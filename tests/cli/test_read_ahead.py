@@ -129,3 +129,36 @@ def test_small_inputs_and_stdin_are_read_here(folder: Path, monkeypatch: pytest.
         "Service",
         "Secret",
     ]
+
+
+def test_the_console_script_starts_the_reading_before_the_engine_is_imported(folder: Path) -> None:
+    # `haproxy-guard audit` parses its command line with argparse alone, starts the worker, and only then
+    # imports the engine (a third of a second), so the worker has the input under way meanwhile
+    code = """
+import sys
+from haproxy_guard.cli import entry, read_ahead
+read_ahead.AHEAD_MIN_BYTES = 0
+start = read_ahead._start
+def spying(files):
+    print("engine imported" if "haproxy_guard.policies.engine" in sys.modules else "engine not imported", file=sys.stderr)
+    return start(files)
+read_ahead._start = spying
+sys.exit(entry.main(sys.argv[1:]))
+"""
+    for word in ("json", "sarif"):
+        result = subprocess.run(
+            [sys.executable, "-c", code, "audit", str(folder), "--format", word],
+            capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        assert result.returncode in {0, 1}, result.stderr
+        # SARIF needs YAML nodes, so it is read in process; the report is the same either way
+        assert ("engine not imported" in result.stderr) == (word == "json"), result.stderr
+    direct = subprocess.run(
+        [sys.executable, "-m", "haproxy_guard.cli.main", "audit", str(folder), "--format", "json"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    ahead = subprocess.run(
+        [sys.executable, "-c", code, "audit", str(folder), "--format", "json"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert ahead.stdout == direct.stdout and ahead.returncode == direct.returncode

@@ -1,0 +1,22 @@
+"""The `haproxy-guard` console script (and `python -m haproxy_guard.cli`): the command line is read first,
+with nothing but argparse loaded, so that an `audit` of a large input starts its reading process
+(`cli.read_ahead`) before the engine, pydantic and the policies are imported (about 0.3 s, during which the
+second core parses YAML). Everything else is `cli.main`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from haproxy_guard.cli.arguments import build_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    documents = None
+    if args.command == "audit" and not args.cluster and args.format in {"text", "json", "junit"}:
+        from haproxy_guard.cli.read_ahead import iter_documents_ahead  # noqa: PLC0415 - after the parse
+
+        documents = iter_documents_ahead(args.paths)
+    from haproxy_guard.cli.main import run  # noqa: PLC0415 - the engine: imported while the input is read
+
+    return run(args, documents)
