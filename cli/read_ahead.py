@@ -30,6 +30,7 @@ from typing import IO, Any
 from haproxy_guard.cli.manifests import STDIN, Document, ManifestError, expand, parse_file
 
 AHEAD_MIN_FILES = 2
+"""Objects are handed over a whole file at a time: one file alone would only be parsed elsewhere, not ahead."""
 AHEAD_MIN_BYTES = 256 * 1024
 """Below this, the worker's start (about 0.1 s of CPU) costs more than the parsing it would take over."""
 
