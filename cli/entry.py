@@ -5,6 +5,7 @@ second core parses YAML). Everything else is `cli.main`."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 
 from haproxy_guard.cli.arguments import build_parser
@@ -19,4 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         documents = iter_documents_ahead(args.paths)
     from haproxy_guard.cli.main import run  # noqa: PLC0415 - the engine: imported while the input is read
 
-    return run(args, documents)
+    code = run(args, documents)
+    # What is left (the modules, caches, results: hundreds of thousands of objects after a large audit) is
+    # freed by the exit; frozen, the collector's full passes at shutdown skip it (0.1-0.2 s of a 2.5 s audit)
+    gc.freeze()
+    return code

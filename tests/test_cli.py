@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from haproxy_guard.certs.authority import generate
 from haproxy_guard.cli.arguments import build_parser
 from tests.conftest import start_server, stop_server
+from tests.helpers import ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -80,3 +82,18 @@ def test_the_command_line_imports_no_server_or_certificate_library_it_does_not_n
     heavy = ("cryptography", "uvicorn", "fastapi", "starlette", "kubernetes")
     found = subprocess.run([sys.executable, "-c", code % (heavy,)], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]"
+
+
+def test_the_console_script_leaves_its_objects_frozen_for_a_short_exit() -> None:
+    # the collector's full passes at interpreter shutdown walked everything a large audit left (0.1-0.2 s)
+    code = (
+        "import gc, sys; from haproxy_guard.cli import entry; "
+        "code = entry.main(['audit', sys.argv[1], '--format', 'json']); "
+        "print('frozen', gc.get_freeze_count(), 'code', code, file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "examples")], capture_output=True, text=True, check=False, timeout=120
+    )
+    words = result.stderr.split()
+    assert words[words.index("frozen") + 1] != "0" and words[-1] == "1", result.stderr
+    assert json.loads(result.stdout)["summary"]["deny"] > 0
