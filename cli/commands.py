@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from haproxy_guard.cli.audit import audit, denied, input_context
-from haproxy_guard.cli.manifests import Document, iter_documents, load
-from haproxy_guard.cli.read_ahead import iter_documents_ahead
+from haproxy_guard.cli.manifests import Document, load
+from haproxy_guard.cli.read_ahead import audit_documents
 from haproxy_guard.cli.report import render
 from haproxy_guard.policies import engine
 from haproxy_guard.policies.haproxy.validator import Validator
@@ -41,9 +41,7 @@ def run_audit(
     documents: Iterator[Document] | None = None,
 ) -> int:
     """`documents`: the input already being read (by `read_ahead`), else it is read here."""
-    if documents is None:
-        documents = iter_documents(paths, keep_nodes=True) if output_format == "sarif" else iter_documents_ahead(paths)
-    results = audit(documents, settings, validator)
+    results = audit(audit_documents(paths, output_format) if documents is None else documents, settings, validator)
     print(render(results, output_format, tool_version(), sys.stdout))
     return EXIT_FINDINGS if denied(results) else EXIT_OK
 

@@ -14,10 +14,10 @@ from haproxy_guard.cli.arguments import build_parser
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     documents = None
-    if args.command == "audit" and not args.cluster and args.format in {"text", "json", "junit"}:
-        from haproxy_guard.cli.read_ahead import iter_documents_ahead  # noqa: PLC0415 - after the parse
+    if args.command == "audit" and not args.cluster:
+        from haproxy_guard.cli.read_ahead import audit_documents  # noqa: PLC0415 - after the parse
 
-        documents = iter_documents_ahead(args.paths)
+        documents = audit_documents(args.paths, args.format)
     from haproxy_guard.cli.main import run  # noqa: PLC0415 - the engine: imported while the input is read
 
     code = run(args, documents)

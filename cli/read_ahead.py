@@ -23,11 +23,11 @@ import pickle
 import struct
 import subprocess
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from haproxy_guard.cli.manifests import STDIN, Document, ManifestError, expand, parse_file
+from haproxy_guard.cli.manifests import STDIN, Document, ManifestError, expand, iter_documents, parse_file
 
 AHEAD_MIN_FILES = 2
 """Objects are handed over a whole file at a time: one file alone would only be parsed elsewhere, not ahead."""
@@ -49,6 +49,11 @@ def _worth_it(files: list[str]) -> bool:
         with contextlib.suppress(OSError):
             size += Path(file).stat().st_size
     return size >= AHEAD_MIN_BYTES
+
+
+def audit_documents(paths: Sequence[str], output_format: str) -> Iterator[Document]:
+    """The audit's input: with YAML nodes for SARIF (findings mapped to lines), else read ahead."""
+    return iter_documents(paths, keep_nodes=True) if output_format == "sarif" else iter_documents_ahead(paths)
 
 
 def iter_documents_ahead(paths: Sequence[str]) -> Generator[Document, None, None]:
