@@ -94,8 +94,9 @@ def _frame(stream: IO[bytes]) -> tuple[str, Any] | None:
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
         return None
-    body = stream.read(_LENGTH.unpack(head)[0])
-    if len(body) < _LENGTH.unpack(head)[0]:
+    (length,) = _LENGTH.unpack(head)
+    body = stream.read(length)
+    if len(body) < length:
         return None
     kind, payload = pickle.loads(body)  # noqa: S301 - our worker's pickle of parsed data (see the module docstring)
     return str(kind), payload

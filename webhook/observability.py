@@ -121,9 +121,6 @@ class Metrics:
                 key = (webhook, policy, outcome)
                 pending[key] = pending.get(key, 0) + 1
 
-    def policy_counted(self, webhook: str, policy: str, outcome: str) -> None:
-        self.policies_counted(webhook, ((policy, outcome),))
-
     def _flush_policies(self) -> None:
         with self._pending_lock:
             pending, self._pending_policies = self._pending_policies, {}

@@ -145,9 +145,9 @@ def test_admission_metrics_count_every_admission_per_label_set() -> None:
     metrics = Metrics()
     for _ in range(3):
         metrics.admission_observed("mutate", "CREATE", "Deployment", "patched", 0.002)
-        metrics.policy_counted("mutate", "prestop-wait", "mutated")
+        metrics.policies_counted("mutate", [("prestop-wait", "mutated")])
     metrics.admission_observed("validate", "UPDATE", "ConfigMap", "denied", 0.2)
-    metrics.policy_counted("validate", "haproxy-config-valid", "denied")
+    metrics.policies_counted("validate", [("haproxy-config-valid", "denied")])
     sample = metrics.registry.get_sample_value
     duration = "haproxy_guard_admission_duration_seconds"
     patched = {"webhook": "mutate", "operation": "CREATE", "kind": "Deployment", "verdict": "patched"}
