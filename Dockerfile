@@ -14,12 +14,15 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # hadolint ignore=DL3008
-RUN if ! command -v python3 >/dev/null 2>&1; then \
-      apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
-      && rm -rf /var/lib/apt/lists/*; \
-    fi
+# A C compiler and Python's headers: setup.py compiles the admission hot path with mypyc (build stage only)
+RUN apt-get update \
+    && if ! command -v python3 >/dev/null 2>&1; then \
+         apt-get install -y --no-install-recommends python3 python3-venv python3-dev ca-certificates; \
+       fi \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY haproxy_guard ./haproxy_guard
 COPY policies ./policies
 COPY webhook ./webhook
@@ -36,6 +39,7 @@ RUN --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
     && python3 -m venv /opt/haproxy-guard \
     && /opt/haproxy-guard/bin/pip install --no-cache-dir /src \
+    && /opt/haproxy-guard/bin/haproxy-guard --version | grep -q "engine: compiled" \
     && /opt/haproxy-guard/bin/python -m compileall -q /opt/haproxy-guard
 
 FROM ${BASE_IMAGE}

@@ -55,8 +55,25 @@ def _add_drill(commands: Any) -> None:
     )
 
 
+class _Version(argparse.Action):
+    """`--version`: the package's version and whether its hot path runs compiled (imports the engine, so
+    only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import version  # noqa: PLC0415 - only for --version
+
+        from haproxy_guard.native import describe  # noqa: PLC0415
+
+        print(f"haproxy-guard {version('haproxy-guard')} (engine: {describe()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="haproxy-guard", description="Admission guard for HAProxy on Kubernetes")
+    parser.add_argument("--version", action=_Version, help="print the version and whether the engine is compiled")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve the admission webhook over HTTPS")

@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from haproxy_guard.certs.reloader import ReloadingCertificate
+from haproxy_guard.native import describe
 from haproxy_guard.policies.haproxy.sandbox import SandboxMode
 from haproxy_guard.webhook.admission import Admission
 from haproxy_guard.webhook.app import create_app
@@ -96,6 +97,7 @@ def serve(admission: Admission, options: ServeOptions) -> None:
                 "kernel sandbox incomplete (missing: %s): HAProxy configurations will be answered 'not validated'",
                 ", ".join(layers.missing()),
             )
+    log.info("engine: %s", describe())
     log.info("serving https://%s:%d (TLS >= %s)", options.host, options.port, settings.tls_min_version)
     # What start-up built (modules, FastAPI, pydantic schemas: ~55,000 objects) lives as long as the process:
     # frozen, the cyclic collector stops walking it in every full collection while reviews allocate

@@ -59,7 +59,7 @@ def fix(workload: Workload, settings: Settings) -> bool:
     return True
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="Pod template annotation haproxy-guard.io/config-hash = digest of the mounted HAProxy ConfigMaps",
     default_severity=Severity.WARN,

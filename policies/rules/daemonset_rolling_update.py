@@ -91,7 +91,7 @@ def fix(workload: Workload, settings: Settings) -> bool:
     return True
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="DaemonSets surge (maxSurge 1, maxUnavailable 0) unless host ports forbid it; OnDelete is reported",
     default_severity=Severity.WARN,

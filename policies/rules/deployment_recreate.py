@@ -27,7 +27,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     return []
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="Deployments do not use the Recreate strategy",
     default_severity=Severity.DENY,

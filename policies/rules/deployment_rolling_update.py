@@ -60,7 +60,7 @@ def fix(workload: Workload, settings: Settings) -> bool:
     return changed
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="Deployments roll out surge-first: maxUnavailable 0, maxSurge >= 1, minReadySeconds >= minReadySeconds",
     default_severity=Severity.WARN,

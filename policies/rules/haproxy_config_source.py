@@ -25,7 +25,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     ]
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="Mounted ConfigMaps can be read, so the configuration checks can run",
     default_severity=Severity.WARN,

@@ -55,7 +55,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     return violations
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="The HAProxy configuration passes `haproxy -c` of the pods' HAProxy version (sandboxed)",
     default_severity=Severity.DENY,

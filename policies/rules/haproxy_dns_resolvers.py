@@ -28,7 +28,7 @@ def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violatio
     ]
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="Servers given by host name use a `resolvers` section",
     default_severity=Severity.WARN,

@@ -52,7 +52,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     ]
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="`hard-stop-after` is set, and preStop wait + hard-stop-after + margin fits the grace period",
     default_severity=Severity.WARN,

@@ -33,7 +33,7 @@ def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violatio
     ]
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="The configuration has a deep readiness endpoint (monitor fail, or http-request return on a path)",
     default_severity=Severity.WARN,

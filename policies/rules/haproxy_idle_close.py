@@ -27,7 +27,7 @@ def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violatio
     ]
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="HTTP frontends use `option idle-close-on-response` (in the frontend or defaults)",
     default_severity=Severity.WARN,

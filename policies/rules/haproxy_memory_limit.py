@@ -45,7 +45,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     return violations
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="HAProxy containers have a memory limit at least the estimate for maxconn connections",
     default_severity=Severity.WARN,

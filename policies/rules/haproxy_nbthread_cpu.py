@@ -41,7 +41,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     return violations
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="`nbthread` (default: one per node CPU) is at most the container's CPU limit",
     default_severity=Severity.WARN,

@@ -27,7 +27,7 @@ def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violatio
     ]
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="Proxies have client, server and connect timeouts (in the section or its defaults)",
     default_severity=Severity.WARN,

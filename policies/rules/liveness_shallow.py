@@ -35,7 +35,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     return violations
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="The liveness probe stays shallow (never the deep readiness endpoint)",
     default_severity=Severity.WARN,

@@ -42,7 +42,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     ]
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="Deployments and StatefulSets with more than one replica have a PodDisruptionBudget selecting them",
     default_severity=Severity.WARN,

@@ -80,7 +80,7 @@ def fix(workload: Workload, settings: Settings) -> bool:
     return changed
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="HAProxy containers wait in preStop before the stop signal",
     default_severity=Severity.DENY,

@@ -68,7 +68,7 @@ def fix(workload: Workload, settings: Settings) -> bool:
     return True
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="HAProxy containers have a deep (httpGet) readiness probe; injected when the endpoint is known",
     default_severity=Severity.WARN,

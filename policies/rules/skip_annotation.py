@@ -39,7 +39,7 @@ def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violatio
     return [violation()] if is_skipped(subject.configmap.annotations) else []
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary='haproxy-guard.io/skip: "true" opts the object out of every other policy; the skip is reported',
     default_severity=Severity.WARN,

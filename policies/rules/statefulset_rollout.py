@@ -34,7 +34,7 @@ def fix(workload: Workload, settings: Settings) -> bool:
     return raise_min_ready(workload, settings)
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="StatefulSets use RollingUpdate and minReadySeconds >= minReadySeconds",
     default_severity=Severity.WARN,

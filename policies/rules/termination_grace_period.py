@@ -47,7 +47,7 @@ def fix(workload: Workload, settings: Settings) -> bool:
     return True
 
 
-POLICY = Policy(
+POLICY: Policy = Policy(
     id=POLICY_ID,
     summary="terminationGracePeriodSeconds >= preStop wait + drain time + margin (never lowered)",
     default_severity=Severity.DENY,

@@ -1,0 +1,78 @@
+"""Build hook: the admission hot path compiled to C with mypyc, with the pure-Python modules as the fallback.
+
+Everything else about the package is in pyproject.toml. The modules in `haproxy_guard/native.py`'s
+`COMPILED` run on every admission and every audited workload (detection, the fixes, the copy and the patch
+diff); compiled, a `/mutate` review costs about a third less CPU (bench/README.md). Their `.py` files are
+installed too and run wherever no compiled module was built:
+- `HAPROXY_GUARD_COMPILE=0` builds the pure-Python package (no C compiler needed);
+- without a C compiler or Python's headers, the build says so and installs the pure-Python package;
+- with them, a compilation error fails the build (a defect to fix, never silently slower).
+The serve log's first lines and `haproxy-guard --version` say which one runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+from setuptools import setup
+
+BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install"}
+"""The setup.py commands that compile; pip also runs it for metadata (egg_info, dist_info), which needs none."""
+
+
+def _cannot_compile() -> str | None:
+    """Why this build cannot compile C extensions, or None when it can."""
+    if os.environ.get("HAPROXY_GUARD_COMPILE", "1") == "0":
+        return "HAPROXY_GUARD_COMPILE=0"
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return f"no C compiler ({compiler})"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        return "no Python headers (Python.h)"
+    return None
+
+
+def _clean(root: Path) -> None:
+    """Remove what an earlier build compiled in place (the editable install builds beside the sources): a
+    module dropped from COMPILED, or built against another runtime, must not shadow its `.py`."""
+    for package in ("haproxy_guard", "policies", "webhook", "cli", "certs", "drill"):
+        for built in (root / package).rglob("*.so"):
+            built.unlink()
+
+
+def _record_sources(root: Path, compiled: list[str]) -> None:
+    """`haproxy_guard/native.lock`: the digest of each compiled module's source, for the tests to notice a
+    source changed after it was compiled (tests/conftest.py)."""
+    digests = {path: hashlib.sha256((root / path).read_bytes()).hexdigest() for path in compiled}  # as native.digest
+    (root / "haproxy_guard" / "native.lock").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+
+
+ROOT = Path(__file__).resolve().parent
+ext_modules = []
+reason = _cannot_compile()
+if not BUILDS.intersection(sys.argv):
+    pass
+elif reason is not None:
+    # All or nothing: the compiled modules share one runtime library, so none is built when it cannot be
+    _clean(ROOT)
+    (ROOT / "haproxy_guard" / "native.lock").unlink(missing_ok=True)
+    print(f"haproxy-guard: {reason}: building the pure-Python package", file=sys.stderr)
+else:
+    _clean(ROOT)
+    from mypyc.build import mypycify  # a build requirement (pyproject.toml)
+
+    native = runpy.run_path(str(ROOT / "haproxy_guard" / "native.py"))
+    _record_sources(ROOT, list(native["COMPILED"]))
+    # mypy's own settings, not the project's [tool.mypy] (its pydantic plugin is not a build requirement):
+    # what the compiled modules import from outside them and is not installed here is typed Any
+    options = ["--config-file", os.devnull, "--ignore-missing-imports"]
+    ext_modules = mypycify([*options, *native["COMPILED"]], group_name=native["GROUP"], opt_level="3")
+
+setup(ext_modules=ext_modules)
