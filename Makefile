@@ -20,7 +20,7 @@ validators:
 	@scripts/install-validators.sh
 
 # The editable install compiles the modules of haproxy_guard/native.py in place (setup.py): a change to any
-# policy module rebuilds them, so that tests never run a stale compiled module (tests/conftest.py checks too).
+# policy module rebuilds them, so that tests never run a stale compiled module (tests/test_native.py checks too).
 $(STAMP): pyproject.toml setup.py haproxy_guard/native.py $(wildcard policies/*.py policies/model/*.py policies/rules/*.py)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -25,6 +25,9 @@ from setuptools import setup
 
 BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install"}
 """The setup.py commands that compile; pip also runs it for metadata (egg_info, dist_info), which needs none."""
+IN_PLACE = {"editable_wheel", "develop", "--inplace"}
+"""The builds that compile beside the sources (`pip install -e`); any other build (a wheel, the image)
+compiles into its own build folder and leaves the source tree as it is."""
 
 
 def _cannot_compile() -> str | None:
@@ -49,7 +52,7 @@ def _clean(root: Path) -> None:
 
 def _record_sources(root: Path, compiled: list[str]) -> None:
     """`haproxy_guard/native.lock`: the digest of each compiled module's source, for the tests to notice a
-    source changed after it was compiled (tests/conftest.py)."""
+    source changed after it was compiled (tests/test_native.py)."""
     digests = {path: hashlib.sha256((root / path).read_bytes()).hexdigest() for path in compiled}  # as native.digest
     (root / "haproxy_guard" / "native.lock").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
 
@@ -57,19 +60,22 @@ def _record_sources(root: Path, compiled: list[str]) -> None:
 ROOT = Path(__file__).resolve().parent
 ext_modules = []
 reason = _cannot_compile()
+in_place = bool(IN_PLACE.intersection(sys.argv))
 if not BUILDS.intersection(sys.argv):
     pass
 elif reason is not None:
     # All or nothing: the compiled modules share one runtime library, so none is built when it cannot be
-    _clean(ROOT)
-    (ROOT / "haproxy_guard" / "native.lock").unlink(missing_ok=True)
+    if in_place:
+        _clean(ROOT)
+        (ROOT / "haproxy_guard" / "native.lock").unlink(missing_ok=True)
     print(f"haproxy-guard: {reason}: building the pure-Python package", file=sys.stderr)
 else:
-    _clean(ROOT)
     from mypyc.build import mypycify  # a build requirement (pyproject.toml)
 
     native = runpy.run_path(str(ROOT / "haproxy_guard" / "native.py"))
-    _record_sources(ROOT, list(native["COMPILED"]))
+    if in_place:
+        _clean(ROOT)
+        _record_sources(ROOT, list(native["COMPILED"]))
     # mypy's own settings, not the project's [tool.mypy] (its pydantic plugin is not a build requirement):
     # what the compiled modules import from outside them and is not installed here is typed Any
     options = ["--config-file", os.devnull, "--ignore-missing-imports"]
