@@ -22,7 +22,6 @@ MAX_SEARCHES = 256
 MAX_ANSWERS = 65536
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
 _WORD_BYTES = re.compile(rb"[A-Za-z0-9_]+")
-_WORD_CHARACTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _LOCK = threading.Lock()
 _CONTENTS: dict[str, bytes] = {}
 _SEARCHES: dict[str, int] = {}
@@ -46,15 +45,21 @@ def _printable(byte: int) -> bool:
 
 def contains_word(data: bytes, word: bytes) -> bool:
     """Whether `word` occurs in `data` as a whole word (no word character either side) inside a printable run
-    of at least 3 bytes, which is exactly when `read_words` would list it."""
-    size, length, start = len(data), len(word), 0
-    while (found := data.find(word, start)) >= 0:
-        start, end = found + 1, found + length
-        if (found and data[found - 1] in _WORD_CHARACTERS) or (end < size and data[end] in _WORD_CHARACTERS):
-            continue
+    of at least 3 bytes, which is exactly when `read_words` would list it.
+
+    The occurrences are found by one regular expression (whole words only, in C): a common short word such
+    as `for` is part of thousands of longer words in a binary, which a loop over `bytes.find` walked one by
+    one in Python (20 ms for `for` in HAProxy 2.8, a tenth of an audit's validator work)."""
+    if not word:
+        return False
+    length = len(word)
+    literal = re.escape(word)
+    # the literal first (the engine then skips to its occurrences), the neighbours checked after it
+    for match in re.finditer(literal + rb"(?![A-Za-z0-9_])(?<![A-Za-z0-9_]" + literal + rb")", data):
         if length >= 3:
-            return True
+            return True  # word characters are printable: the run is the word itself, at least
         # a one- or two-letter word: its printable run must reach 3 bytes with its neighbours
+        found, end, size = match.start(), match.end(), len(data)
         left = 0
         while left < 2 and found - left - 1 >= 0 and _printable(data[found - left - 1]):
             left += 1

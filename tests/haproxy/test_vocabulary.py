@@ -57,6 +57,10 @@ def test_a_word_looked_up_alone_gets_the_answer_of_the_whole_word_list(version: 
         (b"\0abc", b"abc", True),  # at the end
         (b"abc_d\0 abc.", b"abc", True),  # the second occurrence is whole
         (b"\x01word\x02", b"word", True),
+        (b"abc\0", b"abc", True),  # at the start
+        (b"_abc abc_ xabc abcx", b"abc", False),  # every occurrence has a word character beside it
+        (b"format before for", b"for", True),  # only the last occurrence is whole
+        (b"a.b", b"a", True),
         (b"", b"word", False),
     ],
 )
