@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from haproxy_guard.policies.haproxy.render import ConfigBundle  # noqa: E402
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle  # noqa: E402
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command  # noqa: E402
 
 SMALL = """global

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, binary_version, build_validator
 
 MAX_NEIGHBOURS, MAX_NEIGHBOUR_BYTES = 200, 1024 * 1024

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.facts import ConfigFacts, facts_from_text
-from haproxy_guard.policies.haproxy.render import ConfigBundle
 from haproxy_guard.policies.model.settings import Settings
 
 

@@ -21,7 +21,8 @@ from haproxy_guard.drill.adapt import AdaptError, Layout, connection_cap, layout
 from haproxy_guard.drill.advice import Advice, advise
 from haproxy_guard.drill.plan import PodPlan, pod_plan
 from haproxy_guard.policies import engine
-from haproxy_guard.policies.haproxy.render import ConfigBundle, RenderLimitError, render
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
+from haproxy_guard.policies.haproxy.render import RenderLimitError, render
 from haproxy_guard.policies.haproxy.unknowns import find_unknowns
 from haproxy_guard.policies.haproxy.validator import Validator, child_environment
 from haproxy_guard.policies.model.settings import Settings

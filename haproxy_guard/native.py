@@ -67,6 +67,7 @@ COMPILED = (
     "haproxy_guard/policies/haproxy/durations.py",
     "haproxy_guard/policies/haproxy/lexer.py",
     "haproxy_guard/policies/haproxy/memory.py",
+    "haproxy_guard/policies/haproxy/render.py",
     "haproxy_guard/policies/haproxy/stubs.py",
     "haproxy_guard/policies/haproxy/unknowns.py",
 )

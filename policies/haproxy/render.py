@@ -24,18 +24,16 @@ through hard links) and `MAX_RENDER_BYTES` in all; a configuration needing more 
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from haproxy_guard.policies.haproxy.addresses import stand_in
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.config import SECTION_KEYWORDS, Token, tokenize
 from haproxy_guard.policies.haproxy.directives import apply_environment
 from haproxy_guard.policies.haproxy.stubs import ERROR_FILE, certificate_pem, crl_pem, dh_params_pem
-from haproxy_guard.policies.memo import once
 
 FILE_ARGUMENTS = frozenset(
     {"-f", "errorfile", "file", "lf-file", "map", "h1-case-adjust-file", "ssl-dh-param-file", "server-state-file"}
@@ -62,66 +60,6 @@ _PATH_RUN = re.compile(r"[^\s,()'\"{}\[\]]+")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\}")
 _ANY_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _SAFE_TOKEN = re.compile(r"^[^\s#\"'\\$]+$")
-DEFAULT_MOUNT_DIR = "/usr/local/etc/haproxy"
-
-
-@dataclass(frozen=True)
-class ConfigBundle:
-    """What to check: configuration files in load order, other files by the absolute path the pod sees
-    them at, and the container's declared environment."""
-
-    configs: tuple[tuple[str, str], ...]
-    files: Mapping[str, bytes] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict)
-    complete_dirs: tuple[str, ...] = ()
-    """Folders whose whole content the bundle gives (a ConfigMap mounted without subPath hides what the image
-    had there): a file referenced there and not provided is really missing, so it gets no stand-in."""
-    opaque_dirs: tuple[str, ...] = ()
-    """Folders whose content is unknown (a Secret, an unreadable ConfigMap, a volume nested inside a complete
-    folder): the deepest folder holding a path decides whether a missing file is really missing."""
-    unknown_env: frozenset[str] = frozenset()
-    """Variables the container declares whose values are unknown at admission (from a Secret, a field)."""
-    env_open: bool = False
-    """Whether variables beyond `env` may be defined (an `envFrom` that cannot be read, or no workload at all)."""
-    config_dir: str = DEFAULT_MOUNT_DIR
-    """The folder the pod loads the configuration from (what `default-path config` points at)."""
-    match_by_name: bool = False
-    """When the mount paths are unknown (a ConfigMap on its own), a referenced path whose file name is one
-    of `files`' names is taken to be that file."""
-
-    @once
-    def digest(self) -> str:
-        """A digest of everything that decides the check's answer (the validator's cache key), computed once
-        per bundle (bundles are immutable)."""
-        hasher = hashlib.sha256()
-        for name, text in self.configs:
-            hasher.update(b"C\0" + name.encode() + b"\0" + text.encode() + b"\0")
-        for path in sorted(self.files):
-            hasher.update(b"F\0" + path.encode() + b"\0" + self.files[path] + b"\0")
-        for key in sorted(self.env):
-            hasher.update(b"E\0" + key.encode() + b"\0" + self.env[key].encode() + b"\0")
-        if self.files:  # without other files, name matching cannot change the rendering
-            hasher.update(b"M" if self.match_by_name else b"-")
-        for folder in self.complete_dirs:
-            hasher.update(b"D\0" + folder.encode() + b"\0")
-        for folder in self.opaque_dirs:
-            hasher.update(b"O\0" + folder.encode() + b"\0")
-        hasher.update(b"C\0" + self.config_dir.encode() + b"\0")
-        for name in sorted(self.unknown_env):
-            hasher.update(b"U\0" + name.encode() + b"\0")
-        hasher.update(b"+" if self.env_open else b"=")
-        return hasher.hexdigest()
-
-    def known_missing(self, path: str) -> bool:
-        """Whether a file the bundle does not give is missing in the pod too: the deepest folder holding it
-        is complete (not opaque)."""
-        deepest, complete = -1, False
-        for folders, is_complete in ((self.complete_dirs, True), (self.opaque_dirs, False)):
-            for folder in folders:
-                prefix = folder.rstrip("/") + "/"
-                if path.startswith(prefix) and len(prefix) > deepest:
-                    deepest, complete = len(prefix), is_complete
-        return complete
 
 
 class RenderLimitError(ValueError):

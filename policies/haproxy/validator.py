@@ -28,10 +28,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.config import HAProxyConfig, parse
 from haproxy_guard.policies.haproxy.directives import code_loads
 from haproxy_guard.policies.haproxy.lexer import LineError, parse_line, physical_lines
-from haproxy_guard.policies.haproxy.render import ConfigBundle, RenderLimitError, Sandbox, render
+from haproxy_guard.policies.haproxy.render import RenderLimitError, Sandbox, render
 from haproxy_guard.policies.haproxy.sandbox import Layers, Limits, SandboxMode, probe, run
 from haproxy_guard.policies.haproxy.unknowns import Unknowns, find_unknowns
 from haproxy_guard.policies.haproxy.vocabulary import knows

@@ -18,8 +18,9 @@ import pytest
 
 from haproxy_guard.drill.adapt import AdaptError, Layout, Replica, adapt, connection_cap, free_ports, layout
 from haproxy_guard.drill.replica import raise_open_files_limit
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.facts import facts_from_text
-from haproxy_guard.policies.haproxy.render import ConfigBundle, render
+from haproxy_guard.policies.haproxy.render import render
 from haproxy_guard.policies.haproxy.unknowns import find_unknowns
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
 

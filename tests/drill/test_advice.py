@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from haproxy_guard.drill.advice import advise
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.facts import facts_from_text
-from haproxy_guard.policies.haproxy.render import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 from haproxy_guard.policies.model.settings import Settings
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from haproxy_guard.policies.haproxy import sandbox
-from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from haproxy_guard.certs.authority import issue
-from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator
 
 CORPUS: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "corpus.yaml").read_text())

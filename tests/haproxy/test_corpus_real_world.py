@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.directives import code_loads
-from haproxy_guard.policies.haproxy.render import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
 from tests.haproxy.corpus_report import COUNTS, refusal_class
 

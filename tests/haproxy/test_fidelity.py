@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.stubs import dh_params_pem, ffdhe2048_prime
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
 from tests.haproxy.hostile import ADDRESS_TEMPLATES

@@ -20,7 +20,7 @@ import pytest
 from haproxy_guard.policies.haproxy import config as config_module
 from haproxy_guard.policies.haproxy import render as render_module
 from haproxy_guard.policies.haproxy import validator as validator_module
-from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.sandbox import SandboxMode
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 from tests.haproxy.hostile import (
@@ -162,7 +162,7 @@ def test_no_name_is_ever_resolved(tmp_path: Path, no_network_namespace: bool) ->
     script = textwrap.dedent(
         f"""
         import socket, subprocess, sys, threading, time
-        from haproxy_guard.policies.haproxy.render import ConfigBundle
+        from haproxy_guard.policies.haproxy.bundle import ConfigBundle
         from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(("127.0.0.1", 53)); udp.settimeout(0.2)
         tcp = socket.socket(); tcp.bind(("127.0.0.1", 53)); tcp.listen(8); tcp.settimeout(0.2)
@@ -215,7 +215,7 @@ def test_placeholders_are_bounded_in_count_and_bytes(tmp_path: Path) -> None:
 
 
 FULL_DISK_SCRIPT = """
-from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.sandbox import SandboxMode
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 config = "frontend f\\n  bind :80\\n  http-request set-var(txn.x) str(a),map(/etc/x/big.map)\\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from haproxy_guard.policies.haproxy import sandbox
-from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
 from tests.haproxy.hostile import USERS, attempts, compile_payloads, listeners, public_folder, run_job, secret_file
 

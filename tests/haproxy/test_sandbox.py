@@ -13,7 +13,7 @@ import pytest
 
 from haproxy_guard.policies.haproxy import sandbox
 from haproxy_guard.policies.haproxy import validator as validator_module
-from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import ValidationResult, Validator
 
 HEADER = """global

@@ -17,8 +17,8 @@ import pytest
 
 from haproxy_guard.policies.haproxy import sandbox
 from haproxy_guard.policies.haproxy import validator as validator_module
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.directives import code_loads
-from haproxy_guard.policies.haproxy.render import ConfigBundle
 from haproxy_guard.policies.haproxy.sandbox import Limits, SandboxMode
 from haproxy_guard.policies.haproxy.validator import (
     NO_SYSTEM_CA,

@@ -173,7 +173,7 @@ def test_a_configmap_is_inspected_and_digested_once_per_admission(validator: Val
     import hashlib
     from unittest import mock
 
-    from haproxy_guard.policies.haproxy import render
+    from haproxy_guard.policies.haproxy import bundle
     from haproxy_guard.policies.model import configmap as configmap_module
     from haproxy_guard.webhook.review import parse_review
 
@@ -184,7 +184,7 @@ def test_a_configmap_is_inspected_and_digested_once_per_admission(validator: Val
     for attempt in ("cold", "cached"):
         request = parse_review(json.dumps(review(haproxy, uid=attempt)).encode())
         inspect = mock.patch.object(configmap_module, "inspect_configmap", wraps=configmap_module.inspect_configmap)
-        digest = mock.patch.object(render, "hashlib", wraps=hashlib)  # only the bundle digest hashes there
+        digest = mock.patch.object(bundle, "hashlib", wraps=hashlib)  # only the bundle digest hashes there
         with inspect as inspected, digest as digested, mock.patch("haproxy_guard.webhook.admission.inspect_configmap", inspected), mock.patch("haproxy_guard.policies.engine.inspect_configmap", inspected):  # fmt: skip
             prepared = admission.prepare(request)
             assert prepared.blocking is (attempt == "cold") and prepared.configmap is not None

@@ -19,7 +19,7 @@ from prometheus_client import generate_latest
 
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.engine import check
-from haproxy_guard.policies.haproxy.render import ConfigBundle
+from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.webhook.configmaps import ClusterConfigMaps
