@@ -7,7 +7,8 @@ in files and bytes); the real binary for the pods' version runs there through th
 Landlock, seccomp, namespaces, rlimits), with `-dr` so a name that does not resolve is not fatal; its
 messages are mapped back to the submitted files and lines, and any message carrying words found neither
 in the submission nor in HAProxy's own vocabulary is withheld. Results are cached by the digest of the
-binary and the rendered input; timeouts, "busy" and every failure to run are never cached.
+binary and the bundle, and runs by the digest of what they read (see `rendered`: two bundles that render
+alike share one run); timeouts, "busy" and every failure to run are never cached.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from haproxy_guard.policies.haproxy.config import HAProxyConfig, parse
 from haproxy_guard.policies.haproxy.directives import code_loads
 from haproxy_guard.policies.haproxy.lexer import LineError, parse_line, physical_lines
 from haproxy_guard.policies.haproxy.render import RenderLimitError, Sandbox, render
+from haproxy_guard.policies.haproxy.rendered import RenderedRuns, rendered_key
 from haproxy_guard.policies.haproxy.sandbox import Layers, Limits, SandboxMode, probe, run
 from haproxy_guard.policies.haproxy.unknowns import Unknowns, find_unknowns
 from haproxy_guard.policies.haproxy.vocabulary import knows
@@ -174,7 +176,9 @@ class Validator:
         self._running: dict[str, threading.Event] = {}
         self.observers: list[Callable[[ValidationResult], None]] = []
         """Called with every result (cached ones included), e.g. to record metrics."""
-        self.stats = {"runs": 0, "cache_hits": 0, "timeouts": 0, "busy": 0}
+        self._rendered = RenderedRuns(cache_entries)
+        """Runs by what they read (`rendered`): a bundle new to `_cache` may render like one checked before."""
+        self.stats = {"runs": 0, "cache_hits": 0, "rendered_hits": 0, "timeouts": 0, "busy": 0}
 
     def _count(self, event: str) -> None:
         with self._lock:
@@ -322,15 +326,33 @@ class Validator:
                 root.chmod(0o700)
                 sandbox = render(bundle, root)
                 system_ca = reads_system_ca(bundle)
-                jailed = run(
-                    self._command(binary, sandbox),
+                command, env = self._command(binary, sandbox), check_environment(bundle, system_ca)
+                key = rendered_key(
                     root,
-                    self._limits(),
-                    self.sandbox_mode,
-                    env=check_environment(bundle, system_ca),
-                    system_ca=system_ca,
-                    disable=self.disabled_layers,
+                    [
+                        f"binary:{binary}",
+                        *(f"argv:{part}" for part in command),
+                        *(f"env:{name}={value}" for name, value in sorted(env.items())),
+                        f"system-ca:{system_ca}",
+                        f"limits:{self._limits()!r}",
+                        f"mode:{self.sandbox_mode}",
+                        *(f"disabled:{layer}" for layer in self.disabled_layers),
+                    ],
                 )
+                jailed = self._rendered.get(key, root)
+                if jailed is None:
+                    jailed = run(
+                        command,
+                        root,
+                        self._limits(),
+                        self.sandbox_mode,
+                        env=env,
+                        system_ca=system_ca,
+                        disable=self.disabled_layers,
+                    )
+                    self._rendered.put(key, root, jailed)
+                else:
+                    self._count("rendered_hits")
                 output = jailed.output.decode("utf-8", "replace")
         except RenderLimitError as error:
             return ValidationResult(False, (Message(first, None, str(error)),), (), version)
