@@ -13,8 +13,8 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# hadolint ignore=DL3008
 # A C compiler and Python's headers: setup.py compiles the admission hot path with mypyc (build stage only)
+# hadolint ignore=DL3008
 RUN apt-get update \
     && if ! command -v python3 >/dev/null 2>&1; then \
          apt-get install -y --no-install-recommends python3 python3-venv python3-dev ca-certificates; \
@@ -39,7 +39,10 @@ RUN --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
     && python3 -m venv /opt/haproxy-guard \
     && /opt/haproxy-guard/bin/pip install --no-cache-dir /src \
-    && /opt/haproxy-guard/bin/haproxy-guard --version | grep -q "engine: compiled" \
+    && case "$(/opt/haproxy-guard/bin/haproxy-guard --version)" in \
+         *"engine: compiled"*) ;; \
+         *) echo "the admission hot path was not compiled (see setup.py)" >&2; exit 1 ;; \
+       esac \
     && /opt/haproxy-guard/bin/python -m compileall -q /opt/haproxy-guard
 
 FROM ${BASE_IMAGE}

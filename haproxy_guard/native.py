@@ -19,13 +19,15 @@ GROUP = "haproxy_guard.native"
 
 COMPILED = (
     # what every admission and every audited object runs: detection, the policies' checks and fixes, the copy
-    # and the patch diff, and the reading of HAProxy configurations the policies look into
+    # and the patch diff, and the reading of HAProxy configurations the policies look into. Not compiled:
+    # what memoizes on instances (memo.py's `once`: configmap.py, bundle.py), pydantic models (settings.py),
+    # the sandbox, and findings.py (compiled classes lose their docstrings, and pydantic takes `Severity`'s
+    # for the settings' JSON schema: the chart's values.schema.json)
     "haproxy_guard/policies/engine.py",
     "haproxy_guard/policies/policy.py",
     "haproxy_guard/policies/registry.py",
     "haproxy_guard/policies/context.py",
     "haproxy_guard/policies/model/container_view.py",
-    "haproxy_guard/policies/model/findings.py",
     "haproxy_guard/policies/model/health.py",
     "haproxy_guard/policies/model/images.py",
     "haproxy_guard/policies/model/json_text.py",
