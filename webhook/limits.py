@@ -20,8 +20,6 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from haproxy_guard.webhook.transport import CoalescingHttpToolsProtocol
-
 CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
 MIB = 1024 * 1024
 
@@ -80,10 +78,9 @@ class BodyBudget:
 
 
 def guarded_protocol(header_timeout_seconds: float) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a deadline on every request head (and one write per response, see
-    `webhook.transport`)."""
+    """uvicorn's httptools protocol with a deadline on every request head."""
 
-    class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _head_timer: asyncio.TimerHandle | None = None
 
         def _arm(self) -> None:
