@@ -61,6 +61,10 @@ ROOT = Path(__file__).resolve().parent
 ext_modules = []
 reason = _cannot_compile()
 in_place = bool(IN_PLACE.intersection(sys.argv))
+if BUILDS.intersection(sys.argv):
+    # setuptools copies whatever its build folder holds into the wheel: a module compiled by an earlier build
+    # and dropped from COMPILED since would be installed beside its source, and shadow it
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
 if not BUILDS.intersection(sys.argv):
     pass
 elif reason is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -23,6 +24,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    # what an earlier build left in setuptools' build folder (a module compiled then, dropped from the list
+    # since) must not reach the wheel: the build starts from an empty folder
+    stale = ROOT / "build" / f"lib.{sysconfig.get_platform()}-cpython-{sys.version_info[0]}{sys.version_info[1]}"
+    stale = stale / "haproxy_guard" / "policies" / f"stale_module{sysconfig.get_config_var('EXT_SUFFIX')}"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"not a module")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(ROOT)],
         check=True,
@@ -46,6 +53,9 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     ):
         assert f"haproxy_guard/{module}" in names
     assert "haproxy_guard/py.typed" in names
+    assert not [name for name in names if "stale_module" in name], "a stale build output reached the wheel"
+    compiled = [name for name in names if name.endswith(".so")]
+    assert any("native__mypyc" in name for name in compiled), "the wheel's hot path is not compiled"
 
 
 def test_installs_beside_pypi_certs_and_policies(wheel: Path, tmp_path: Path) -> None:
