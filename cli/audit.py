@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,9 @@ from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.engine import Evaluation
 from haproxy_guard.policies.haproxy.validator import Validator
 from haproxy_guard.policies.model.findings import Finding, Severity
+from haproxy_guard.policies.model.mounts import configmap_volumes
 from haproxy_guard.policies.model.settings import Settings
-from haproxy_guard.policies.model.workload import Workload
+from haproxy_guard.policies.model.workload import Workload, pod_spec_of
 
 
 @dataclass(frozen=True)
@@ -96,20 +97,63 @@ def audit(documents: Iterable[Document], settings: Settings, validator: Validato
     index = InputIndex()
     context = index.context(validator)
     pool = ThreadPoolExecutor(max_workers=settings.validator_concurrency)
+    # Workloads that mount the same configuration through the same images mostly share their checks: the first
+    # of each goes to the pool, the others to one more thread once that first is done, so their (Python) checks
+    # run while the pool's threads wait on `haproxy -c`, instead of all of them after the last run.
+    followers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-followers")
 
     def one(document: Document) -> Audited:
         evaluation = engine.check(document.obj, settings, namespace=document.namespace, context=context)
         return slim(Audited(document, evaluation))
+
+    def after(leader: Future[Audited], document: Document) -> Audited:
+        wait([leader])
+        return one(document)
 
     futures: list[Future[Audited] | Document] = []
     try:
         for document in documents:
             index.add(document.obj)
             futures.append(document if _needs_others(document.obj) else pool.submit(one, document))
-        pending = [item if isinstance(item, Future) else pool.submit(one, item) for item in futures]
+        leaders: dict[tuple[Any, ...], Future[Audited]] = {}
+        pending: list[Future[Audited]] = []
+        for item in futures:
+            if isinstance(item, Future):
+                pending.append(item)
+                continue
+            key = _shared_checks(item, index)
+            leader = leaders.get(key) if key is not None else None
+            if leader is not None:
+                pending.append(followers.submit(after, leader, item))
+                continue
+            pending.append(pool.submit(one, item))
+            if key is not None:
+                leaders[key] = pending[-1]
         return [future.result() for future in pending]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        followers.shutdown(wait=True, cancel_futures=True)
+
+
+def _shared_checks(document: Document, index: InputIndex) -> tuple[Any, ...] | None:
+    """What decides a workload's configuration checks, roughly (only the order of work depends on it): the
+    content of each ConfigMap it mounts and its containers' images; None for anything else."""
+    found = pod_spec_of(document.obj)
+    if found is None:
+        return None
+    volumes = configmap_volumes(found[1])
+    if not volumes:
+        return None
+    contents = []
+    for name in sorted(set(volumes.values())):
+        configmap = index.configmap(document.namespace, name)
+        data = configmap.get("data") if configmap is not None else None
+        contents.append(tuple(sorted((str(k), str(v)) for k, v in data.items())) if isinstance(data, dict) else name)
+    containers = found[1].get("containers")
+    images = (
+        tuple(str(c.get("image")) for c in containers if isinstance(c, dict)) if isinstance(containers, list) else ()
+    )
+    return (tuple(contents), images)
 
 
 def slim(result: Audited) -> Audited:

@@ -217,3 +217,53 @@ def test_input_index_keeps_the_first_match_in_input_order() -> None:
     assert index.configmap("edge", "c") is anywhere  # a document without a namespace matches any
     assert index.configmap("other", "missing") is None
     assert [pdb["metadata"]["name"] for pdb in index.budgets("x")] == ["p"] and index.budgets("y") == []
+
+
+def test_workloads_sharing_their_checks_wait_for_the_first_and_answer_as_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first workload of each configuration runs in the pool; the others (same ConfigMap content, same
+    images) run on the followers' thread once that first one is done, and the results are those of every
+    workload checked on its own, in input order."""
+    import threading
+    import time
+
+    from bench.corpus import write
+    from haproxy_guard.cli import audit as audit_module
+    from haproxy_guard.policies import engine
+
+    write(tmp_path, releases=12, others=3, configs=3)
+    events: list[tuple[str, str, str, float]] = []  # (name, kind, thread, when) at start and at end
+    check = engine.check
+
+    def recording(obj: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        name, thread = f"{obj['kind']}/{obj['metadata']['name']}", threading.current_thread().name
+        events.append((name, "start", thread, time.monotonic()))
+        try:
+            return check(obj, *args, **kwargs)
+        finally:
+            events.append((name, "end", thread, time.monotonic()))
+
+    monkeypatch.setattr(engine, "check", recording)  # cli.audit calls it through the module
+    validator = build_validator()
+    results = audit(iter_documents([str(tmp_path)]), Settings(), validator)
+    monkeypatch.undo()
+    alone = [
+        audit_module.slim(audit_module.Audited(document, engine.check(document.obj, Settings(), namespace=document.namespace, context=context)))
+        for documents in [list(iter_documents([str(tmp_path)]))]
+        for context in [audit_module.input_context((d.obj for d in documents), validator)]
+        for document in documents
+    ]  # fmt: skip
+    assert [(r.document.file, r.document.index, r.findings) for r in results] == [
+        (r.document.file, r.document.index, r.findings) for r in alone
+    ]
+    started = {name: (thread, when) for name, kind, thread, when in events if kind == "start"}
+    ended = {name: when for name, kind, _, when in events if kind == "end"}
+    deployments = [f"Deployment/edge-{index:04}" for index in range(12)]  # release i uses configuration i % 3
+    for index, name in enumerate(deployments):
+        thread, when = started[name]
+        if index < 3:
+            assert not thread.startswith("audit-followers"), name
+        else:
+            assert thread.startswith("audit-followers"), name
+            assert when >= ended[deployments[index % 3]], f"{name} started before the first of its configuration ended"
