@@ -12,7 +12,6 @@ The serve log's first lines and `haproxy-guard --version` say which one runs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import runpy
@@ -20,6 +19,7 @@ import shutil
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 from setuptools import setup
 
@@ -43,46 +43,40 @@ def _cannot_compile() -> str | None:
 
 
 def _clean(root: Path) -> None:
-    """Remove what an earlier build compiled in place (the editable install builds beside the sources): a
-    module dropped from COMPILED, or built against another runtime, must not shadow its `.py`."""
+    """Remove what an earlier editable build compiled beside the sources (and its digests): a module dropped
+    from COMPILED, or built against another runtime, must not shadow its `.py`."""
     for package in ("haproxy_guard", "policies", "webhook", "cli", "certs", "drill"):
         for built in (root / package).rglob("*.so"):
             built.unlink()
+    (root / "haproxy_guard" / "native.lock").unlink(missing_ok=True)
 
 
-def _record_sources(root: Path, compiled: list[str]) -> None:
-    """`haproxy_guard/native.lock`: the digest of each compiled module's source, for the tests to notice a
-    source changed after it was compiled (tests/test_native.py)."""
-    digests = {path: hashlib.sha256((root / path).read_bytes()).hexdigest() for path in compiled}  # as native.digest
-    (root / "haproxy_guard" / "native.lock").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
-
-
-ROOT = Path(__file__).resolve().parent
-ext_modules = []
-reason = _cannot_compile()
-in_place = bool(IN_PLACE.intersection(sys.argv))
-if BUILDS.intersection(sys.argv):
+def _extensions(root: Path) -> list[Any]:
+    """The extension modules to build: mypyc's, or none (metadata only, or no compiler)."""
+    if not BUILDS.intersection(sys.argv):
+        return []
     # setuptools copies whatever its build folder holds into the wheel: a module compiled by an earlier build
     # and dropped from COMPILED since would be installed beside its source, and shadow it
-    shutil.rmtree(ROOT / "build", ignore_errors=True)
-if not BUILDS.intersection(sys.argv):
-    pass
-elif reason is not None:
-    # All or nothing: the compiled modules share one runtime library, so none is built when it cannot be
+    shutil.rmtree(root / "build", ignore_errors=True)
+    in_place = bool(IN_PLACE.intersection(sys.argv))
     if in_place:
-        _clean(ROOT)
-        (ROOT / "haproxy_guard" / "native.lock").unlink(missing_ok=True)
-    print(f"haproxy-guard: {reason}: building the pure-Python package", file=sys.stderr)
-else:
-    from mypyc.build import mypycify  # a build requirement (pyproject.toml)
+        _clean(root)
+    reason = _cannot_compile()
+    if reason is not None:
+        # All or nothing: the compiled modules share one runtime library, so none is built when it cannot be
+        print(f"haproxy-guard: {reason}: building the pure-Python package", file=sys.stderr)
+        return []
+    from mypyc.build import mypycify  # noqa: PLC0415 - a build requirement (pyproject.toml), only for builds
 
-    native = runpy.run_path(str(ROOT / "haproxy_guard" / "native.py"))
-    if in_place:
-        _clean(ROOT)
-        _record_sources(ROOT, list(native["COMPILED"]))
+    native = runpy.run_path(str(root / "haproxy_guard" / "native.py"))
+    if in_place:  # `haproxy_guard/native.lock`: for the tests to notice a source changed since (test_native.py)
+        digests = {path: native["digest"](root / path) for path in native["COMPILED"]}
+        (root / "haproxy_guard" / "native.lock").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
     # mypy's own settings, not the project's [tool.mypy] (its pydantic plugin is not a build requirement):
     # what the compiled modules import from outside them and is not installed here is typed Any
     options = ["--config-file", os.devnull, "--ignore-missing-imports"]
-    ext_modules = mypycify([*options, *native["COMPILED"]], group_name=native["GROUP"], opt_level="3")
+    extensions: list[Any] = mypycify([*options, *native["COMPILED"]], group_name=native["GROUP"], opt_level="3")
+    return extensions
 
-setup(ext_modules=ext_modules)
+
+setup(ext_modules=_extensions(Path(__file__).resolve().parent))

@@ -1,6 +1,6 @@
 """Which modules the build compiles to C with mypyc, and which of them this process runs compiled.
 
-`setup.py` reads `COMPILED` and `GROUP` from this file by path (it imports nothing of the package, so the
+`setup.py` reads `COMPILED`, `GROUP` and `digest` from this file by path (it imports nothing of the package, so the
 build needs none of its dependencies). The `.py` source of each module is installed beside its compiled
 form and runs wherever the compiled one is missing (`HAPROXY_GUARD_COMPILE=0`, or no C compiler at build
 time): the answers are the same either way, which `tests/test_native.py` checks on the golden inputs.
