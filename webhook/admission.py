@@ -8,7 +8,7 @@ app runs it off the event loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from haproxy_guard.policies import engine
@@ -19,6 +19,7 @@ from haproxy_guard.policies.model.json_text import standard_json
 from haproxy_guard.policies.model.mounts import configmap_volumes
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import pod_spec_of
+from haproxy_guard.policies.mutation_memo import Memo, Read, RecordingSource, fingerprint, still_current
 from haproxy_guard.webhook.review import WRITE_OPERATIONS, AdmissionRequest, response_review
 
 MAX_WARNING_CHARS = 256  # the API server may truncate longer warnings
@@ -70,6 +71,7 @@ class Prepared:
 
 
 NOT_BLOCKING = Prepared(blocking=False)
+_CLUSTER_KINDS = frozenset({"Deployment", "StatefulSet"})  # the kinds whose checks read PodDisruptionBudgets
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ class Admission:
 
     settings: Settings
     context: Context = EMPTY_CONTEXT
+    replies: Memo[tuple[tuple[Read, ...], dict[str, Any]]] = field(default_factory=Memo, compare=False, repr=False)
+    """`/mutate`'s replies (without the uid) by the object's `mutation_memo.fingerprint`, with the ConfigMaps
+    the fixes were given: a rollout sends the same workload again and again with a new name, labels and
+    image tag, and while those ConfigMaps are unchanged it is answered without copying, fixing and diffing
+    it again."""
 
     def prepare(self, request: AdmissionRequest) -> Prepared:
         """Whether deciding may block, with the ConfigMap view made to know it (`validate` reuses it)."""
@@ -91,7 +98,7 @@ class Admission:
             if configmap is None or validator is None:
                 return NOT_BLOCKING
             return Prepared(not validator.answered(configmap.bundle(), configmap.version), configmap)
-        if self.context.pdbs is not None and request.object.get("kind") in {"Deployment", "StatefulSet"}:
+        if self.context.pdbs is not None and request.object.get("kind") in _CLUSTER_KINDS:
             return Prepared(blocking=True)
         return Prepared(self.context.configmaps is not None and _mounts_configmaps(request.object))
 
@@ -99,20 +106,34 @@ class Admission:
         """The reply with the patch; `prepared` as for `validate` (no ConfigMap is ever mutated)."""
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
+        key = fingerprint(request.object, request.namespace, request.operation, self.settings.image_patterns)
+        source = self.context.configmaps
+        if key is not None:
+            remembered = self.replies.get(key)
+            if remembered is not None and still_current(remembered[0], source):
+                reply = remembered[1]
+                return {**reply, "response": {"uid": request.uid, **reply["response"]}}
+        recording = RecordingSource(source) if source is not None else None
         mutation = engine.mutate(
             request.object,
             self.settings,
             namespace=request.namespace,
             operation=request.operation,
-            context=self.context,
+            # no fix reads PodDisruptionBudgets: only the ConfigMaps, noted for the memo
+            context=Context(self.context.validator, recording),
         )
         annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
-        return response_review(
+        reply = response_review(
             request.uid,
             patch=mutation.patch,
             warnings=[warning_text(finding) for finding in mutation.findings],
             audit_annotations=annotations,
         )
+        if key is not None:  # kept without the uid; the reply's parts are only read, never changed
+            response = {name: value for name, value in reply["response"].items() if name != "uid"}
+            reads = tuple(recording.reads) if recording is not None else ()
+            self.replies.put(key, (reads, {**reply, "response": response}))
+        return reply
 
     def validate(self, request: AdmissionRequest, prepared: Prepared = NOT_BLOCKING) -> dict[str, Any]:
         if request.operation not in WRITE_OPERATIONS or request.object is None:

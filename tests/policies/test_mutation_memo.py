@@ -1,0 +1,229 @@
+"""The `/mutate` memo (`policies/mutation_memo.py`, used by `webhook/admission.py`): a remembered reply is
+the engine's own reply, for every golden input varied in every part the fingerprint leaves out, and it is
+only reused while the ConfigMaps the fixes read are the same."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from haproxy_guard.policies import engine
+from haproxy_guard.policies.context import Context
+from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import inspect_workload, pod_spec_of
+from haproxy_guard.policies.mutation_memo import MAX_KEY_BYTES, Memo, RecordingSource, fingerprint, still_current
+from haproxy_guard.policies.settings_file import parse_settings
+from haproxy_guard.webhook.admission import Admission, warning_text
+from haproxy_guard.webhook.review import AdmissionRequest, parse_review, response_review
+from tests.helpers import golden_context, golden_id, golden_inputs, load_yaml, review
+
+WORKLOAD_INPUTS = [path for path in golden_inputs() if load_yaml(path).get("kind") != "ConfigMap"]
+
+
+def _request(obj: dict[str, Any], operation: str = "CREATE", uid: str = "uid-1") -> AdmissionRequest:
+    return parse_review(orjson.dumps(review(obj, operation, uid=uid)))
+
+
+def _engine_reply(obj: dict[str, Any], settings: Settings, context: Context, request: AdmissionRequest) -> Any:
+    """The reply made straight from `engine.mutate` with the whole context (PDBs included)."""
+    mutation = engine.mutate(obj, settings, namespace=request.namespace, operation=request.operation, context=context)
+    annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
+    return response_review(
+        request.uid,
+        patch=mutation.patch,
+        warnings=[warning_text(finding) for finding in mutation.findings],
+        audit_annotations=annotations,
+    )
+
+
+def _containers(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    found = pod_spec_of(obj)
+    assert found is not None
+    for key in ("containers", "initContainers"):
+        yield from (container for container in found[1].get(key) or [] if isinstance(container, dict))
+
+
+def _retag(image: str, index: int) -> str:
+    """The same repository and branch with another patch release (or a patch release added)."""
+    reference, _, digest = image.partition("@")
+    slash, colon = reference.rfind("/"), reference.rfind(":")
+    repository, tag = (reference[:colon], reference[colon + 1 :]) if colon > slash else (reference, "")
+    parts = tag.split(".")
+    if len(parts) >= 2 and parts[0].lstrip("v").isdigit() and parts[1].split("-")[0].isdigit():
+        tag = f"{parts[0]}.{parts[1].split('-')[0]}.{90 + index}"
+    return f"{repository}:{tag}" if tag else repository + ("@" + digest if digest else "")
+
+
+def _unread_variants(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Copies of `obj` changed only where the fingerprint does not look."""
+    for index in range(3):
+        variant = copy.deepcopy(obj)
+        metadata = variant.setdefault("metadata", {})
+        metadata["name"] = f"{metadata.get('name', 'x')}-v{index}"
+        metadata["labels"] = {**(metadata.get("labels") or {}), "release": f"r{index}"}
+        metadata.update(uid=f"u-{index}", resourceVersion=str(100 + index), generation=index + 1)
+        metadata["managedFields"] = [{"manager": f"m{index}", "operation": "Apply"}]
+        metadata["creationTimestamp"] = f"2026-11-29T10:0{index}:00Z"
+        template = variant.get("spec", {}).get("template")
+        if isinstance(template, dict):
+            template.setdefault("metadata", {}).setdefault("labels", {})["release"] = f"r{index}"
+        for container in _containers(variant):
+            if isinstance(container.get("image"), str):
+                container["image"] = _retag(container["image"], index)
+                if index == 2:
+                    container["image"] = "registry.local:5000/" + container["image"]
+        yield f"unread-{index}", variant
+
+
+def _read_variants(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Copies of `obj` changed where the fixes read: they must not get the remembered reply."""
+    annotated = copy.deepcopy(obj)
+    annotated.setdefault("metadata", {}).setdefault("annotations", {})["haproxy-guard.io/skip"] = "true"
+    yield "skip-annotation", annotated
+    stripped = copy.deepcopy(obj)
+    for container in _containers(stripped):
+        container.pop("lifecycle", None)
+        container.pop("readinessProbe", None)
+    if stripped != obj:
+        yield "no-lifecycle", stripped
+    graced = copy.deepcopy(obj)
+    found = pod_spec_of(graced)
+    assert found is not None
+    found[1]["terminationGracePeriodSeconds"] = int(found[1].get("terminationGracePeriodSeconds") or 0) + 7
+    yield "grace-period", graced
+    rebranched = copy.deepcopy(obj)
+    for container in _containers(rebranched):
+        if isinstance(container.get("image"), str):
+            container["image"] = "haproxy:2.6"
+    yield "other-branch", rebranched
+
+
+@pytest.mark.parametrize("input_path", WORKLOAD_INPUTS, ids=golden_id)
+def test_a_remembered_reply_is_the_engines_reply(input_path: Path, validator: Validator) -> None:
+    case = input_path.parent
+    context = golden_context(case, validator)
+    settings_path = case / "settings.yaml"
+    settings = parse_settings(load_yaml(settings_path) if settings_path.exists() else {}, str(settings_path))
+    admission = Admission(settings, context)
+    obj = load_yaml(input_path)
+    sequence = [("input", obj), *_unread_variants(obj), *_read_variants(obj), ("input again", obj)]
+    for operation in ("CREATE", "UPDATE"):
+        for position, (label, variant) in enumerate(sequence):
+            request = _request(variant, operation, uid=f"{operation}-{position}")
+            before = copy.deepcopy(variant)
+            reply = admission.mutate(request)
+            assert reply == _engine_reply(variant, settings, context, request), f"{operation} {label}"
+            assert variant == before, "the memo must not change the object"
+    if inspect_workload(obj, settings.image_patterns) is not None:
+        assert admission.replies.hits >= 2 * 4, "the unread variants and the input again are remembered"
+
+
+def test_the_fingerprint_ignores_exactly_the_unread_parts() -> None:
+    obj = load_yaml(WORKLOAD_INPUTS[0])
+    key = fingerprint(obj, "team", "CREATE", ())
+    assert key is not None
+    for label, variant in _unread_variants(obj):
+        assert fingerprint(variant, "team", "CREATE", ()) == key, label
+    for label, variant in _read_variants(obj):
+        assert fingerprint(variant, "team", "CREATE", ()) != key, label
+    assert fingerprint(obj, "other-team", "CREATE", ()) != key
+    assert fingerprint(obj, "team", "UPDATE", ()) != key
+    # an image that only an extra pattern makes HAProxy: the pattern decides, so it is part of what is read
+    custom = copy.deepcopy(obj)
+    next(_containers(custom))["image"] = "team/edge-proxy:1.0"
+    assert fingerprint(custom, "team", "CREATE", ()) != fingerprint(custom, "team", "CREATE", ("edge-proxy",))
+
+
+def test_no_fingerprint_for_other_objects_and_oversized_or_unencodable_ones() -> None:
+    obj = load_yaml(WORKLOAD_INPUTS[0])
+    assert fingerprint({"apiVersion": "v1", "kind": "ConfigMap", "data": {}}, None, "CREATE", ()) is None
+    large = copy.deepcopy(obj)
+    large.setdefault("metadata", {}).setdefault("annotations", {})["big"] = "x" * MAX_KEY_BYTES
+    assert fingerprint(large, None, "CREATE", ()) is None
+    huge_number = copy.deepcopy(obj)
+    huge_number["spec"]["replicas"] = 2**70  # exact in Python, not encodable by orjson
+    assert fingerprint(huge_number, None, "CREATE", ()) is None
+
+
+def _configmap(text: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "edge-config", "namespace": "default"},
+        "data": {"haproxy.cfg": text},
+    }
+
+
+def _mounting_deployment(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "edge"}},
+            "template": {
+                "metadata": {"labels": {"app": "edge", "release": name}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "haproxy",
+                            "image": "haproxy:2.8.5",
+                            "volumeMounts": [{"name": "config", "mountPath": "/usr/local/etc/haproxy"}],
+                        }
+                    ],
+                    "volumes": [{"name": "config", "configMap": {"name": "edge-config"}}],
+                },
+            },
+        },
+    }
+
+
+def test_a_changed_configmap_is_read_again_and_changes_the_reply(validator: Validator) -> None:
+    current = {"object": _configmap("global\n  maxconn 100\n")}
+    calls: list[str] = []
+
+    def source(namespace: str | None, name: str) -> dict[str, Any] | None:
+        calls.append(name)
+        return current["object"] if name == "edge-config" else None
+
+    context = Context(validator, source)
+    admission = Admission(Settings(), context)
+    first = admission.mutate(_request(_mounting_deployment("a")))
+    assert first == _engine_reply(_mounting_deployment("a"), Settings(), context, _request(_mounting_deployment("a")))
+    second = admission.mutate(_request(_mounting_deployment("b")))
+    assert admission.replies.hits == 1 and second == first, "same ConfigMap object: remembered"
+    current["object"] = _configmap("global\n  maxconn 200\n")  # what a re-read after a change gives
+    third = admission.mutate(_request(_mounting_deployment("c")))
+    assert third != first, "the config hash follows the new content"
+    assert third == _engine_reply(_mounting_deployment("c"), Settings(), context, _request(_mounting_deployment("c")))
+    assert admission.mutate(_request(_mounting_deployment("d"))) == third
+    assert calls.count("edge-config") >= 4, "each reuse asks the source again"
+
+
+def test_still_current_compares_identity_not_equality() -> None:
+    held = {"data": {"haproxy.cfg": "x"}}
+    recording = RecordingSource(lambda namespace, name: held if name == "cfg" else None)
+    assert recording("ns", "cfg") is held and recording("ns", "missing") is None
+    reads = tuple(recording.reads)
+    assert still_current(reads, recording.source)
+    assert not still_current(reads, lambda namespace, name: copy.deepcopy(held) if name == "cfg" else None)
+    assert not still_current(reads, None)
+    assert still_current((), None), "nothing read: nothing to compare"
+
+
+def test_the_memo_is_bounded_and_drops_the_oldest_first() -> None:
+    memo: Memo[int] = Memo(max_entries=3)
+    for number in range(5):
+        memo.put(b"k%d" % number, number)
+    assert len(memo) == 3
+    assert memo.get(b"k0") is None and memo.get(b"k1") is None
+    assert [memo.get(b"k%d" % n) for n in (2, 3, 4)] == [2, 3, 4]
+    memo.put(b"k4", 40)  # replacing an entry evicts nothing
+    assert len(memo) == 3 and memo.get(b"k2") == 2 and memo.get(b"k4") == 40
+    assert (memo.hits, memo.misses) == (5, 2)
