@@ -115,21 +115,30 @@ def audit(documents: Iterable[Document], settings: Settings, validator: Validato
         for document in documents:
             index.add(document.obj)
             futures.append(document if _needs_others(document.obj) else pool.submit(one, document))
+        # The first workload of each configuration goes to the pool at once (its checks wait on `haproxy -c`);
+        # what needs no new run (documents without a configuration, then the workloads sharing a first one's,
+        # in the order of their first) goes to the followers' thread, whose Python work then overlaps the runs
         leaders: dict[tuple[Any, ...], Future[Audited]] = {}
-        pending: list[Future[Audited]] = []
+        shared: dict[tuple[Any, ...], list[tuple[int, Document]]] = {}
+        pending: list[Future[Audited] | None] = []
         for item in futures:
             if isinstance(item, Future):
                 pending.append(item)
                 continue
             key = _shared_checks(item, index)
-            leader = leaders.get(key) if key is not None else None
-            if leader is not None:
-                pending.append(followers.submit(after, leader, item))
-                continue
-            pending.append(pool.submit(one, item))
-            if key is not None:
-                leaders[key] = pending[-1]
-        return [future.result() for future in pending]
+            if key is None:
+                pending.append(followers.submit(one, item))
+            elif key in leaders:
+                shared[key].append((len(pending), item))
+                pending.append(None)
+            else:
+                leaders[key] = pool.submit(one, item)
+                shared[key] = []
+                pending.append(leaders[key])
+        for key, waiting in shared.items():
+            for position, document in waiting:
+                pending[position] = followers.submit(after, leaders[key], document)
+        return [future.result() for future in pending if future is not None]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         followers.shutdown(wait=True, cancel_futures=True)

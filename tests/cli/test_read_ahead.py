@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from haproxy_guard.cli import read_ahead
+from haproxy_guard.cli.entry import BATCH_COLLECTOR_THRESHOLDS
 from haproxy_guard.cli.manifests import ManifestError, iter_documents
 from haproxy_guard.cli.read_ahead import iter_documents_ahead
 from tests.helpers import ROOT
@@ -162,3 +163,23 @@ sys.exit(entry.main(sys.argv[1:]))
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert ahead.stdout == direct.stdout and ahead.returncode == direct.returncode
+
+
+@pytest.mark.parametrize(("command", "batch"), [("audit", True), ("mutate", True), ("check-config", False)])
+def test_batch_commands_collect_cycles_less_often(folder: Path, tmp_path: Path, command: str, batch: bool) -> None:
+    # `audit` and `mutate` hold many acyclic objects: the console script raises the collector's thresholds for
+    # them (entry.BATCH_COLLECTOR_THRESHOLDS), and leaves every other command at Python's
+    code = """
+import gc, sys
+from haproxy_guard.cli import entry
+code = entry.main(sys.argv[1:])
+print(gc.get_threshold(), file=sys.stderr)
+sys.exit(code)
+"""
+    (tmp_path / "haproxy.cfg").write_text("global\n  maxconn 100\n")
+    target = str(folder) if command != "check-config" else str(tmp_path / "haproxy.cfg")
+    result = subprocess.run(
+        [sys.executable, "-c", code, command, target], capture_output=True, text=True, check=False, timeout=120
+    )
+    expected = BATCH_COLLECTOR_THRESHOLDS if batch else (700, 10, 10)
+    assert result.stderr.strip().splitlines()[-1] == str(expected), result.stderr
