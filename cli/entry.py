@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from haproxy_guard.cli.arguments import build_parser
 
-
 BATCH_COLLECTOR_THRESHOLDS = (10_000, 20, 20)
 """The cyclic collector's thresholds for `audit` and `mutate` (Python's are 700, 10, 10). A large input is
 hundreds of thousands of acyclic objects (parsed documents, their findings) that reference counting frees;

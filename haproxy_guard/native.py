@@ -26,7 +26,7 @@ COMPILED = (
     "haproxy_guard/policies/engine.py",
     "haproxy_guard/policies/policy.py",
     "haproxy_guard/policies/registry.py",
-    "haproxy_guard/policies/mutation_memo.py",
+    "haproxy_guard/policies/answer_memo.py",
     "haproxy_guard/policies/context.py",
     "haproxy_guard/policies/model/container_view.py",
     "haproxy_guard/policies/model/health.py",

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from haproxy_guard.policies import engine
+from haproxy_guard.policies.answer_memo import Memo, Read, Recorder, fingerprint, still_current
 from haproxy_guard.policies.context import EMPTY_CONTEXT, Context
 from haproxy_guard.policies.model.configmap import HAProxyConfigMap, inspect_configmap
 from haproxy_guard.policies.model.findings import Finding, Severity
 from haproxy_guard.policies.model.json_text import standard_json
 from haproxy_guard.policies.model.mounts import configmap_volumes
+from haproxy_guard.policies.model.objects import object_identity
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import pod_spec_of
-from haproxy_guard.policies.mutation_memo import Memo, Read, RecordingSource, fingerprint, still_current
 from haproxy_guard.webhook.review import WRITE_OPERATIONS, AdmissionRequest, response_review
 
 MAX_WARNING_CHARS = 256  # the API server may truncate longer warnings
@@ -31,11 +32,17 @@ def warning_text(finding: Finding) -> str:
     return text if len(text) <= MAX_WARNING_CHARS else text[: MAX_WARNING_CHARS - 1] + "…"
 
 
+def _where(kind: str, namespace: str | None, name: str) -> str:
+    return f"{kind} {namespace + '/' if namespace else ''}{name}"
+
+
+def _reasons(findings: tuple[Finding, ...]) -> str:
+    return "; ".join(f"[{finding.policy}] {finding.message}" for finding in findings)
+
+
 def _denial_message(findings: tuple[Finding, ...]) -> str:
     first = findings[0]
-    where = f"{first.kind} {first.namespace + '/' if first.namespace else ''}{first.name}"
-    reasons = "; ".join(f"[{finding.policy}] {finding.message}" for finding in findings)
-    return f"haproxy-guard denied {where}: {reasons}"
+    return f"haproxy-guard denied {_where(first.kind, first.namespace, first.name)}: {_reasons(findings)}"
 
 
 def _findings_annotation(findings: tuple[Finding, ...]) -> str:
@@ -74,17 +81,53 @@ NOT_BLOCKING = Prepared(blocking=False)
 _CLUSTER_KINDS = frozenset({"Deployment", "StatefulSet"})  # the kinds whose checks read PodDisruptionBudgets
 
 
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    """An answer kept by fingerprint: what the engine read from the cluster, and the reply without its uid
+    (and, for a denial, without the object's name: `denied` holds the reasons after it)."""
+
+    reads: tuple[Read, ...]
+    reply: dict[str, Any]
+    denied: str | None = None
+
+    def answer(self, request: AdmissionRequest) -> dict[str, Any]:
+        """The reply for `request` (its parts are shared between replies: only read, never changed)."""
+        response = {"uid": request.uid, **self.reply["response"]}
+        if self.denied is not None:
+            assert request.object is not None
+            name, namespace = object_identity(request.object, request.namespace)
+            where = _where(str(request.object.get("kind")), namespace, name)
+            response["status"] = {**response["status"], "message": f"haproxy-guard denied {where}: {self.denied}"}
+        return {**self.reply, "response": response}
+
+
+def _remembered(reads: list[Read], reply: dict[str, Any], denied: str | None = None) -> _Remembered:
+    response = {name: value for name, value in reply["response"].items() if name != "uid"}
+    return _Remembered(tuple(reads), {**reply, "response": response}, denied)
+
+
+def _settled(evaluation: engine.Evaluation) -> bool:
+    """Whether the evaluation's answer may be kept: every `haproxy -c` it ran gave a lasting answer (not
+    "validator busy" nor a timeout, which a retry may not repeat)."""
+    workload = evaluation.workload
+    if workload is None:
+        return True
+    results = (mounted.subject.checked for mounted in workload.configs)
+    return all(result is None or result.cacheable for result in results)
+
+
 @dataclass(frozen=True)
 class Admission:
-    """Everything a decision needs: settings, the validator and where mounted ConfigMaps come from."""
+    """Everything a decision needs: settings, the validator and where mounted ConfigMaps come from.
+
+    Both webhooks remember their answers on workloads (`policies/answer_memo.py`): a rollout sends the same
+    workload again and again with a new name, labels and image tag, and while the ConfigMaps and PDBs the
+    engine read are unchanged it is answered without copying, checking, fixing and diffing it again."""
 
     settings: Settings
     context: Context = EMPTY_CONTEXT
-    replies: Memo[tuple[tuple[Read, ...], dict[str, Any]]] = field(default_factory=Memo, compare=False, repr=False)
-    """`/mutate`'s replies (without the uid) by the object's `mutation_memo.fingerprint`, with the ConfigMaps
-    the fixes were given: a rollout sends the same workload again and again with a new name, labels and
-    image tag, and while those ConfigMaps are unchanged it is answered without copying, fixing and diffing
-    it again."""
+    mutations: Memo[_Remembered] = field(default_factory=Memo, compare=False, repr=False)
+    validations: Memo[_Remembered] = field(default_factory=Memo, compare=False, repr=False)
 
     def prepare(self, request: AdmissionRequest) -> Prepared:
         """Whether deciding may block, with the ConfigMap view made to know it (`validate` reuses it)."""
@@ -107,20 +150,18 @@ class Admission:
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
         key = fingerprint(request.object, request.namespace, request.operation, self.settings.image_patterns)
-        source = self.context.configmaps
+        no_pdbs = Context(self.context.validator, self.context.configmaps)  # no fix reads PodDisruptionBudgets
         if key is not None:
-            remembered = self.replies.get(key)
-            if remembered is not None and still_current(remembered[0], source):
-                reply = remembered[1]
-                return {**reply, "response": {"uid": request.uid, **reply["response"]}}
-        recording = RecordingSource(source) if source is not None else None
+            remembered = self.mutations.get(key)
+            if remembered is not None and still_current(remembered.reads, no_pdbs):
+                return remembered.answer(request)
+        recorder = Recorder(no_pdbs)
         mutation = engine.mutate(
             request.object,
             self.settings,
             namespace=request.namespace,
             operation=request.operation,
-            # no fix reads PodDisruptionBudgets: only the ConfigMaps, noted for the memo
-            context=Context(self.context.validator, recording),
+            context=recorder.context,
         )
         annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
         reply = response_review(
@@ -129,24 +170,40 @@ class Admission:
             warnings=[warning_text(finding) for finding in mutation.findings],
             audit_annotations=annotations,
         )
-        if key is not None:  # kept without the uid; the reply's parts are only read, never changed
-            response = {name: value for name, value in reply["response"].items() if name != "uid"}
-            reads = tuple(recording.reads) if recording is not None else ()
-            self.replies.put(key, (reads, {**reply, "response": response}))
+        if key is not None:
+            self.mutations.put(key, _remembered(recorder.reads, reply))
         return reply
 
     def validate(self, request: AdmissionRequest, prepared: Prepared = NOT_BLOCKING) -> dict[str, Any]:
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
+        key = None
+        if prepared.configmap is None:
+            patterns = self.settings.image_patterns
+            # the pod template's labels matter only to the PDB check, which needs the namespace's PDBs
+            pod_labels = self.context.pdbs is not None
+            key = fingerprint(request.object, request.namespace, request.operation, patterns, pod_labels=pod_labels)
+        if key is not None:
+            remembered = self.validations.get(key)
+            if remembered is not None and still_current(remembered.reads, self.context):
+                return remembered.answer(request)
+        recorder = Recorder(self.context)
         evaluation = engine.check(
             request.object,
             self.settings,
             namespace=request.namespace,
-            context=self.context,
+            context=recorder.context,
             configmap=prepared.configmap,
         )
+        reply, reasons = self._validation_reply(request.uid, evaluation)
+        if key is not None and _settled(evaluation):
+            self.validations.put(key, _remembered(recorder.reads, reply, reasons))
+        return reply
+
+    def _validation_reply(self, uid: str, evaluation: engine.Evaluation) -> tuple[dict[str, Any], str | None]:
+        """The reply, and for a denial the reasons its message gives after the object's name."""
         if not evaluation.findings:
-            return response_review(request.uid)
+            return response_review(uid), None
         denied = evaluation.denied
         annotations = {
             key: value
@@ -157,10 +214,12 @@ class Admission:
             if value
         }
         annotations["findings"] = _findings_annotation(evaluation.findings)
-        return response_review(
-            request.uid,
+        reasons = _reasons(denied) if denied else None
+        reply = response_review(
+            uid,
             allowed=not denied,
             message=_denial_message(denied) if denied else None,
             warnings=[warning_text(finding) for finding in evaluation.warned],
             audit_annotations=annotations,
         )
+        return reply, reasons

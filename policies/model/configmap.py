@@ -125,6 +125,11 @@ class ConfigSubject:
     _result: ValidationResult | None = None
 
     @property
+    def checked(self) -> ValidationResult | None:
+        """The validation's result once it ran (None before, or without a validator)."""
+        return self._result
+
+    @property
     def validation(self) -> ValidationResult | None:
         if self.validator is None:
             return None

@@ -1,6 +1,6 @@
-"""The `/mutate` memo (`policies/mutation_memo.py`, used by `webhook/admission.py`): a remembered reply is
-the engine's own reply, for every golden input varied in every part the fingerprint leaves out, and it is
-only reused while the ConfigMaps the fixes read are the same."""
+"""The webhooks' memo of answers (`policies/answer_memo.py`, used by `webhook/admission.py`): a remembered
+reply is the reply made afresh, for every golden input varied in every part the fingerprint leaves out and
+in parts it keeps, and it is only reused while the ConfigMaps and PDBs the engine read are the same."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 from haproxy_guard.policies import engine
+from haproxy_guard.policies.answer_memo import MAX_KEY_BYTES, Memo, Recorder, fingerprint, still_current
 from haproxy_guard.policies.context import Context
-from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import inspect_workload, pod_spec_of
-from haproxy_guard.policies.mutation_memo import MAX_KEY_BYTES, Memo, RecordingSource, fingerprint, still_current
 from haproxy_guard.policies.settings_file import parse_settings
 from haproxy_guard.webhook.admission import Admission, warning_text
 from haproxy_guard.webhook.review import AdmissionRequest, parse_review, response_review
@@ -60,8 +60,9 @@ def _retag(image: str, index: int) -> str:
     return f"{repository}:{tag}" if tag else repository + ("@" + digest if digest else "")
 
 
-def _unread_variants(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Copies of `obj` changed only where the fingerprint does not look."""
+def _unread_variants(obj: dict[str, Any], pod_labels: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Copies of `obj` changed only where the fingerprint does not look (`pod_labels`: the pod template's
+    labels too, which only checks read)."""
     for index in range(3):
         variant = copy.deepcopy(obj)
         metadata = variant.setdefault("metadata", {})
@@ -71,7 +72,7 @@ def _unread_variants(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
         metadata["managedFields"] = [{"manager": f"m{index}", "operation": "Apply"}]
         metadata["creationTimestamp"] = f"2026-11-29T10:0{index}:00Z"
         template = variant.get("spec", {}).get("template")
-        if isinstance(template, dict):
+        if pod_labels and isinstance(template, dict):
             template.setdefault("metadata", {}).setdefault("labels", {})["release"] = f"r{index}"
         for container in _containers(variant):
             if isinstance(container.get("image"), str):
@@ -104,14 +105,17 @@ def _read_variants(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "other-branch", rebranched
 
 
-@pytest.mark.parametrize("input_path", WORKLOAD_INPUTS, ids=golden_id)
-def test_a_remembered_reply_is_the_engines_reply(input_path: Path, validator: Validator) -> None:
+def _case(input_path: Path, validator: Validator) -> tuple[Settings, Context, dict[str, Any]]:
     case = input_path.parent
-    context = golden_context(case, validator)
     settings_path = case / "settings.yaml"
     settings = parse_settings(load_yaml(settings_path) if settings_path.exists() else {}, str(settings_path))
+    return settings, golden_context(case, validator), load_yaml(input_path)
+
+
+@pytest.mark.parametrize("input_path", WORKLOAD_INPUTS, ids=golden_id)
+def test_a_remembered_mutation_is_the_engines_patch(input_path: Path, validator: Validator) -> None:
+    settings, context, obj = _case(input_path, validator)
     admission = Admission(settings, context)
-    obj = load_yaml(input_path)
     sequence = [("input", obj), *_unread_variants(obj), *_read_variants(obj), ("input again", obj)]
     for operation in ("CREATE", "UPDATE"):
         for position, (label, variant) in enumerate(sequence):
@@ -121,7 +125,33 @@ def test_a_remembered_reply_is_the_engines_reply(input_path: Path, validator: Va
             assert reply == _engine_reply(variant, settings, context, request), f"{operation} {label}"
             assert variant == before, "the memo must not change the object"
     if inspect_workload(obj, settings.image_patterns) is not None:
-        assert admission.replies.hits >= 2 * 4, "the unread variants and the input again are remembered"
+        assert admission.mutations.hits >= 2 * 4, "the unread variants and the input again are remembered"
+
+
+@pytest.mark.parametrize("with_pdbs", [True, False], ids=["pdb-source", "no-pdb-source"])
+@pytest.mark.parametrize("input_path", WORKLOAD_INPUTS, ids=golden_id)
+def test_a_remembered_validation_is_the_engines_findings_with_the_objects_name(
+    input_path: Path, validator: Validator, with_pdbs: bool
+) -> None:
+    settings, context, obj = _case(input_path, validator)
+    if not with_pdbs:  # a webhook without a cluster: the pod template's labels are not read
+        context = Context(context.validator, context.configmaps)
+    admission = Admission(settings, context)
+    sequence = [
+        ("input", obj),
+        *_unread_variants(obj, pod_labels=False),
+        *_unread_variants(obj),  # the pod template's labels are read: a PDB selects by them
+        *_read_variants(obj),
+        ("input again", obj),
+    ]
+    for operation in ("CREATE", "UPDATE"):
+        for position, (label, variant) in enumerate(sequence):
+            request = _request(variant, operation, uid=f"{operation}-{position}")
+            reply = admission.validate(request)
+            assert reply == Admission(settings, context).validate(request), f"{operation} {label}"
+    if inspect_workload(obj, settings.image_patterns) is not None:
+        remembered = 2 * (4 if with_pdbs else 7)  # without PDBs, the template labels' variants too
+        assert admission.validations.hits >= remembered, "the name, labels and image tag variants are remembered"
 
 
 def test_the_fingerprint_ignores_exactly_the_unread_parts() -> None:
@@ -160,7 +190,8 @@ def _configmap(text: str) -> dict[str, Any]:
     }
 
 
-def _mounting_deployment(name: str) -> dict[str, Any]:
+def _mounting_deployment(name: str, labelled: bool = True) -> dict[str, Any]:
+    """A Deployment mounting `edge-config`; `labelled`: its pods carry its name as a label."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -168,7 +199,7 @@ def _mounting_deployment(name: str) -> dict[str, Any]:
         "spec": {
             "selector": {"matchLabels": {"app": "edge"}},
             "template": {
-                "metadata": {"labels": {"app": "edge", "release": name}},
+                "metadata": {"labels": {"app": "edge", "release": name} if labelled else {"app": "edge"}},
                 "spec": {
                     "containers": [
                         {
@@ -197,7 +228,7 @@ def test_a_changed_configmap_is_read_again_and_changes_the_reply(validator: Vali
     first = admission.mutate(_request(_mounting_deployment("a")))
     assert first == _engine_reply(_mounting_deployment("a"), Settings(), context, _request(_mounting_deployment("a")))
     second = admission.mutate(_request(_mounting_deployment("b")))
-    assert admission.replies.hits == 1 and second == first, "same ConfigMap object: remembered"
+    assert admission.mutations.hits == 1 and second == first, "same ConfigMap object: remembered"
     current["object"] = _configmap("global\n  maxconn 200\n")  # what a re-read after a change gives
     third = admission.mutate(_request(_mounting_deployment("c")))
     assert third != first, "the config hash follows the new content"
@@ -208,13 +239,45 @@ def test_a_changed_configmap_is_read_again_and_changes_the_reply(validator: Vali
 
 def test_still_current_compares_identity_not_equality() -> None:
     held = {"data": {"haproxy.cfg": "x"}}
-    recording = RecordingSource(lambda namespace, name: held if name == "cfg" else None)
-    assert recording("ns", "cfg") is held and recording("ns", "missing") is None
-    reads = tuple(recording.reads)
-    assert still_current(reads, recording.source)
-    assert not still_current(reads, lambda namespace, name: copy.deepcopy(held) if name == "cfg" else None)
-    assert not still_current(reads, None)
-    assert still_current((), None), "nothing read: nothing to compare"
+    budgets = [{"kind": "PodDisruptionBudget"}]
+    recorder = Recorder(
+        Context(None, lambda namespace, name: held if name == "cfg" else None, lambda namespace: list(budgets))
+    )
+    assert recorder.context.configmaps is not None and recorder.context.pdbs is not None
+    assert recorder.context.configmaps("ns", "cfg") is held and recorder.context.configmaps("ns", "missing") is None
+    assert recorder.context.pdbs("ns") == budgets
+    reads = tuple(recorder.reads)
+    assert len(reads) == 3
+    assert still_current(reads, recorder.around), "a new list of the same PDBs is the same"
+    copied = Context(None, lambda namespace, name: copy.deepcopy(held) if name == "cfg" else None, recorder.around.pdbs)
+    assert not still_current(reads, copied), "an equal ConfigMap read again is not the same"
+    other_pdbs = Context(None, recorder.around.configmaps, lambda namespace: copy.deepcopy(budgets))
+    assert not still_current(reads, other_pdbs)
+    assert not still_current(reads, Context()), "no source any more"
+    assert still_current((), Context()), "nothing read: nothing to compare"
+
+
+def test_a_busy_validator_is_not_remembered(tmp_path: Path) -> None:
+    """ "validator busy" (or a timeout) says nothing about the object: the next request checks again."""
+    busy = Validator(discover_binaries(), timeout_seconds=0.2, max_concurrent=1)
+    configmap = _configmap("global\n  no-such-keyword 1\n")
+    context = Context(busy, lambda namespace, name: configmap if name == "edge-config" else None)
+    admission = Admission(Settings(), context)
+    assert busy._slots.acquire(timeout=1)  # every slot taken: the check answers "busy"
+    try:
+        first = admission.validate(_request(_mounting_deployment("a", labelled=False)))
+    finally:
+        busy._slots.release()
+    assert "validator busy" in str(first)
+    second = admission.validate(_request(_mounting_deployment("b", labelled=False)))
+    assert "validator busy" not in str(second) and "no-such-keyword" in str(second)
+    assert second["response"]["allowed"] is False
+    assert "Deployment default/b" in second["response"]["status"]["message"]
+    third = admission.validate(_request(_mounting_deployment("c", labelled=False)))
+    assert admission.validations.hits == 1, "a lasting answer is remembered"
+    assert third["response"]["status"]["message"] == second["response"]["status"]["message"].replace(
+        "default/b", "default/c"
+    )
 
 
 def test_the_memo_is_bounded_and_drops_the_oldest_first() -> None:

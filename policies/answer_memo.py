@@ -1,0 +1,173 @@
+"""Recognising a workload the engine answered before: its fingerprint, what the answer read from the cluster,
+and a bounded memo of answers.
+
+A CI system rolling HAProxy Deployments sends the webhook the same manifest again and again with a new
+name, new labels and a new image tag. The policies read none of those: they read the pod spec, the
+annotations, the pod template's labels (only the PodDisruptionBudget check, and no fix) and, of each image,
+only whether it is an HAProxy image (`is_haproxy_image`) and its branch (`image_version`); the name and
+namespace a finding reports are taken from the object, never from what a policy says. The fingerprint is
+the object's JSON with exactly those parts left out or replaced by what is read from them, so two objects
+with one fingerprint get the same patch from `engine.mutate` and the same findings (but for the object's
+name) from `engine.check`. `tests/policies/test_answer_memo.py` checks this against the engine itself on
+every golden input, varied in every left-out part and in parts that are read.
+
+Beyond the object, the engine reads the ConfigMaps a workload mounts and the PodDisruptionBudgets of its
+namespace. A `Recorder` notes each of them as the engine is given it; a remembered answer is reused only
+while the sources still give the very same objects (`still_current`): the webhook's sources keep what they
+read for their cache's lifetime, so a changed ConfigMap or PDB, once re-read, is a new object and the
+workload is answered afresh. Objects over `MAX_KEY_BYTES` (or holding what JSON cannot encode) get no
+fingerprint and are always answered afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Final, Generic, TypeVar
+
+import orjson
+
+from haproxy_guard.policies.context import Context
+from haproxy_guard.policies.model.images import is_haproxy_image
+from haproxy_guard.policies.model.mounts import image_version
+from haproxy_guard.policies.model.objects import Object
+from haproxy_guard.policies.model.workload import pod_spec_of
+
+UNREAD_METADATA: Final = frozenset(
+    {"name", "generateName", "labels", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"}
+)
+"""The workload's own metadata no policy reads (they read and write its annotations only)."""
+CONTAINER_LISTS: Final = ("containers", "initContainers", "ephemeralContainers")
+MAX_KEY_BYTES: Final = 64 * 1024
+"""Larger objects are rare and answered afresh: a memo holds at most `MAX_ENTRIES` keys of this size (16 MiB)."""
+MAX_ENTRIES: Final = 256
+
+_Value = TypeVar("_Value")
+Read = tuple[str | None, str | None, Any]
+"""What the engine was given: (namespace, ConfigMap name, the ConfigMap or None), or (namespace, None, the
+namespace's PodDisruptionBudgets or None)."""
+
+
+def _containers(value: Any, image_patterns: tuple[str, ...]) -> Any:
+    """The container list with each image replaced by what the engine reads from it."""
+    if not isinstance(value, list):
+        return value
+    replaced: list[Any] = []
+    for container in value:
+        image = container.get("image") if isinstance(container, dict) else None
+        if isinstance(image, str):
+            replaced.append({**container, "image": [is_haproxy_image(image, image_patterns), image_version(image)]})
+        else:
+            replaced.append(container)
+    return replaced
+
+
+def _projected(value: Any, rest: tuple[str, ...], image_patterns: tuple[str, ...], pod_labels: bool) -> Any:
+    """`value` with the pod spec at `rest` below it projected (copies along the way, the rest shared)."""
+    if not isinstance(value, dict):
+        return value
+    copy = dict(value)
+    if not rest:
+        for key in CONTAINER_LISTS:
+            if key in copy:
+                copy[key] = _containers(copy[key], image_patterns)
+        return copy
+    metadata = copy.get("metadata")
+    if not pod_labels and rest == ("spec",) and isinstance(metadata, dict) and "labels" in metadata:
+        copy["metadata"] = {key: item for key, item in metadata.items() if key != "labels"}
+    copy[rest[0]] = _projected(copy.get(rest[0]), rest[1:], image_patterns, pod_labels)
+    return copy
+
+
+def fingerprint(
+    obj: Object, namespace: str | None, operation: str, image_patterns: tuple[str, ...], *, pod_labels: bool = False
+) -> bytes | None:
+    """Equal for two objects the engine answers alike, given the same reads (`pod_labels`: keep the pod
+    template's labels, which checks read and fixes do not); None for an object that is not a supported
+    workload kind, too large or not encodable."""
+    found = pod_spec_of(obj)
+    if found is None:
+        return None
+    projected = _projected(obj, found[0], image_patterns, pod_labels)
+    metadata = projected.get("metadata")
+    if isinstance(metadata, dict):
+        projected["metadata"] = {key: item for key, item in metadata.items() if key not in UNREAD_METADATA}
+    try:
+        key = orjson.dumps([namespace, operation, pod_labels, projected])
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+    return key if len(key) <= MAX_KEY_BYTES else None
+
+
+class Recorder:
+    """`context` with its cluster sources noting everything they give (`reads`); `context` is what the engine
+    is given."""
+
+    def __init__(self, around: Context) -> None:
+        self.around = around
+        self.reads: list[Read] = []
+        self.context = Context(
+            around.validator,
+            self._configmap if around.configmaps is not None else None,
+            self._pdbs if around.pdbs is not None else None,
+        )
+
+    def _configmap(self, namespace: str | None, name: str) -> Object | None:
+        assert self.around.configmaps is not None
+        found = self.around.configmaps(namespace, name)
+        self.reads.append((namespace, name, found))
+        return found
+
+    def _pdbs(self, namespace: str | None) -> list[Object] | None:
+        assert self.around.pdbs is not None
+        found = self.around.pdbs(namespace)
+        self.reads.append((namespace, None, found))
+        return found
+
+
+def _same(now: Any, then: Any) -> bool:
+    """The very same object, or lists of the very same objects (a PDB source may build a new list)."""
+    if now is then:
+        return True
+    if isinstance(now, list) and isinstance(then, list) and len(now) == len(then):
+        return all(a is b for a, b in zip(now, then, strict=True))
+    return False
+
+
+def still_current(reads: tuple[Read, ...], context: Context) -> bool:
+    """Whether `context`'s sources still give exactly what `reads` noted (the same objects, not equal ones)."""
+    for namespace, name, found in reads:
+        if name is not None:
+            if context.configmaps is None or not _same(context.configmaps(namespace, name), found):
+                return False
+        elif context.pdbs is None or not _same(context.pdbs(namespace), found):
+            return False
+    return True
+
+
+class Memo(Generic[_Value]):
+    """At most `MAX_ENTRIES` values by fingerprint; the oldest goes first. Safe to share between threads."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._entries: dict[bytes, _Value] = {}
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: bytes) -> _Value | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return value
+
+    def put(self, key: bytes, value: _Value) -> None:
+        with self._lock:
+            if key not in self._entries and len(self._entries) >= self._max_entries:
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = value
+
+    def __len__(self) -> int:
+        return len(self._entries)
