@@ -50,7 +50,7 @@ def _containers(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _retag(image: str, index: int) -> str:
-    """The same repository and branch with another patch release (or a patch release added)."""
+    """The same repository and branch with another patch release (a tag that names no version stays)."""
     reference, _, digest = image.partition("@")
     slash, colon = reference.rfind("/"), reference.rfind(":")
     repository, tag = (reference[:colon], reference[colon + 1 :]) if colon > slash else (reference, "")
