@@ -3,8 +3,10 @@
 Starts both servers as real processes on loopback, drives each with `wrk` (16 connections, a Lua script that
 makes every request's body different: name, uid, labels and image tag of a typical HAProxy Deployment, or the
 name and a comment of its ConfigMap) and prints requests/s, p50 and p99 per case with the ratios. Cases:
-/mutate and /validate of the Deployment, /validate of the ConfigMap cold (each body a new configuration, so
-each request runs `haproxy -c`) and cached (the same body again). Both servers run all along and take turns
+/mutate and /validate of the Deployment (whose answers the webhook remembers: only the name, labels and image
+tag differ), the same with a new annotation in each body (nothing is remembered: the engine's whole work on
+every request), /validate of the ConfigMap cold (each body a new configuration, so each request runs
+`haproxy -c`) and cached (the same body again). Both servers run all along and take turns
 (`--rounds`, each round in the other order); the figures are medians of the rounds, and each ratio is the
 median of the rounds' ratios, since this machine's speed drifts within minutes. Run by hand: `make bench` or
 `.venv/bin/python bench/bench_mutate.py [--duration 6] [--rounds 5] [--connections 16] [--case NAME]`.
@@ -152,6 +154,10 @@ def cases() -> dict[str, tuple[str, bytes]]:
     deployment["spec"]["template"]["metadata"]["labels"]["release"] = UNIQUE
     deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "haproxytech/haproxy-alpine:2.8.@N@"
     workload = _review(deployment, "deployments")
+    # the same with an annotation that differs per request: the policies read the annotations, so no two
+    # bodies share a fingerprint and no answer is remembered (the engine's whole work on every request)
+    deployment["metadata"].setdefault("annotations", {})["example.com/build"] = UNIQUE
+    unrecognised = _review(deployment, "deployments")
     configmap = next(doc for doc in yaml.safe_load_all(CONFIGMAP.read_text()) if doc)
     configmap["metadata"]["name"] = f"edge-haproxy-{UNIQUE}"
     configmap["data"]["haproxy.cfg"] += f"# release {UNIQUE}\n"
@@ -160,6 +166,8 @@ def cases() -> dict[str, tuple[str, bytes]]:
     return {
         "/mutate workload": ("/mutate", workload),
         "/validate workload": ("/validate", workload),
+        "/mutate workload, new annotation": ("/mutate", unrecognised),
+        "/validate workload, new annotation": ("/validate", unrecognised),
         "/validate ConfigMap cold": ("/validate", cold),
         "/validate ConfigMap cached": ("/validate", cached),
     }
