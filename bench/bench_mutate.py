@@ -230,11 +230,11 @@ def main() -> int:
         f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} interleaved rounds; every request's "
         "body differs except 'cached'; medians of the rounds"
     )
-    print(f"{'case':<28}{'server':<17}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  errors")
+    print(f"{'case':<36}{'server':<17}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  errors")
     for (server, name), runs in results.items():
         errors = "; ".join(sorted({run.errors for run in runs if run.errors != "none"})) or "none"
         print(
-            f"{name:<28}{server:<17}{median(r.requests_per_second for r in runs):>9.0f}"
+            f"{name:<36}{server:<17}{median(r.requests_per_second for r in runs):>9.0f}"
             f"{median(r.p50_ms for r in runs):>9.2f}{median(r.p99_ms for r in runs):>9.2f}  {errors}"
         )
     for name in chosen:
@@ -242,7 +242,7 @@ def main() -> int:
         throughput = [ours.requests_per_second / base.requests_per_second for ours, base in pairs]
         p99 = [ours.p99_ms / base.p99_ms for ours, base in pairs]
         print(
-            f"{name:<28} throughput {median(throughput):.2f}x the minimal webhook (rounds: "
+            f"{name:<36} throughput {median(throughput):.2f}x the minimal webhook (rounds: "
             f"{', '.join(f'{ratio:.2f}' for ratio in throughput)}; goal >= 0.9 for workloads), "
             f"p99 {median(p99):.2f}x (rounds: {', '.join(f'{ratio:.2f}' for ratio in p99)}; goal <= 1.2)"
         )

@@ -40,11 +40,6 @@ def _reasons(findings: tuple[Finding, ...]) -> str:
     return "; ".join(f"[{finding.policy}] {finding.message}" for finding in findings)
 
 
-def _denial_message(findings: tuple[Finding, ...]) -> str:
-    first = findings[0]
-    return f"haproxy-guard denied {_where(first.kind, first.namespace, first.name)}: {_reasons(findings)}"
-
-
 def _findings_annotation(findings: tuple[Finding, ...]) -> str:
     """Every finding, as a JSON list of `[policy] (severity) message` for the audit log (audit mode's record)."""
     encoded: list[str] = []  # each entry as `json.dumps` writes it inside the list
@@ -149,19 +144,23 @@ class Admission:
         """The reply with the patch; `prepared` as for `validate` (no ConfigMap is ever mutated)."""
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
-        key = fingerprint(request.object, request.namespace, request.operation, self.settings.image_patterns)
+        key = (
+            fingerprint(request.object, request.namespace, request.operation, self.settings.image_patterns)
+            if self.mutations.consulted()
+            else None
+        )
         no_pdbs = Context(self.context.validator, self.context.configmaps)  # no fix reads PodDisruptionBudgets
         if key is not None:
             remembered = self.mutations.get(key)
             if remembered is not None and still_current(remembered.reads, no_pdbs):
                 return remembered.answer(request)
-        recorder = Recorder(no_pdbs)
+        recorder = Recorder(no_pdbs) if key is not None else None
         mutation = engine.mutate(
             request.object,
             self.settings,
             namespace=request.namespace,
             operation=request.operation,
-            context=recorder.context,
+            context=recorder.context if recorder is not None else no_pdbs,
         )
         annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
         reply = response_review(
@@ -170,7 +169,7 @@ class Admission:
             warnings=[warning_text(finding) for finding in mutation.findings],
             audit_annotations=annotations,
         )
-        if key is not None:
+        if key is not None and recorder is not None:
             self.mutations.put(key, _remembered(recorder.reads, reply))
         return reply
 
@@ -178,7 +177,7 @@ class Admission:
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
         key = None
-        if prepared.configmap is None:
+        if prepared.configmap is None and self.validations.consulted():
             patterns = self.settings.image_patterns
             # the pod template's labels matter only to the PDB check, which needs the namespace's PDBs
             pod_labels = self.context.pdbs is not None
@@ -187,16 +186,16 @@ class Admission:
             remembered = self.validations.get(key)
             if remembered is not None and still_current(remembered.reads, self.context):
                 return remembered.answer(request)
-        recorder = Recorder(self.context)
+        recorder = Recorder(self.context) if key is not None else None
         evaluation = engine.check(
             request.object,
             self.settings,
             namespace=request.namespace,
-            context=recorder.context,
+            context=recorder.context if recorder is not None else self.context,
             configmap=prepared.configmap,
         )
         reply, reasons = self._validation_reply(request.uid, evaluation)
-        if key is not None and _settled(evaluation):
+        if key is not None and recorder is not None and _settled(evaluation):
             self.validations.put(key, _remembered(recorder.reads, reply, reasons))
         return reply
 
@@ -215,10 +214,11 @@ class Admission:
         }
         annotations["findings"] = _findings_annotation(evaluation.findings)
         reasons = _reasons(denied) if denied else None
+        where = _where(denied[0].kind, denied[0].namespace, denied[0].name) if denied else ""
         reply = response_review(
             uid,
             allowed=not denied,
-            message=_denial_message(denied) if denied else None,
+            message=f"haproxy-guard denied {where}: {reasons}" if denied else None,
             warnings=[warning_text(finding) for finding in evaluation.warned],
             audit_annotations=annotations,
         )

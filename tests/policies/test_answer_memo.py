@@ -13,7 +13,15 @@ import orjson
 import pytest
 
 from haproxy_guard.policies import engine
-from haproxy_guard.policies.answer_memo import MAX_KEY_BYTES, Memo, Recorder, fingerprint, still_current
+from haproxy_guard.policies.answer_memo import (
+    IDLE_AFTER,
+    MAX_KEY_BYTES,
+    PROBE_EVERY,
+    Memo,
+    Recorder,
+    fingerprint,
+    still_current,
+)
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 from haproxy_guard.policies.model.settings import Settings
@@ -290,3 +298,32 @@ def test_the_memo_is_bounded_and_drops_the_oldest_first() -> None:
     memo.put(b"k4", 40)  # replacing an entry evicts nothing
     assert len(memo) == 3 and memo.get(b"k2") == 2 and memo.get(b"k4") == 40
     assert (memo.hits, memo.misses) == (5, 2)
+
+
+def test_a_memo_that_finds_nothing_is_only_consulted_now_and_then() -> None:
+    memo: Memo[int] = Memo()
+    for number in range(IDLE_AFTER):
+        assert memo.consulted()
+        assert memo.get(b"new %d" % number) is None
+    asked = [memo.consulted() for _ in range(4 * PROBE_EVERY)]
+    assert asked.count(True) == 4, "idle: one request in PROBE_EVERY is looked up"
+    memo.put(b"again", 1)
+    assert memo.get(b"again") == 1
+    assert all(memo.consulted() for _ in range(3 * PROBE_EVERY)), "a find makes it busy again"
+
+
+def test_an_idle_memo_still_answers_every_request_as_the_engine(validator: Validator) -> None:
+    settings, context = Settings(), Context(validator)
+    admission = Admission(settings, context)
+    obj = load_yaml(WORKLOAD_INPUTS[0])
+    for number in range(IDLE_AFTER + 3 * PROBE_EVERY):  # all different: a new annotation each
+        variant = copy.deepcopy(obj)
+        variant.setdefault("metadata", {}).setdefault("annotations", {})["example.com/build"] = str(number)
+        request = _request(variant, uid=f"u{number}")
+        assert admission.mutate(request) == _engine_reply(variant, settings, context, request)
+    looked_up = admission.mutations.hits + admission.mutations.misses
+    assert looked_up == IDLE_AFTER + 3, "idle after IDLE_AFTER misses, then one lookup in PROBE_EVERY"
+    for number in range(4 * PROBE_EVERY):  # the same object again and again: the second probe finds it
+        request = _request(obj, uid=f"again{number}")
+        assert admission.mutate(request) == _engine_reply(obj, settings, context, request)
+    assert admission.mutations.hits >= PROBE_EVERY - 1, "busy again after the first find"
