@@ -9,6 +9,7 @@ app runs it off the event loop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from haproxy_guard.policies import engine
@@ -124,6 +125,11 @@ class Admission:
     mutations: Memo[_Remembered] = field(default_factory=Memo, compare=False, repr=False)
     validations: Memo[_Remembered] = field(default_factory=Memo, compare=False, repr=False)
 
+    @cached_property
+    def _fixing_context(self) -> Context:
+        """What fixes are given: the context without PDBs, which no fix reads (nor needs listed)."""
+        return Context(self.context.validator, self.context.configmaps)
+
     def prepare(self, request: AdmissionRequest) -> Prepared:
         """Whether deciding may block, with the ConfigMap view made to know it (`validate` reuses it)."""
         if request.operation not in WRITE_OPERATIONS or request.object is None:
@@ -149,7 +155,7 @@ class Admission:
             if self.mutations.consulted()
             else None
         )
-        no_pdbs = Context(self.context.validator, self.context.configmaps)  # no fix reads PodDisruptionBudgets
+        no_pdbs = self._fixing_context
         if key is not None:
             remembered = self.mutations.get(key)
             if remembered is not None and still_current(remembered.reads, no_pdbs):
