@@ -119,26 +119,24 @@ def audit(documents: Iterable[Document], settings: Settings, validator: Validato
         # what needs no new run (documents without a configuration, then the workloads sharing a first one's,
         # in the order of their first) goes to the followers' thread, whose Python work then overlaps the runs
         leaders: dict[tuple[Any, ...], Future[Audited]] = {}
-        shared: dict[tuple[Any, ...], list[tuple[int, Document]]] = {}
-        pending: list[Future[Audited] | None] = []
-        for item in futures:
+        waiting: dict[tuple[Any, ...], list[tuple[int, Document]]] = {}
+        pending: dict[int, Future[Audited]] = {}
+        for position, item in enumerate(futures):
             if isinstance(item, Future):
-                pending.append(item)
+                pending[position] = item
                 continue
             key = _shared_checks(item, index)
             if key is None:
-                pending.append(followers.submit(one, item))
+                pending[position] = followers.submit(one, item)
             elif key in leaders:
-                shared[key].append((len(pending), item))
-                pending.append(None)
+                waiting[key].append((position, item))
             else:
-                leaders[key] = pool.submit(one, item)
-                shared[key] = []
-                pending.append(leaders[key])
-        for key, waiting in shared.items():
-            for position, document in waiting:
+                pending[position] = leaders[key] = pool.submit(one, item)
+                waiting[key] = []
+        for key, documents_after in waiting.items():
+            for position, document in documents_after:
                 pending[position] = followers.submit(after, leaders[key], document)
-        return [future.result() for future in pending if future is not None]
+        return [pending[position].result() for position in range(len(futures))]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         followers.shutdown(wait=True, cancel_futures=True)

@@ -8,6 +8,7 @@ app runs it off the event loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -33,8 +34,8 @@ def warning_text(finding: Finding) -> str:
     return text if len(text) <= MAX_WARNING_CHARS else text[: MAX_WARNING_CHARS - 1] + "…"
 
 
-def _where(kind: str, namespace: str | None, name: str) -> str:
-    return f"{kind} {namespace + '/' if namespace else ''}{name}"
+def _denial_message(kind: str, namespace: str | None, name: str, reasons: str) -> str:
+    return f"haproxy-guard denied {kind} {namespace + '/' if namespace else ''}{name}: {reasons}"
 
 
 def _reasons(findings: tuple[Finding, ...]) -> str:
@@ -92,8 +93,8 @@ class _Remembered:
         if self.denied is not None:
             assert request.object is not None
             name, namespace = object_identity(request.object, request.namespace)
-            where = _where(str(request.object.get("kind")), namespace, name)
-            response["status"] = {**response["status"], "message": f"haproxy-guard denied {where}: {self.denied}"}
+            message = _denial_message(str(request.object.get("kind")), namespace, name, self.denied)
+            response["status"] = {**response["status"], "message": message}
         return {**self.reply, "response": response}
 
 
@@ -150,59 +151,71 @@ class Admission:
         """The reply with the patch; `prepared` as for `validate` (no ConfigMap is ever mutated)."""
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
-        key = (
-            fingerprint(request.object, request.namespace, request.operation, self.settings.image_patterns)
-            if self.mutations.consulted()
-            else None
-        )
-        no_pdbs = self._fixing_context
-        if key is not None:
-            remembered = self.mutations.get(key)
-            if remembered is not None and still_current(remembered.reads, no_pdbs):
-                return remembered.answer(request)
-        recorder = Recorder(no_pdbs) if key is not None else None
-        mutation = engine.mutate(
-            request.object,
-            self.settings,
-            namespace=request.namespace,
-            operation=request.operation,
-            context=recorder.context if recorder is not None else no_pdbs,
-        )
-        annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
-        reply = response_review(
-            request.uid,
-            patch=mutation.patch,
-            warnings=[warning_text(finding) for finding in mutation.findings],
-            audit_annotations=annotations,
-        )
-        if key is not None and recorder is not None:
-            self.mutations.put(key, _remembered(recorder.reads, reply))
-        return reply
+        obj = request.object
+
+        def decide(context: Context) -> tuple[dict[str, Any], str | None, bool]:
+            mutation = engine.mutate(
+                obj, self.settings, namespace=request.namespace, operation=request.operation, context=context
+            )
+            annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
+            reply = response_review(
+                request.uid,
+                patch=mutation.patch,
+                warnings=[warning_text(finding) for finding in mutation.findings],
+                audit_annotations=annotations,
+            )
+            return reply, None, True
+
+        return self._remembering(self.mutations, request, self._fixing_context, decide, pod_labels=False)
 
     def validate(self, request: AdmissionRequest, prepared: Prepared = NOT_BLOCKING) -> dict[str, Any]:
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
-        key = None
-        if prepared.configmap is None and self.validations.consulted():
-            patterns = self.settings.image_patterns
-            # the pod template's labels matter only to the PDB check, which needs the namespace's PDBs
-            pod_labels = self.context.pdbs is not None
-            key = fingerprint(request.object, request.namespace, request.operation, patterns, pod_labels=pod_labels)
-        if key is not None:
-            remembered = self.validations.get(key)
-            if remembered is not None and still_current(remembered.reads, self.context):
-                return remembered.answer(request)
-        recorder = Recorder(self.context) if key is not None else None
-        evaluation = engine.check(
-            request.object,
-            self.settings,
-            namespace=request.namespace,
-            context=recorder.context if recorder is not None else self.context,
-            configmap=prepared.configmap,
+        obj = request.object
+
+        def decide(context: Context) -> tuple[dict[str, Any], str | None, bool]:
+            evaluation = engine.check(
+                obj, self.settings, namespace=request.namespace, context=context, configmap=prepared.configmap
+            )
+            return (*self._validation_reply(request.uid, evaluation), _settled(evaluation))
+
+        # the pod template's labels matter only to the PDB check, which needs the namespace's PDBs
+        pod_labels = self.context.pdbs is not None
+        return self._remembering(self.validations, request, self.context, decide, pod_labels=pod_labels)
+
+    def _remembering(
+        self,
+        memo: Memo[_Remembered],
+        request: AdmissionRequest,
+        context: Context,
+        decide: Callable[[Context], tuple[dict[str, Any], str | None, bool]],
+        *,
+        pod_labels: bool,
+    ) -> dict[str, Any]:
+        """`decide(context)`'s reply (the reply, a denial's reasons, whether it may be kept), or the one kept
+        for the object's fingerprint while what it read from `context` is unchanged. Only workloads have a
+        fingerprint: anything else is always decided afresh."""
+        assert request.object is not None
+        key = (
+            fingerprint(
+                request.object,
+                request.namespace,
+                request.operation,
+                self.settings.image_patterns,
+                pod_labels=pod_labels,
+            )
+            if memo.consulted()
+            else None
         )
-        reply, reasons = self._validation_reply(request.uid, evaluation)
-        if key is not None and recorder is not None and _settled(evaluation):
-            self.validations.put(key, _remembered(recorder.reads, reply, reasons))
+        if key is None:
+            return decide(context)[0]
+        remembered = memo.get(key)
+        if remembered is not None and still_current(remembered.reads, context):
+            return remembered.answer(request)
+        recorder = Recorder(context)
+        reply, denied, lasting = decide(recorder.context)
+        if lasting:
+            memo.put(key, _remembered(recorder.reads, reply, denied))
         return reply
 
     def _validation_reply(self, uid: str, evaluation: engine.Evaluation) -> tuple[dict[str, Any], str | None]:
@@ -220,11 +233,11 @@ class Admission:
         }
         annotations["findings"] = _findings_annotation(evaluation.findings)
         reasons = _reasons(denied) if denied else None
-        where = _where(denied[0].kind, denied[0].namespace, denied[0].name) if denied else ""
+        first = denied[0] if denied else None
         reply = response_review(
             uid,
             allowed=not denied,
-            message=f"haproxy-guard denied {where}: {reasons}" if denied else None,
+            message=_denial_message(first.kind, first.namespace, first.name, reasons) if first and reasons else None,
             warnings=[warning_text(finding) for finding in evaluation.warned],
             audit_annotations=annotations,
         )
