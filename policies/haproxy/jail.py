@@ -19,7 +19,9 @@ The layers that took effect are written as one JSON line to the status descripto
 When a layer marked required fails, the launcher exits with status 111 and never runs the binary.
 SPEC is a list of options before `--` (no `json`, no `re`: every import costs start-up time on each check):
 `--read FILE`, `--write FILE` (read and write one existing file, such as `/dev/null`), `--read-dir DIR`, `--exec FILE`, `--rlimit NAME=VALUE`, `--require LAYER`, `--disable LAYER`
-(repeatable) and `--status-fd N`. `--disable` leaves layers out on purpose: the tests use it to prove each
+(repeatable), `--status-fd N` and `--env-fd N` (the checked process's environment, applied only at the
+execve: this launcher always starts with an empty environment, so nothing submitted reaches the loader, libc
+or Python before the layers are in force). `--disable` leaves layers out on purpose: the tests use it to prove each
 layer holds on its own, and to see `--require` refuse to run.
 """
 
@@ -241,7 +243,7 @@ def prepared_exec(lib: ctypes.CDLL | None, program_path: str) -> tuple[ctypes.Ar
     return prepared
 
 
-OPTIONS = ("read", "write", "read-dir", "exec", "rlimit", "require", "disable", "status-fd")
+OPTIONS = ("read", "write", "read-dir", "exec", "rlimit", "require", "disable", "status-fd", "env-fd")
 
 
 def parse_options(words: list[str]) -> dict[str, list[str]]:
@@ -263,12 +265,24 @@ def _status_json(layers: dict[str, bool | int], missing: list[str]) -> str:
     return '{"layers": {' + values + '}, "missing": [' + ", ".join(f'"{name}"' for name in missing) + "]}"
 
 
-def launch(words: list[str], environment: dict[bytes, bytes]) -> int:
-    """Apply the layers SPEC asks for (`words` is `SPEC -- BINARY ARGS`), then become the binary with
-    `environment`; returns only when a required layer is missing or the binary cannot run."""
+def read_environment(fd: int) -> list[bytes]:
+    """The checked process's environment from its descriptor (NUL-terminated `NAME=VALUE` entries), which is
+    closed: it is applied only at the final execve, never to this launcher."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(fd)
+    return [entry for entry in b"".join(chunks).split(b"\0") if b"=" in entry[1:]]
+
+
+def launch(words: list[str]) -> int:
+    """Apply the layers SPEC asks for (`words` is `SPEC -- BINARY ARGS`), then become the binary with the
+    environment read from `--env-fd` (none without it); returns only when a required layer is missing or the
+    binary cannot run."""
     separator = words.index("--")
     spec = parse_options(words[:separator])
     command = words[separator + 1 :]
+    environment = read_environment(int(spec["env-fd"][0])) if spec["env-fd"] else []
     required, disabled = set(spec["require"]), set(spec["disable"])
     status_fd = int(spec["status-fd"][0]) if spec["status-fd"] else None
     layers: dict[str, bool | int] = {}
@@ -286,7 +300,7 @@ def launch(words: list[str], environment: dict[bytes, bytes]) -> int:
     path, program = prepared_exec(libseccomp, command[0])
     arguments = [ctypes.create_string_buffer(os.fsencode(word)) for word in command]
     argv_array = (ctypes.c_void_p * (len(arguments) + 1))(*(ctypes.addressof(a) for a in arguments), None)
-    env_entries = [ctypes.create_string_buffer(k + b"=" + v) for k, v in environment.items()]
+    env_entries = [ctypes.create_string_buffer(entry) for entry in environment]
     env_array = (ctypes.c_void_p * (len(env_entries) + 1))(*(ctypes.addressof(e) for e in env_entries), None)
     layers["seccomp"] = "seccomp" not in disabled and layers["no_new_privs"] and _install_filter(program)
 
@@ -305,33 +319,34 @@ def launch(words: list[str], environment: dict[bytes, bytes]) -> int:
 # The fork server (`jail.py --serve FD`): Python's start-up and `ctypes` cost about 25 ms per launch, more
 # than most `haproxy -c` runs; the server pays them once and forks a launcher per check. FD is one end of a
 # SOCK_SEQPACKET pair whose other end only the webhook holds. Each request is one message,
-# `CWD \0 N \0 N environment entries \0 SPEC -- BINARY ARGS` (NUL-separated), with three descriptors: the
-# request's own reply socket, the output file and the status file. The server forks; the child starts a new
-# session, puts the output on 1 and 2, /dev/null on 0 and the status file on 3, closes every other
+# `CWD \0 SPEC -- BINARY ARGS` (NUL-separated), with four descriptors: the request's own reply socket, the
+# output file, the status file and the environment file (see `read_environment`). The server forks; the
+# child starts a new session, puts the output on 1 and 2, /dev/null on 0, the status file on 3 and the
+# environment file on 4, closes every other
 # descriptor (the control socket above all), and continues exactly as a directly started launcher. The
 # server answers `pid P` at once and `exit STATUS` (a wait status) when it has reaped the child. It exits
 # when the webhook's end closes; its children die with it (PR_SET_PDEATHSIG).
-_STATUS_FD = 3
+_STATUS_FD, _ENV_FD = 3, 4
 
 
-def _child(cwd: bytes, environment: dict[bytes, bytes], words: list[str], output: int, status: int) -> int:
+def _child(cwd: bytes, words: list[str], output: int, status: int, env: int) -> int:
     os.setsid()
     stdin = os.open("/dev/null", os.O_RDONLY)
     os.dup2(stdin, 0)
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.dup2(status, _STATUS_FD)
-    os.closerange(_STATUS_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    os.dup2(env, _ENV_FD)
+    os.closerange(_ENV_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     os.chdir(cwd)
     separator = words.index("--")
-    return launch([*words[:separator], "--status-fd", str(_STATUS_FD), *words[separator:]], environment)
+    own = ["--status-fd", str(_STATUS_FD), "--env-fd", str(_ENV_FD)]
+    return launch([*words[:separator], *own, *words[separator:]])
 
 
-def _request(message: bytes) -> tuple[bytes, dict[bytes, bytes], list[str]]:
+def _request(message: bytes) -> tuple[bytes, list[str]]:
     fields = message.split(b"\0")
-    count = int(fields[1])
-    environment = dict(entry.partition(b"=")[::2] for entry in fields[2 : 2 + count])
-    return fields[0], environment, [os.fsdecode(word) for word in fields[2 + count :]]
+    return fields[0], [os.fsdecode(word) for word in fields[1:]]
 
 
 def _send(reply: int, data: bytes) -> None:
@@ -344,9 +359,9 @@ def _send(reply: int, data: bytes) -> None:
 
 
 def _start_child(message: bytes, fds: list[int]) -> int | None:
-    """Fork the launcher for one request (descriptors: reply, output, status); its pid, or None."""
+    """Fork the launcher for one request (descriptors: reply, output, status, environment); its pid, or None."""
     try:
-        cwd, environment, words = _request(message)
+        cwd, words = _request(message)
         program_path = words[words.index("--") + 1]
     except (ValueError, IndexError):
         return None
@@ -355,7 +370,7 @@ def _start_child(message: bytes, fds: list[int]) -> int | None:
     if pid == 0:
         code = REFUSED_EXIT
         try:
-            code = _child(cwd, environment, words, fds[1], fds[2])
+            code = _child(cwd, words, fds[1], fds[2], fds[3])
         finally:
             os._exit(code)
     return pid
@@ -369,7 +384,7 @@ def serve(control_fd: int) -> int:
     _load_libseccomp()  # loaded once; every child inherits it
     control = socket.socket(fileno=control_fd)
     children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, reply socket)
-    descriptor_space = socket.CMSG_SPACE(3 * array.array("i").itemsize)
+    descriptor_space = socket.CMSG_SPACE(4 * array.array("i").itemsize)
     while True:
         for ready in select.select([control_fd, *children], [], [])[0]:
             if ready != control_fd:
@@ -388,7 +403,7 @@ def serve(control_fd: int) -> int:
             for level, kind, data in ancillary:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                     fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-            child = _start_child(message, list(fds)) if len(fds) == 3 else None
+            child = _start_child(message, list(fds)) if len(fds) == 4 else None
             for fd in fds[1:]:
                 os.close(fd)
             if child is None:
@@ -402,7 +417,7 @@ def serve(control_fd: int) -> int:
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[1] == "--serve":
         return serve(int(argv[2]))
-    return launch(argv[1:], dict(os.environb))
+    return launch(argv[1:])
 
 
 if __name__ == "__main__":

@@ -210,19 +210,20 @@ def run(
         *(("--disable", layer) for layer in disable),
     ]
     command_words = [*(word for option in options for word in option), "--", *command]
-    environment = dict(env or {})
+    env_fd = environment_file(env or {})
     returncode: int | None = None
     timed_out = False
     spawned: tuple[int, socket.socket] | None = None
     try:
-        spawned = FORK_SERVER.spawn(command_words, environment, folder, output_fd, status_fd)
+        spawned = FORK_SERVER.spawn(command_words, folder, (output_fd, status_fd, env_fd))
         if spawned is None:  # no fork server here: start the launcher directly (the same layers, slower)
-            returncode, timed_out = _run_directly(command_words, environment, folder, (output_fd, status_fd), limits)
+            returncode, timed_out = _run_directly(command_words, folder, (output_fd, status_fd, env_fd), limits)
     except Unanswered:
         pass  # sent, never acknowledged: nothing is known to have run; reported as not validated
     finally:
         os.close(output_fd)
         os.close(status_fd)
+        os.close(env_fd)
     if spawned is not None:
         returncode, timed_out = _await(*spawned, limits)
     status = _read_status(status_path)
@@ -235,22 +236,39 @@ def run(
     return JailResult(returncode, output, layers, missing, timed_out, time.monotonic() - started)
 
 
-def _run_directly(
-    words: list[str], env: dict[str, str], folder: Path, fds: tuple[int, int], limits: Limits
-) -> tuple[int | None, bool]:
-    """`python -I -S jail.py SPEC -- COMMAND` as a child of this process, output and status on `fds`: the exit
-    code and whether it timed out."""
-    output_fd, status_fd = fds
+def environment_file(env: Mapping[str, str]) -> int:
+    """A descriptor of an anonymous file holding `env` as NUL-terminated `NAME=VALUE` entries, read back at
+    its start: how the checked process's environment reaches the launcher. Never the launcher's own
+    environment: the launcher is Python, and the loader, libc and Python read their environment before any
+    layer is applied (`LD_PRELOAD` alone would run submitted code unconfined)."""
+    fd = os.memfd_create("haproxy-guard-env", os.MFD_CLOEXEC)
+    try:
+        data = b"".join(os.fsencode(name) + b"=" + os.fsencode(value) + b"\0" for name, value in env.items())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _run_directly(words: list[str], folder: Path, fds: tuple[int, int, int], limits: Limits) -> tuple[int | None, bool]:
+    """`python -I -S jail.py SPEC -- COMMAND` as a child of this process, with an empty environment (the
+    checked process's comes on the environment descriptor), output and status on `fds`: the exit code and
+    whether it timed out."""
+    output_fd, status_fd, env_fd = fds
     separator = words.index("--")
-    spec = [*words[:separator], "--status-fd", str(status_fd)]  # `pass_fds` keeps the number in the child
+    spec = [*words[:separator], "--status-fd", str(status_fd), "--env-fd", str(env_fd)]
     process = subprocess.Popen(
         [sys.executable, "-I", "-S", str(JAIL), *spec, *words[separator:]],
         cwd=folder,
-        env=env,
+        env={},
         stdin=subprocess.DEVNULL,
         stdout=output_fd,
         stderr=output_fd,
-        pass_fds=(status_fd,),
+        pass_fds=(status_fd, env_fd),  # `pass_fds` keeps the numbers in the child
         start_new_session=True,
     )
     timed_out = False
@@ -343,14 +361,14 @@ class ForkServer:
             theirs.close()
         self.control, self.owner = ours, os.getpid()
 
-    def spawn(
-        self, words: list[str], env: dict[str, str], folder: Path, output_fd: int, status_fd: int
-    ) -> tuple[int, socket.socket] | None:
-        """Ask the server to launch `SPEC -- COMMAND` in `folder`: the child's pid and the reply socket."""
+    def spawn(self, words: list[str], folder: Path, fds: tuple[int, int, int]) -> tuple[int, socket.socket] | None:
+        """Ask the server to launch `SPEC -- COMMAND` in `folder` (descriptors: output, status, environment):
+        the child's pid and the reply socket. The message holds only our own words (the options, the
+        command line of file names we chose); the submission's environment travels as a descriptor, so no
+        size of input changes the path a check takes."""
         if not self.enabled:
             return None
-        entries = [f"{name}={value}".encode() for name, value in env.items()]
-        message = b"\0".join([bytes(folder), str(len(entries)).encode(), *entries, *map(os.fsencode, words)])
+        message = b"\0".join([bytes(folder), *map(os.fsencode, words)])
         if len(message) > self.MAX_REQUEST_BYTES:
             return None
         control = self._connection()
@@ -358,7 +376,7 @@ class ForkServer:
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            descriptors = array.array("i", [theirs.fileno(), output_fd, status_fd])
+            descriptors = array.array("i", [theirs.fileno(), *fds])
             control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, descriptors)])
         except OSError:
             ours.close()

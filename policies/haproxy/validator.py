@@ -37,6 +37,7 @@ from haproxy_guard.policies.haproxy.render import RenderLimitError, Sandbox, ren
 from haproxy_guard.policies.haproxy.rendered import RenderedRuns, rendered_key
 from haproxy_guard.policies.haproxy.sandbox import Layers, Limits, SandboxMode, probe, run
 from haproxy_guard.policies.haproxy.unknowns import Unknowns, find_unknowns
+from haproxy_guard.policies.haproxy.unsafe_env import unsecure, unsecure_names
 from haproxy_guard.policies.haproxy.vocabulary import knows
 
 log = logging.getLogger(__name__)
@@ -300,22 +301,44 @@ class Validator:
         return Limits(timeout_seconds=self.timeout_seconds, address_space_bytes=self.memory_limit_bytes)
 
     def _run(self, bundle: ConfigBundle, binary: str, version: str) -> ValidationResult:
+        """One check; a container variable that is never given to the checked process (`unsafe_env`) is
+        named in a warning, and a line reading it is treated as reading an unknown value."""
+        removed = unsecure_names(bundle.env)
+        if removed:
+            env = {name: value for name, value in bundle.env.items() if name not in removed}
+            bundle = replace(bundle, env=env, unknown_env=bundle.unknown_env | frozenset(removed))
+        result = self._run_checked(bundle, binary, version)
+        if not removed:
+            return result
+        note = Message(
+            bundle.configs[0][0],
+            None,
+            f"not given to the check: {', '.join(removed)} (a variable that makes the loader, libc, OpenSSL or "
+            "Lua load code or open files of its choosing never reaches the checked process; lines reading it "
+            "are not checked)",
+        )
+        return replace(result, warnings=(*result.warnings, note))
+
+    def _run_checked(self, bundle: ConfigBundle, binary: str, version: str) -> ValidationResult:
         started = time.monotonic()
         self._count("runs")
+        unknowns = find_unknowns(bundle)
+        if unknowns.names:
+            env = {**unknowns.stand_ins(), **bundle.env}
+            bundle = replace(bundle, env=env, unknown_env=bundle.unknown_env | unknowns.names)
+        system_ca = reads_system_ca(bundle)
+        env = check_environment(bundle, system_ca)
+        # decided with exactly the environment the process gets: stand-ins and our own variables included
         refusals = tuple(
             Message(
                 display,
                 load.number,
                 f"{load.keyword} is refused: {load.reason}, and submitted code never runs in the validator",
             )
-            for display, load in code_loads(bundle.configs, bundle.env, version)
+            for display, load in code_loads(bundle.configs, env, version)
         )
         if refusals:
             return ValidationResult(False, refusals, (), version, seconds=time.monotonic() - started)
-        unknowns = find_unknowns(bundle)
-        if unknowns.names:
-            env = {**unknowns.stand_ins(), **bundle.env}
-            bundle = replace(bundle, env=env, unknown_env=bundle.unknown_env | unknowns.names)
         first = bundle.configs[0][0]
         if not os.access(binary, os.X_OK):
             missing = f"not validated: the validator binary for HAProxy {version} is missing or not executable"
@@ -325,8 +348,7 @@ class Validator:
                 root = Path(folder)
                 root.chmod(0o700)
                 sandbox = render(bundle, root)
-                system_ca = reads_system_ca(bundle)
-                command, env = self._command(binary, sandbox), check_environment(bundle, system_ca)
+                command = self._command(binary, sandbox)
                 key = rendered_key(
                     root,
                     [
@@ -421,11 +443,12 @@ def _unknown_values_excuse(result: ValidationResult, unknowns: Unknowns) -> Vali
 
 def child_environment(env: Mapping[str, str]) -> dict[str, str]:
     """The container's declared environment as the checked process gets it (HAProxy expands `$VAR` itself):
-    only that, never the webhook's own; names or values an environment cannot hold are left out."""
+    only that, never the webhook's own; names or values an environment cannot hold are left out, and so are
+    the names that make the loader, libc, OpenSSL or Lua load code or open files (`unsafe_env`)."""
     return {
         name: value
         for name, value in env.items()
-        if name and "=" not in name and "\0" not in name and "\0" not in value
+        if name and "=" not in name and "\0" not in name and "\0" not in value and not unsecure(name)
     }
 
 

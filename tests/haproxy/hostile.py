@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 PAYLOAD_SOURCE = Path(__file__).with_name("payloads") / "contained.c"
+PRELOAD_SOURCE = Path(__file__).with_name("payloads") / "preload.c"
+PRELOAD_SENTINEL = Path("/tmp/haproxy-guard-preload-ran")
 REPOSITORY = Path(__file__).resolve().parents[2]
 NOBODY = 65534
 USERS = ["root", "nobody"]
@@ -59,6 +61,17 @@ def compile_payloads(folder: Path) -> tuple[Path, Path]:
     for path in (folder, provider, program):
         path.chmod(0o755)
     return provider, program
+
+
+def compile_preload(folder: Path) -> Path:
+    """The shared object of `payloads/preload.c` (what a submitted `LD_PRELOAD` would name)."""
+    library = folder / "preload.so"
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    assert gcc, "the hostile suite needs a C compiler (gcc) to build its payloads"
+    subprocess.run([gcc, "-Wall", "-Werror", "-shared", "-fPIC", "-o", library, PRELOAD_SOURCE], check=True)
+    for path in (folder, library):
+        path.chmod(0o755)
+    return library
 
 
 def public_folder() -> Path:

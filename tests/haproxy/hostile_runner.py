@@ -20,7 +20,11 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
     if job["kind"] == "jail":
         limits = sandbox.Limits(timeout_seconds=job.get("timeout", 3.0))
         mode = sandbox.SandboxMode(job.get("mode", "require"))
-        result = sandbox.run(job["command"], Path(job["folder"]), limits, mode, disable=job.get("disable", ()))
+        if job.get("direct"):  # the launcher started by this process, not by the fork server
+            sandbox.FORK_SERVER.enabled = False
+        result = sandbox.run(
+            job["command"], Path(job["folder"]), limits, mode, disable=job.get("disable", ()), env=job.get("env")
+        )
         return {
             "returncode": result.returncode,
             "output": result.output.decode("utf-8", "replace"),
