@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from haproxy_guard.policies.digest import record
 from haproxy_guard.policies.memo import once
 
 DEFAULT_MOUNT_DIR = "/usr/local/etc/haproxy"
@@ -42,25 +43,24 @@ class ConfigBundle:
 
     @once
     def digest(self) -> str:
-        """A digest of everything that decides the check's answer (the validator's cache key), computed once
-        per bundle (bundles are immutable)."""
+        """A digest of everything that decides the check's answer (the validator's cache key, shared by every
+        namespace), computed once per bundle (bundles are immutable); each field length-prefixed (`digest`)."""
         hasher = hashlib.sha256()
         for name, text in self.configs:
-            hasher.update(b"C\0" + name.encode() + b"\0" + text.encode() + b"\0")
+            record(hasher, b"C", name, text)
         for path in sorted(self.files):
-            hasher.update(b"F\0" + path.encode() + b"\0" + self.files[path] + b"\0")
+            record(hasher, b"F", path, self.files[path])
         for key in sorted(self.env):
-            hasher.update(b"E\0" + key.encode() + b"\0" + self.env[key].encode() + b"\0")
-        if self.files:  # without other files, name matching cannot change the rendering
-            hasher.update(b"M" if self.match_by_name else b"-")
+            record(hasher, b"E", key, self.env[key])
+        record(hasher, b"M", b"1" if self.match_by_name and self.files else b"0")
         for folder in self.complete_dirs:
-            hasher.update(b"D\0" + folder.encode() + b"\0")
+            record(hasher, b"D", folder)
         for folder in self.opaque_dirs:
-            hasher.update(b"O\0" + folder.encode() + b"\0")
-        hasher.update(b"C\0" + self.config_dir.encode() + b"\0")
+            record(hasher, b"O", folder)
+        record(hasher, b"R", self.config_dir)
         for name in sorted(self.unknown_env):
-            hasher.update(b"U\0" + name.encode() + b"\0")
-        hasher.update(b"+" if self.env_open else b"=")
+            record(hasher, b"U", name)
+        record(hasher, b"+", b"1" if self.env_open else b"0")
         return hasher.hexdigest()
 
     def known_missing(self, path: str) -> bool:

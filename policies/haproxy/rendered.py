@@ -17,15 +17,30 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from haproxy_guard.policies.digest import record
 from haproxy_guard.policies.haproxy.sandbox import JailResult
 
-MARKER = b"\0sandbox\0"
+_ESCAPE = b"\x01"
+MARKER = _ESCAPE + b"R"
+_MASKED = re.compile(re.escape(_ESCAPE) + b"([\x01R])")
+
+
+def mask(data: bytes, root: bytes) -> bytes:
+    """`data` with every `root` replaced by `MARKER`, after the escape byte itself is doubled: a text that
+    holds the marker's bytes (a submitted file can) never masks like one that holds the root."""
+    return data.replace(_ESCAPE, _ESCAPE + _ESCAPE).replace(root, MARKER)
+
+
+def unmask(data: bytes, root: bytes) -> bytes:
+    """The inverse of `mask` for a new `root`."""
+    return _MASKED.sub(lambda match: _ESCAPE if match.group(1) == _ESCAPE else root, data)
 
 
 def _entries(root: Path) -> Iterable[tuple[str, Path]]:
@@ -44,8 +59,7 @@ def rendered_key(root: Path, parts: Iterable[str]) -> str:
     prefix = str(root).encode()
     hasher = hashlib.sha256()
     for part in parts:
-        text = part.encode("utf-8", "surrogateescape").replace(prefix, MARKER)
-        hasher.update(b"P%d\0" % len(text) + text)
+        record(hasher, b"P", mask(part.encode("utf-8", "surrogateescape"), prefix))
     for relative, path in _entries(root):
         if path.is_symlink():
             kind, data = b"L", str(path.readlink()).encode("utf-8", "surrogateescape")
@@ -53,9 +67,7 @@ def rendered_key(root: Path, parts: Iterable[str]) -> str:
             kind, data = b"D", b""
         else:
             kind, data = b"F", path.read_bytes()
-        name = relative.encode("utf-8", "surrogateescape")
-        data = data.replace(prefix, MARKER)
-        hasher.update(kind + b"%d\0" % len(name) + name + b"%d\0" % len(data) + data)
+        record(hasher, kind, relative.encode("utf-8", "surrogateescape"), mask(data, prefix))
     return hasher.hexdigest()
 
 
@@ -80,13 +92,13 @@ class RenderedRuns:
             if kept is None:
                 return None
             self._kept.move_to_end(key)
-        output = kept.result.output.replace(MARKER, str(root).encode())
+        output = unmask(kept.result.output, str(root).encode())
         return replace(kept.result, output=output, seconds=0.0)
 
     def put(self, key: str, root: Path, result: JailResult) -> None:
         if result.timed_out or result.missing or result.returncode is None:
             return
-        kept = _Kept(replace(result, output=result.output.replace(str(root).encode(), MARKER)))
+        kept = _Kept(replace(result, output=mask(result.output, str(root).encode())))
         with self._lock:
             self._kept[key] = kept
             self._kept.move_to_end(key)

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from haproxy_guard.policies.digest import record
 from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.config import HAProxyConfig, parse
 from haproxy_guard.policies.haproxy.directives import code_loads
@@ -240,7 +241,7 @@ class Validator:
         """Whether `validate(bundle, version)` would be answered from the cache, without running anything
         (the webhook then decides on its event loop instead of in a thread)."""
         _, binary = self.choose(version)
-        key = hashlib.sha256(f"{binary}\0{bundle.digest()}".encode()).hexdigest()
+        key = _cache_key(binary, bundle)
         with self._lock:
             cached = self._cache.get(key)
         return cached is not None and (version is not None or cached.valid or not cached.errors)
@@ -253,7 +254,7 @@ class Validator:
 
     def _validate(self, bundle: ConfigBundle, version: str | None) -> ValidationResult:
         chosen, binary = self.choose(version)
-        key = hashlib.sha256(f"{binary}\0{bundle.digest()}".encode()).hexdigest()
+        key = _cache_key(binary, bundle)
         while True:
             with self._lock:
                 cached = self._cache.get(key)
@@ -421,6 +422,13 @@ class Validator:
                 ValidationResult(valid, errors, warnings, version, seconds=seconds, layers=jailed.layers), unknowns
             )
         return ValidationResult(valid, errors, warnings, version, seconds=seconds, layers=jailed.layers)
+
+
+def _cache_key(binary: str, bundle: ConfigBundle) -> str:
+    """The validator's cache key: the binary and the bundle, each length-prefixed (`digest`)."""
+    hasher = hashlib.sha256()
+    record(hasher, b"B", binary, bundle.digest())
+    return hasher.hexdigest()
 
 
 def _unknown_values_excuse(result: ValidationResult, unknowns: Unknowns) -> ValidationResult:

@@ -20,6 +20,7 @@ from typing import Any
 from haproxy_guard.policies.haproxy.bundle import DEFAULT_MOUNT_DIR, ConfigBundle
 from haproxy_guard.policies.haproxy.facts import ConfigFacts, facts_from_text
 from haproxy_guard.policies.haproxy.validator import ValidationResult, Validator
+from haproxy_guard.policies.digest import record
 from haproxy_guard.policies.memo import once
 from haproxy_guard.policies.model.container_view import ContainerView
 from haproxy_guard.policies.model.findings import Violation, json_pointer
@@ -64,10 +65,11 @@ class HAProxyConfigMap:
         return facts_from_text(self.text)
 
     def digest(self) -> str:
-        """A digest of every key and value, for the pod template's config-hash annotation."""
+        """A digest of every key and value (each length-prefixed, see `digest`), for the pod template's
+        config-hash annotation."""
         hasher = hashlib.sha256()
         for key in sorted(self.data):
-            hasher.update(key.encode() + b"\0" + self.data[key] + b"\0")
+            record(hasher, b"K", key, self.data[key])
         return hasher.hexdigest()
 
     @once
