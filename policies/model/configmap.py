@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from haproxy_guard.policies.digest import record
 from haproxy_guard.policies.haproxy.bundle import DEFAULT_MOUNT_DIR, ConfigBundle
 from haproxy_guard.policies.haproxy.facts import ConfigFacts, facts_from_text
 from haproxy_guard.policies.haproxy.validator import ValidationResult, Validator
-from haproxy_guard.policies.digest import record
 from haproxy_guard.policies.memo import once
 from haproxy_guard.policies.model.container_view import ContainerView
 from haproxy_guard.policies.model.findings import Violation, json_pointer
