@@ -12,8 +12,10 @@ file, single-threaded and between its start and the execve, applies every layer 
    the binary and its loader; write nowhere but /dev/null; no TCP bind or connect; no signals or abstract sockets outside;
 5. a seccomp filter (libseccomp): no execve except the one below, no new process or session, no ptrace, no
    namespace or mount changes, no kernel modules, no connect/bind/sendmsg and no sendto with an address,
-   only Unix and IP socket families, no io_uring, no userfaultfd, no bpf. The fork server compiles it
-   (and the path buffer the one execve must be given) once per program before forking; a child loads it.
+   only Unix and IP socket families, no io_uring, no userfaultfd, no bpf, and no memory beyond the
+   address-space limit (no memfd, System V or POSIX shared memory or queues, no pipe grown past its
+   default). The fork server compiles it (and the path buffer the one execve must be given) once per
+   program before forking; a child loads it.
 
 The layers that took effect are written as one JSON line to the status descriptor, which closes on execve.
 When a layer marked required fails, the launcher exits with status 111 and never runs the binary.
@@ -45,6 +47,7 @@ _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 _CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_THREAD = 0x10000000, 0x40000000, 0x00010000
+_F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 1, 38, 22, 2
 _SIGKILL, _SIGXFSZ, _SIG_IGN = 9, 25, 1  # the `signal` module would import `enum`: numbers of x86-64 and arm64
 
@@ -64,6 +67,9 @@ DENIED_SYSCALLS = (
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "personality", "connect", "bind", "listen",
     "accept", "accept4", "sendmsg", "sendmmsg", "fanotify_init", "lookup_dcookie", "vmsplice",
     "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "seccomp",
+    # memory RLIMIT_AS does not count: anonymous files (unmapped shmem: 1,024 x 4 MiB memfds pinned 2 GiB under
+    # a 1 GiB limit), System V shared memory, message queues and POSIX queues (they outlive the process)
+    "memfd_create", "memfd_secret", "shmget", "shmat", "msgget", "msgsnd", "semget", "mq_open", "mq_timedsend",
 )  # fmt: skip
 
 
@@ -197,6 +203,7 @@ def _compile_filter(lib: ctypes.CDLL | None, exec_path_address: int) -> bytes | 
         rule(_errno_action(_EPERM), "clone", (0, _CMP_MASKED_EQ, _CLONE_THREAD, 0))
         rule(_errno_action(_ENOSYS), "clone3")
         rule(_errno_action(_EACCES), "sendto", (4, _CMP_NE, 0, 0))
+        rule(_errno_action(_EPERM), "fcntl", (1, _CMP_EQ, _F_SETPIPE_SZ, 0))  # pipe buffers stay at their default
         rule(_errno_action(_EAFNOSUPPORT), "socket", (0, _CMP_GT, _AF_INET6, 0))
         for family in (0, *range(_AF_INET + 1, _AF_INET6)):
             rule(_errno_action(_EAFNOSUPPORT), "socket", (0, _CMP_EQ, family, 0))

@@ -1,6 +1,7 @@
 """The kernel boundary itself: arbitrary code running inside `haproxy -c` (a shared object OpenSSL loads for
 `ssl-provider`, built from `payloads/contained.c`) cannot read a canary, write, execute, start processes,
-reach loopback listeners or signal outside, and is killed at the time limit; as root and as uid 65534, on
+reach loopback listeners or signal outside, pin memory the address-space limit does not count (memfd,
+System V and POSIX shared memory, message queues, grown pipes), and is killed at the time limit; as root and as uid 65534, on
 every validator branch; each layer proven on its own too; a missing required layer runs nothing."""
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def test_code_inside_haproxy_is_contained(payloads: tuple[Path, Path], canary: P
     assert tried, f"the payload never ran, so this proves nothing: {result['output']}"
     assert SECRET not in str(result["output"])
     blocked = ("read", "list-root", "write-outside", "tcp-connect", "udp-sendto", "udp-connect", "exec", "fork",
-               "setsid", "kill-parent")  # fmt: skip
+               "setsid", "kill-parent", "memfd", "shmget", "msgget", "shm-open", "pipe-size")  # fmt: skip
     assert {what: tried.get(what) for what in blocked if tried.get(what) == "ok"} == {}
     assert set(blocked) <= set(tried)
     assert (connections, datagrams) == (0, 0)
@@ -103,7 +104,12 @@ def test_code_inside_haproxy_is_contained(payloads: tuple[Path, Path], canary: P
         pytest.param(
             "landlock", ("read", "list-root", "write-outside", "exec", "tcp-connect", "kill-parent"), id="landlock"
         ),
-        pytest.param("seccomp", ("exec", "fork", "setsid", "tcp-connect", "udp-sendto", "udp-connect"), id="seccomp"),
+        pytest.param(
+            "seccomp",
+            ("exec", "fork", "setsid", "tcp-connect", "udp-sendto", "udp-connect", "memfd", "shmget", "msgget",
+             "pipe-size"),
+            id="seccomp",
+        ),  # fmt: skip
         pytest.param("network_namespace", ("tcp-connect", "udp-sendto", "udp-connect"), id="network-namespace"),
     ],
 )

@@ -12,8 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int read_small(const char *name, char *buffer, size_t size) {
@@ -58,6 +63,21 @@ static void attempt_everything(void) {
         int c = socket(AF_INET, SOCK_DGRAM, 0);
         report("udp-connect", c >= 0 && connect(c, (struct sockaddr *)&address, sizeof address) == 0 && write(c, "x", 1) == 1);
     }
+    /* memory the address-space limit does not count: anonymous files, System V and POSIX shared memory and
+     * message queues (which outlive the process), and pipe buffers grown past their default */
+    int memfd = (int)syscall(SYS_memfd_create, "pin", 0);
+    report("memfd", memfd >= 0 && fallocate(memfd, 0, 0, 64L << 20) == 0);
+    int segment = shmget(IPC_PRIVATE, 64L << 20, IPC_CREAT | 0600);
+    report("shmget", segment >= 0);
+    if (segment >= 0) shmctl(segment, IPC_RMID, NULL);
+    int queue = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    report("msgget", queue >= 0);
+    if (queue >= 0) msgctl(queue, IPC_RMID, NULL);
+    int shm = shm_open("/haproxy-guard-pin", O_RDWR | O_CREAT, 0600);
+    report("shm-open", shm >= 0);
+    if (shm >= 0) shm_unlink("/haproxy-guard-pin");
+    int pipes[2];
+    report("pipe-size", pipe(pipes) == 0 && fcntl(pipes[0], F_SETPIPE_SZ, 1 << 20) >= 0);
     char *argv[] = {"/bin/sh", "-c", "touch /tmp/haproxy-guard-payload-exec", NULL};
     execve("/bin/sh", argv, NULL);
     report("exec", 0);
