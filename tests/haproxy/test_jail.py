@@ -106,10 +106,20 @@ def test_code_inside_haproxy_is_contained(payloads: tuple[Path, Path], canary: P
         ),
         pytest.param(
             "seccomp",
-            ("exec", "fork", "setsid", "tcp-connect", "udp-sendto", "udp-connect", "memfd", "shmget", "msgget",
-             "pipe-size"),
+            (
+                "exec",
+                "fork",
+                "setsid",
+                "tcp-connect",
+                "udp-sendto",
+                "udp-connect",
+                "memfd",
+                "shmget",
+                "msgget",
+                "pipe-size",
+            ),
             id="seccomp",
-        ),  # fmt: skip
+        ),
         pytest.param("network_namespace", ("tcp-connect", "udp-sendto", "udp-connect"), id="network-namespace"),
     ],
 )
