@@ -64,8 +64,32 @@ def _compare_version(branch: str | None, wanted: str) -> int | None:
     return 0 if match.group(3) is None or int(match.group(3)) == 0 else None
 
 
+MAX_DEPTH = 64
+"""Deeper nesting is undecidable here (HAProxy allows more; a refusal then errs towards refusing)."""
+_PLAIN = re.compile(r"[\x20-\x7e\t]*")
+"""What the model decides on: printable ASCII, spaces and tabs (strtol and HAProxy's blanks agree there)."""
+_NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+"""What `strtol(text, &end, 0)` consumes: hexadecimal, octal (a leading 0, so `08` stops after the 0), decimal."""
+_ARGUMENT = re.compile(r"[A-Za-z0-9_.:/@+=%-]+")
+"""Arguments read exactly: no quote, backslash, blank or `$` (make_arg_list gives those meanings of its own)."""
+_ARITY = {"defined": 1, "streq": 2, "strneq": 2, "strstr": 2, "version_atleast": 1, "version_before": 1}
+_OPAQUE = frozenset({"feature", "enabled", "openssl_version_atleast", "openssl_version_before",
+                     "ssllib_name_startswith", "awslc_api_atleast", "awslc_api_before"})  # fmt: skip
+"""Predicates of one argument whose answer depends on the binary's build: read, then undecided (None)."""
+_SINCE = {"strstr": (2, 8), "enabled": (2, 8)}
+"""Predicates a branch before this one does not know (2.6 refuses the line): undecidable there, and where the
+branch is unknown."""
+
+
+class _Undecidable(Exception):
+    """The model cannot be sure what HAProxy decides (or HAProxy itself would refuse the line)."""
+
+
 class _Condition:
-    """A recursive-descent reader of `.if` expressions: `!`, `&&`, `||`, parentheses, numbers, predicates."""
+    """HAProxy's `.if` expression reader (src/cfgcond.c) over the re-merged line: `!`, `&&`, `||` (both
+    right-recursive), parentheses, `strtol` numbers and predicates. Exact where it decides; anything it
+    cannot mirror with certainty (other characters, quoting or escapes inside arguments, predicates whose
+    answer depends on the build) raises `_Undecidable`, and a predicate known only to the binary is None."""
 
     def __init__(self, text: str, env: Mapping[str, str], version: str | None) -> None:
         self.text, self.index, self.env, self.version = text, 0, env, version
@@ -74,112 +98,110 @@ class _Condition:
         while self.index < len(self.text) and self.text[self.index] in " \t":
             self.index += 1
 
-    def expression(self) -> Tri:
-        value = self._and()
-        while self._take("||"):
-            right = self._and()
+    def expression(self, depth: int = 0) -> Tri:
+        if depth > MAX_DEPTH:
+            raise _Undecidable
+        value = self._and(depth)
+        self._blank()
+        if self.text.startswith("||", self.index):
+            self.index += 2
+            self._blank()
+            right = self.expression(depth + 1)
             value = True if value is True or right is True else (None if value is None or right is None else False)
         return value
 
-    def _and(self) -> Tri:
-        value = self._term()
-        while self._take("&&"):
-            right = self._term()
+    def _and(self, depth: int) -> Tri:
+        value = self._term(depth)
+        self._blank()
+        if self.text.startswith("&&", self.index):
+            self.index += 2
+            self._blank()
+            right = self._and(depth + 1)
             value = False if value is False or right is False else (None if value is None or right is None else True)
         return value
 
-    def _take(self, token: str) -> bool:
-        self._blank()
-        if self.text.startswith(token, self.index):
-            self.index += len(token)
-            return True
-        return False
-
-    def _term(self) -> Tri:
+    def _term(self, depth: int) -> Tri:
+        if depth > MAX_DEPTH:
+            raise _Undecidable
         self._blank()
         negate = False
-        while self._take("!"):
+        while self.text.startswith("!", self.index):
             negate = not negate
-        value = self._positive_term()
+            self.index += 1
+            self._blank()
+        value = self._positive_term(depth)
         return (not value) if (negate and value is not None) else value
 
-    def _positive_term(self) -> Tri:
-        self._blank()
-        number = re.compile(r"[-+]?(0[xX][0-9a-fA-F]+|\d+)").match(self.text, self.index)
+    def _positive_term(self, depth: int) -> Tri:
+        number = _NUMBER.match(self.text, self.index)
         if number:
             self.index = number.end()
-            return int(number.group(0), 0) != 0
-        if self._take("("):
-            value = self.expression()
-            if not self._take(")"):
-                raise LineError("expected ')'")
-            return value
-        name = re.compile(r"[a-z_]+").match(self.text, self.index)
-        if not name:
-            raise LineError("unparsable conditional expression")
-        self.index = name.end()
-        arguments = self._arguments() if self.text.startswith("(", self.index) else []
-        return self._predicate(name.group(0), arguments)
-
-    def _arguments(self) -> list[str]:
-        """Comma-separated arguments up to the closing parenthesis (quotes group, backslash escapes)."""
-        self.index += 1
-        arguments, current, quote = [], [], ""
-        while self.index < len(self.text):
-            char = self.text[self.index]
+            digits = number.group(0).lstrip("+-")
+            base = 16 if digits[1:2] in ("x", "X") else 8 if digits.startswith("0") else 10
+            return int(digits[2:] if base == 16 else digits, base) != 0
+        if self.text.startswith("(", self.index):
             self.index += 1
-            if quote:
-                if char == quote:
-                    quote = ""
-                elif char == "\\" and self.index < len(self.text):
-                    current.append(self.text[self.index])
-                    self.index += 1
-                else:
-                    current.append(char)
-            elif char in "'\"":
-                quote = char
-            elif char == "\\" and self.index < len(self.text):
-                current.append(self.text[self.index])
-                self.index += 1
-            elif char == ",":
-                arguments.append("".join(current).strip())
-                current = []
-            elif char == ")":
-                arguments.append("".join(current).strip())
-                return [] if arguments == [""] else arguments
-            else:
-                current.append(char)
-        raise LineError("missing ')' after predicate arguments")
+            self._blank()
+            value = self.expression(depth + 1)
+            self._blank()
+            if not self.text.startswith(")", self.index):
+                raise _Undecidable  # HAProxy: "expected ')'"
+            self.index += 1
+            self._blank()
+            return value
+        name_end = self.index
+        while name_end < len(self.text) and self.text[name_end] not in " (":
+            name_end += 1
+        name = self.text[self.index : name_end]
+        arity = 1 if name in _OPAQUE else _ARITY.get(name)
+        if name in _SINCE and (self.version is None or _branch(self.version) < _SINCE[name]):
+            raise _Undecidable
+        close = self.text.find(")", name_end)
+        if arity is None or not self.text.startswith("(", name_end) or close < 0:
+            raise _Undecidable  # no predicate the model reads (fips_mode, a typo HAProxy refuses...)
+        arguments = self.text[name_end + 1 : close].split(",")
+        if len(arguments) != arity or not all(_ARGUMENT.fullmatch(argument) for argument in arguments):
+            raise _Undecidable
+        self.index = close + 1
+        return None if name in _OPAQUE else self._predicate(name, arguments)
 
     def _predicate(self, name: str, arguments: list[str]) -> Tri:
-        if name == "defined" and len(arguments) == 1:
+        if name == "defined":
             if arguments[0] in self.env:
                 return True
-            return None if arguments[0].startswith("HAPROXY_") else False
-        if name in {"streq", "strneq", "strstr"} and len(arguments) == 2:
+            return None if arguments[0].startswith("HAPROXY_") else False  # HAProxy may set it itself
+        if name in {"streq", "strneq", "strstr"}:
             first, second = arguments
             if name == "streq":
                 return first == second
             if name == "strneq":
                 return first != second
             return second in first
-        if name in {"version_atleast", "version_before"} and len(arguments) == 1:
-            compared = _compare_version(self.version, arguments[0])
-            if compared is None:
-                return None
-            return compared >= 0 if name == "version_atleast" else compared < 0
-        return None  # feature(), enabled(), SSL library predicates...: not knowable here
+        compared = _compare_version(self.version, arguments[0])
+        if compared is None:
+            return None
+        return compared >= 0 if name == "version_atleast" else compared < 0
 
 
-def evaluate_condition(words: tuple[str, ...], env: Mapping[str, str], version: str | None) -> Tri:
-    """The value of a `.if`/`.elif` condition (its words, re-joined by spaces as HAProxy does)."""
-    condition = _Condition(" ".join(words), env, version)
+def _branch(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+
+
+def evaluate_condition(text: str, env: Mapping[str, str], version: str | None) -> Tri:
+    """The value of a `.if`/`.elif` condition, `text` being the re-merged line after the keyword
+    (`LineArgs.merged`), with `env` exactly the environment the checked process gets; None when it cannot be
+    decided with certainty (a refusal then counts it as true)."""
+    if not text:
+        return False  # HAProxy: an empty condition is false
+    if not _PLAIN.fullmatch(text):
+        return None
+    condition = _Condition(text, env, version)
     try:
         value = condition.expression()
-        condition._blank()
-        return value if condition.index == len(condition.text) else None
-    except LineError:
-        return None  # HAProxy would refuse the line; for what we look for, undecidable
+    except _Undecidable:
+        return None
+    condition._blank()
+    return value if condition.index == len(condition.text) else None
 
 
 @dataclass
@@ -204,13 +226,13 @@ def directives(text: str, env: Mapping[str, str], version: str | None = None) ->
         keyword = args.words[0]
         active: Tri = stack[-1].state if stack else True
         if keyword == ".if":
-            value = evaluate_condition(args.words[1:], environment, version) if active is not False else False
+            value = evaluate_condition(args.merged(), environment, version) if active is not False else False
             state = False if active is False else _and(active, value)
             stack.append(_Block(state, state, active))
             continue
         if keyword in {".elif", ".else"} and stack:
             block = stack[-1]
-            value = True if keyword == ".else" else evaluate_condition(args.words[1:], environment, version)
+            value = True if keyword == ".else" else evaluate_condition(args.merged(), environment, version)
             not_before = None if block.any_taken is None else not block.any_taken
             block.state = False if block.outer is False else _and(block.outer, _and(not_before, value))
             block.any_taken = True if block.any_taken is True or block.state is True else (

@@ -47,6 +47,13 @@ class LineArgs:
     """Indexes of words that contain text coming from a variable expansion."""
     unknown_words: frozenset[int] = frozenset()
     """Indexes of words that reference a variable in `unknown`."""
+    whole_words: tuple[str, ...] = ()
+    """The words with what follows a decoded NUL kept, when a word holds one (else empty): HAProxy's `.if`
+    and `.elif` re-merge the whole decoded line, turning every NUL into a space."""
+
+    def merged(self) -> str:
+        """The text after the keyword as `.if`/`.elif` see it: the words joined, every NUL a space."""
+        return " ".join((self.whole_words or self.words)[1:]).replace("\0", " ")
 
 
 @dataclass
@@ -110,8 +117,15 @@ def parse_line(line: str, env: Mapping[str, str]) -> LineArgs:
     if squote or dquote:
         raise LineError("unmatched quote")
     state.end_word()
-    words = tuple(word.split("\0", 1)[0] for word in state.words)  # C strings: a decoded NUL ends the word
-    return LineArgs(words, frozenset(state.unknown), frozenset(state.expanded), frozenset(state.unknown_words))
+    whole = tuple(state.words)
+    words = tuple(word.split("\0", 1)[0] for word in whole)  # C strings: a decoded NUL ends the word
+    return LineArgs(
+        words,
+        frozenset(state.unknown),
+        frozenset(state.expanded),
+        frozenset(state.unknown_words),
+        whole if whole != words else (),
+    )
 
 
 def _escape(line: str, index: int, dquote: bool, state: _State) -> int:

@@ -20,11 +20,15 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
     if job["kind"] == "jail":
         limits = sandbox.Limits(timeout_seconds=job.get("timeout", 3.0))
         mode = sandbox.SandboxMode(job.get("mode", "require"))
+        enabled = sandbox.FORK_SERVER.enabled
         if job.get("direct"):  # the launcher started by this process, not by the fork server
             sandbox.FORK_SERVER.enabled = False
-        result = sandbox.run(
-            job["command"], Path(job["folder"]), limits, mode, disable=job.get("disable", ()), env=job.get("env")
-        )
+        try:
+            result = sandbox.run(
+                job["command"], Path(job["folder"]), limits, mode, disable=job.get("disable", ()), env=job.get("env")
+            )
+        finally:
+            sandbox.FORK_SERVER.enabled = enabled
         return {
             "returncode": result.returncode,
             "output": result.output.decode("utf-8", "replace"),

@@ -67,22 +67,52 @@ def test_haproxy_variables_are_unknown_not_empty() -> None:
     [
         ("1", True),
         ("0", False),
+        ("", False),  # HAProxy: an empty condition is false
+        ("010", True),
+        ("08", None),  # strtol stops after the 0: HAProxy refuses the 8
+        ("0x1f && -0", False),
         ("defined(X)", True),
         ("defined(NOPE)", False),
         ("!defined(NOPE)", True),
-        ('streq("a","a") && defined(X)', True),
+        ("! ! defined(X)", True),
+        ("streq(a,a) && defined(X)", True),
         ("defined(NOPE) || 1", True),
         ("(0 || 0) && 1", False),
+        ("( 1 )", True),
         ("version_atleast(2.4)", True),
         ("version_before(2.8)", False),
         ("version_atleast(2.8.5)", None),
         ("feature(LUA)", None),
         ("feature(LUA) && 0", False),
+        ("fips_mode && 0", None),
         ("defined(HAPROXY_LOCALPEER)", None),
+        ("strneq(a, a)", None),  # HAProxy keeps the blank: " a" (the checker once stripped it)
+        ("!streq(a,\\a)", None),  # a backslash inside arguments has make_arg_list's meaning
+        ('streq("a","a")', None),  # so do quotes (parse_line has removed the line's own)
+        ("defined (X)", None),
+        ("1 1", None),
+        ("(" * 100 + "1" + ")" * 100, None),
+        ("1\v", None),  # a blank strtol skips and HAProxy's reader does not
     ],
 )
 def test_conditions(condition: str, value: bool | None) -> None:
-    assert evaluate_condition(tuple(condition.split()), ENV, "2.8") is value
+    assert evaluate_condition(condition, ENV, "2.8") is value
+
+
+def test_an_if_line_is_re_merged_with_its_nuls_as_spaces() -> None:
+    """HAProxy turns every decoded NUL of an `.if` line into a space when it re-merges the words: `0\\x00||\\x001`
+    is `0 || 1` (true), not the words `0` and `1`."""
+    text = "global\n.if 0\\x00||\\x001\n  lua-load /x.lua\n.endif\n"
+    assert [load.keyword for _, load in code_loads((("h.cfg", text),), ENV, "2.8")] == ["lua-load"]
+    assert parse_line(".if 0\\x00||\\x001", ENV).merged() == "0 || 1"
+
+
+def test_the_environment_decides_exactly() -> None:
+    """`defined()` sees the environment it is given and nothing else: the validator gives it the checked
+    process's own (its stand-ins and SSL_CERT_DIR included)."""
+    text = "global\n.if defined(SSL_CERT_DIR)\n  lua-load /x.lua\n.endif\n"
+    assert list(code_loads((("h.cfg", text),), {}, "2.8")) == []
+    assert len(list(code_loads((("h.cfg", text),), {"SSL_CERT_DIR": "/none"}, "2.8"))) == 1
 
 
 def test_blocks_and_environment_follow_haproxy() -> None:
