@@ -71,11 +71,8 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="haproxy-guard", description="Admission guard for HAProxy on Kubernetes")
-    parser.add_argument("--version", action=_Version, help="print the version and whether the engine is compiled")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_serving(commands: Any) -> None:
+    """`serve` (the webhook) and `checker` (its checks in a container of their own)."""
     serve = commands.add_parser("serve", help="serve the admission webhook over HTTPS")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
     serve.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
@@ -98,6 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--self-signed", action="store_true", help="create a CA and serving certificate in --cert-dir if none exist"
     )
+    serve.add_argument(
+        "--checker-socket",
+        type=Path,
+        help="run the checks in the checker container listening on this Unix socket (privilege separation); "
+        "without it they run in this process, behind the same jail",
+    )
+
+    checker = commands.add_parser(
+        "checker", help="serve HAProxy configuration checks on a Unix socket (the pod's checker container)"
+    )
+    checker.add_argument("--socket", type=Path, required=True, help="Unix socket to listen on")
+    checker.add_argument("--settings", type=Path, help="settings YAML file (only the validator settings are read)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="haproxy-guard", description="Admission guard for HAProxy on Kubernetes")
+    parser.add_argument("--version", action=_Version, help="print the version and whether the engine is compiled")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_serving(commands)
 
     audit_cmd = commands.add_parser("audit", help="report findings on manifests (files, folders, stdin) or a cluster")
     audit_cmd.add_argument("paths", nargs="*", metavar="PATH", help="files or folders; - or nothing reads stdin")

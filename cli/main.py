@@ -129,9 +129,10 @@ def _effective_settings(settings: Settings, client: Any | None) -> Settings:
     return settings
 
 
-def make_validator(settings: Settings) -> Validator | None:
+def make_validator(settings: Settings, checker_socket: Path | None = None) -> Validator | None:
+    """The validator of these settings; with `checker_socket`, one whose checks run in the checker container."""
     try:
-        return build_validator(
+        validator = build_validator(
             settings.validators or None,
             settings.default_haproxy_version,
             settings.validator_timeout_seconds,
@@ -140,15 +141,40 @@ def make_validator(settings: Settings) -> Validator | None:
         )
     except ValueError as error:
         raise UsageError(f"validators: {error}") from None
+    if validator is None or checker_socket is None:
+        return validator
+    from haproxy_guard.webhook.checker import RemoteValidator  # noqa: PLC0415
+
+    return RemoteValidator(
+        checker_socket,
+        validator.binaries,
+        default_version=validator.default_version,
+        timeout_seconds=validator.timeout_seconds,
+        max_concurrent=settings.validator_concurrency,
+        sandbox_mode=validator.sandbox_mode,
+    )
 
 
-def _admission(settings: Settings, client: Any | None) -> Admission:
+def _admission(settings: Settings, client: Any | None, checker_socket: Path | None = None) -> Admission:
     """The webhook's decisions: the validator, and the API server (when reachable) for the objects around."""
     from haproxy_guard.webhook.configmaps import ClusterConfigMaps, ClusterPdbs  # noqa: PLC0415
 
+    validator = make_validator(settings, checker_socket)
     if client is None:
-        return Admission(settings, Context(make_validator(settings)))
-    return Admission(settings, Context(make_validator(settings), ClusterConfigMaps(client), ClusterPdbs(client)))
+        return Admission(settings, Context(validator))
+    return Admission(settings, Context(validator, ClusterConfigMaps(client), ClusterPdbs(client)))
+
+
+def _checker(args: argparse.Namespace) -> int:
+    from haproxy_guard.webhook.checker import serve_checker  # noqa: PLC0415
+    from haproxy_guard.webhook.observability import configure_json_logging  # noqa: PLC0415
+
+    configure_json_logging()
+    validator = make_validator(load_settings(args.settings))
+    if validator is None:
+        raise UsageError("checker: no HAProxy validator binary found")
+    serve_checker(args.socket, validator)
+    return EXIT_OK
 
 
 def _manifests(args: argparse.Namespace, documents: Iterator[Document] | None = None) -> int:
@@ -184,7 +210,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _effective_settings(load_settings(args.settings), client)
     try:
         serve(
-            _admission(settings, client),
+            _admission(settings, client, args.checker_socket),
             ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds, args.metrics_port),
         )
     except CertificateError as error:
@@ -202,6 +228,8 @@ def run(args: argparse.Namespace, documents: Iterator[Document] | None = None) -
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "checker":
+            return _checker(args)
         if args.command == "check-config":
             return check_files(
                 args.files,

@@ -281,7 +281,11 @@ def create_app(
     @app.get("/readyz")
     async def readyz() -> Response:
         problems = [problem for check in readiness_checks if (problem := check()) is not None]
-        sandbox = f"\nvalidator sandbox: {validator.layers().describe()}" if validator is not None else ""
+        sandbox = (
+            f"\nvalidator sandbox: {validator.layers().describe()}\n{validator.isolation()}"
+            if validator is not None
+            else ""
+        )
         if problems:
             return PlainTextResponse("not ready: " + "; ".join(problems) + sandbox, status_code=503)
         return PlainTextResponse("ok" + sandbox)

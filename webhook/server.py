@@ -92,6 +92,7 @@ def serve(admission: Admission, options: ServeOptions) -> None:
             validator.sandbox_mode,
             extra={"sandbox_layers": layers.active(), "landlock_abi": layers.landlock_abi},
         )
+        log.info("validator isolation: %s", validator.isolation())
         if layers.missing() and validator.sandbox_mode is SandboxMode.REQUIRE:
             log.warning(
                 "kernel sandbox incomplete (missing: %s): HAProxy configurations will be answered 'not validated'",

@@ -203,6 +203,15 @@ class Validator:
         """The kernel layers this machine grants the checks (probed once with the default binary)."""
         return probe(launch_command(self.binaries[self.default_version]))
 
+    def isolation(self) -> str:
+        """Where the checks run, for `/readyz` and the start-up log (see webhook/checker.py for the other)."""
+        return "checks run in this process's container: privilege separation is off"
+
+    def check_branch(self, bundle: ConfigBundle, version: str) -> ValidationResult:
+        """The result with exactly the binary of `version`, one of `binaries` (what the checker container runs
+        for the webhook, which chose the branch)."""
+        return self._observed(bundle, version)
+
     def problem(self) -> str | None:
         """Why the validator cannot work (for /readyz), or None."""
         for version, binary in self.binaries.items():
@@ -314,9 +323,8 @@ class Validator:
         note = Message(
             bundle.configs[0][0],
             None,
-            f"not given to the check: {', '.join(removed)} (a variable that makes the loader, libc, OpenSSL or "
-            "Lua load code or open files of its choosing never reaches the checked process; lines reading it "
-            "are not checked)",
+            f"not checked: lines reading {', '.join(removed)} (a variable that makes the loader, libc, OpenSSL "
+            "or Lua load code or open files of its choosing is never given to the checked process)",
         )
         return replace(result, warnings=(*result.warnings, note))
 

@@ -188,7 +188,15 @@ def test_own_workload_passes_its_own_policies(source: str) -> None:
     results = audit(parse_text(text, "rendered.yaml"), Settings(image_patterns=("haproxy-guard",)), None)
     deployment = next(r for r in results if r.document.obj["kind"] == "Deployment")
     assert deployment.evaluation.subject is not None, "the pattern makes it a subject"
-    assert [f"{f.policy}: {f.message}" for f in deployment.findings] == []
+    # Two findings do not apply, by design: the checker container takes no traffic and must not gate the pod's
+    # readiness (while it restarts the webhook answers "not checked"; a probe there would turn a hostile check
+    # into an outage), and kube-root-ca.crt (the API server's CA in the token volume) is Kubernetes' own.
+    by_design = {("readiness-probe", "container checker "), ("haproxy-config-source", "ConfigMap kube-root-ca.crt ")}
+    findings = [
+        f for f in deployment.findings if not any(f.policy == p and f.message.startswith(m) for p, m in by_design)
+    ]
+    assert [f"{f.policy}: {f.message}" for f in findings] == []
+    assert len(deployment.findings) - len(findings) == len(by_design)
 
 
 @pytest.mark.parametrize("overlay", SOURCES)
@@ -221,3 +229,44 @@ def test_every_image_is_the_projects_version(source: str) -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     images = {container["image"] for _, pod in _pod_specs(render(source)) for container in pod["containers"]}
     assert images == {f"haproxy-guard:{version}"}
+
+
+TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@pytest.mark.parametrize("overlay", SOURCES)
+def test_checks_run_in_a_container_with_nothing_to_steal(overlay: str) -> None:
+    """Privilege separation in every overlay and chart variant (security issue 27): the checker container
+    gets no service-account token, no serving key, no process of the webhook's to see; it has its own
+    memory and CPU limits and a read-only root; the two talk over a socket on a shared emptyDir only."""
+    deployment = _one(render(overlay), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    containers = {container["name"]: container for container in pod["containers"]}
+    assert set(containers) == {"webhook", "checker"}
+    webhook, checker = containers["webhook"], containers["checker"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert pod.get("automountServiceAccountToken") is False, "no token is mounted by default"
+    assert not pod.get("shareProcessNamespace"), "the checker must not see the webhook's processes"
+    assert not pod.get("hostPID") and not pod.get("hostIPC") and not pod.get("hostNetwork")
+
+    def mounted(container: dict[str, Any]) -> dict[str, str]:
+        return {mount["mountPath"]: mount["name"] for mount in container.get("volumeMounts", [])}
+
+    token = mounted(webhook).get(TOKEN_PATH)
+    assert token is not None and "serviceAccountToken" in str(volumes[token]), "the webhook keeps its token"
+    for path, name in mounted(checker).items():
+        volume = volumes[name]
+        assert "secret" not in volume and "projected" not in volume, f"checker mounts {name} at {path}"
+        assert path != TOKEN_PATH
+    assert not checker.get("envFrom") and all("valueFrom" not in env for env in checker.get("env", []))
+    shared = set(mounted(webhook).values()) & set(mounted(checker).values())
+    assert {name for name in shared if "emptyDir" in volumes[name]} == {"checker-socket"}
+    socket_dir = next(path for path, name in mounted(checker).items() if name == "checker-socket")
+    assert f"--checker-socket={socket_dir}/checker.sock" in webhook["args"]
+    assert checker["args"][:2] == ["checker", f"--socket={socket_dir}/checker.sock"]
+    assert checker["image"] == webhook["image"], "the same image"
+    limits = checker["resources"]["limits"]
+    assert limits.get("memory") and limits.get("cpu"), "its own limits: exhausting them kills the checker only"
+    security = checker["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
