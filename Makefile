@@ -21,7 +21,7 @@ validators:
 
 # The editable install compiles the modules of haproxy_guard/native.py in place (setup.py): a change to any
 # policy module rebuilds them, so that tests never run a stale compiled module (tests/test_native.py checks too).
-$(STAMP): pyproject.toml setup.py haproxy_guard/native.py $(wildcard policies/*.py policies/model/*.py policies/rules/*.py)
+$(STAMP): pyproject.toml setup.py haproxy_guard/native.py $(wildcard policies/*.py policies/model/*.py policies/rules/*.py policies/haproxy/*.py)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,drill]'
