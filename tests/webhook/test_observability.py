@@ -121,6 +121,7 @@ def test_sandbox_layers_are_reported(server: RunningServer) -> None:
         assert _metric(metrics, "haproxy_guard_sandbox_layer", layer=layer) == 1.0
     assert ready.status_code == 200
     assert "validator sandbox: landlock (ABI " in ready.text and "seccomp" in ready.text
+    assert "checks run in this process's container: privilege separation is off" in ready.text  # no --checker-socket
     started = [json.loads(line) for line in server.log.read_text().splitlines() if '"validator sandbox' in line]
     assert started and started[0]["sandbox_layers"]["landlock"] is True
 
