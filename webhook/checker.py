@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import socketserver
 import struct
@@ -261,14 +262,11 @@ class RemoteValidator(Validator):
             raise ProtocolError(str(reply["error"]))
         return reply
 
-    def _bounded_run(self, bundle: ConfigBundle, binary: str, version: str) -> ValidationResult:
-        if not self._slots.acquire(timeout=self.timeout_seconds):
-            self._count("busy")
-            busy = Message(bundle.configs[0][0], None, "validator busy: too many checks at once, try again")
-            return ValidationResult(False, (busy,), (), version, unavailable=True)
+    def _run(self, bundle: ConfigBundle, binary: str, version: str) -> ValidationResult:
+        """One check in the checker container (within a slot of this validator, like a check in process)."""
         started = time.monotonic()
+        self._count("runs")
         try:
-            self._count("runs")
             reply = self._ask(
                 {"op": "check", "version": version, "bundle": bundle_to_wire(bundle)}, self.timeout_seconds * 4 + 5
             )
@@ -277,8 +275,6 @@ class RemoteValidator(Validator):
             log.warning("checker container not answering: %s", error)
             warning = Message(bundle.configs[0][0], None, NOT_ANSWERING)
             return ValidationResult(True, (), (warning,), version, unavailable=True, seconds=time.monotonic() - started)
-        finally:
-            self._slots.release()
 
     def layers(self) -> Layers:
         """The checker's layers (asked at most every `LAYERS_TTL_SECONDS`); none while it does not answer."""
@@ -293,24 +289,17 @@ class RemoteValidator(Validator):
         self._layers = (now, layers)
         return layers
 
-    def answering(self) -> bool:
+    def isolation(self) -> str:
         try:
             self._ask({"op": "layers"}, IO_TIMEOUT_SECONDS)
+            state = "answering"
         except (OSError, ProtocolError):
-            return False
-        return True
-
-    def isolation(self) -> str:
-        state = (
-            "answering" if self.answering() else "NOT answering: checks are admitted as 'not checked' until it is back"
-        )
+            state = "NOT answering: checks are admitted as 'not checked' until it is back"
         return f"checks run in a separate container (checker at {self.socket_path}: {state})"
 
 
 def serve_checker(path: Path, validator: Validator) -> None:
     """Serve checks on `path` until SIGTERM or SIGINT (the launcher of each check dies with this process)."""
-    import signal  # noqa: PLC0415
-
     layers = validator.layers()  # probed before serving: the main thread only ever waits on the socket
     server = CheckerServer(path, validator)
 

@@ -9,7 +9,7 @@ block is still seen. This errs towards refusing, never towards running code.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from haproxy_guard.policies.haproxy.lexer import LineArgs, LineError, parse_line, physical_lines
@@ -57,7 +57,7 @@ def _compare_version(branch: str | None, wanted: str) -> int | None:
     match = _VERSION.match(wanted.strip())
     if branch is None or match is None:
         return None
-    have = tuple(int(part) for part in branch.split(".")[:2])
+    have = _branch(branch)
     want_major, want_minor = int(match.group(1)), int(match.group(2) or 0)
     if have != (want_major, want_minor):
         return -1 if have < (want_major, want_minor) else 1
@@ -99,26 +99,22 @@ class _Condition:
             self.index += 1
 
     def expression(self, depth: int = 0) -> Tri:
+        return self._chain("||", self._conjunction, _or, depth)
+
+    def _conjunction(self, depth: int) -> Tri:
+        return self._chain("&&", self._term, _and, depth)
+
+    def _chain(self, token: str, operand: Callable[[int], Tri], combine: Callable[[Tri, Tri], Tri], depth: int) -> Tri:
+        """`operand [token chain]`: HAProxy reads both operators right-recursively."""
         if depth > MAX_DEPTH:
             raise _Undecidable
-        value = self._and(depth)
+        value = operand(depth)
         self._blank()
-        if self.text.startswith("||", self.index):
-            self.index += 2
-            self._blank()
-            right = self.expression(depth + 1)
-            value = True if value is True or right is True else (None if value is None or right is None else False)
-        return value
-
-    def _and(self, depth: int) -> Tri:
-        value = self._term(depth)
+        if not self.text.startswith(token, self.index):
+            return value
+        self.index += len(token)
         self._blank()
-        if self.text.startswith("&&", self.index):
-            self.index += 2
-            self._blank()
-            right = self._and(depth + 1)
-            value = False if value is False or right is False else (None if value is None or right is None else True)
-        return value
+        return combine(value, self._chain(token, operand, combine, depth + 1))
 
     def _term(self, depth: int) -> Tri:
         if depth > MAX_DEPTH:
@@ -252,6 +248,12 @@ def _and(left: Tri, right: Tri) -> Tri:
     if left is False or right is False:
         return False
     return None if left is None or right is None else True
+
+
+def _or(left: Tri, right: Tri) -> Tri:
+    if left is True or right is True:
+        return True
+    return None if left is None or right is None else False
 
 
 def apply_environment(words: Sequence[str], env: dict[str, str]) -> None:
