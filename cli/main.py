@@ -129,8 +129,11 @@ def _effective_settings(settings: Settings, client: Any | None) -> Settings:
     return settings
 
 
-def make_validator(settings: Settings, checker_socket: Path | None = None) -> Validator | None:
-    """The validator of these settings; with `checker_socket`, one whose checks run in the checker container."""
+def make_validator(
+    settings: Settings, checker_socket: Path | None = None, *, in_checker: bool = False
+) -> Validator | None:
+    """The validator of these settings; with `checker_socket`, one whose checks run in the checker container;
+    `in_checker`: the checker container's own, which runs code-loading configurations (`codeLoading`)."""
     try:
         validator = build_validator(
             settings.validators or None,
@@ -138,6 +141,7 @@ def make_validator(settings: Settings, checker_socket: Path | None = None) -> Va
             settings.validator_timeout_seconds,
             settings.validator_concurrency,
             settings.validator_sandbox,
+            run_code=in_checker and settings.code_loading == "check",
         )
     except ValueError as error:
         raise UsageError(f"validators: {error}") from None
@@ -170,7 +174,7 @@ def _checker(args: argparse.Namespace) -> int:
     from haproxy_guard.webhook.observability import configure_json_logging  # noqa: PLC0415
 
     configure_json_logging()
-    validator = make_validator(load_settings(args.settings))
+    validator = make_validator(load_settings(args.settings), in_checker=True)
     if validator is None:
         raise UsageError("checker: no HAProxy validator binary found")
     serve_checker(args.socket, validator)

@@ -62,7 +62,7 @@ def test_every_drill_option_is_documented() -> None:
 
 # Values whose whole object or list is one row (passed through to Kubernetes, or the settings file).
 OPAQUE_VALUES = {
-    "resources", "podSecurityContext", "securityContext", "settings", "affinity", "nodeSelector", "podAnnotations",
+    "resources", "checker.resources", "podSecurityContext", "securityContext", "settings", "affinity", "nodeSelector", "podAnnotations",
     "podLabels", "webhooks.namespaceSelector", "webhooks.objectSelector", "certificates.certManager.issuerRef",
     "metrics.serviceMonitor.labels", "metrics.prometheusRule.labels", "metrics.dashboard.labels",
 }  # fmt: skip

@@ -47,6 +47,8 @@ class CodeLoad:
     number: int
     keyword: str
     reason: str
+    target: str = ""
+    """What it loads as written (a Lua file, a provider, an engine, a plugin configuration), or empty."""
 
 
 _VERSION = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?")
@@ -292,6 +294,8 @@ def code_loads(
                 )
                 continue
             if keyword in CODE_DIRECTIVES:
-                yield display, CodeLoad(directive.number, keyword, CODE_DIRECTIVES[keyword])
+                target = words[1] if len(words) > 1 else ""
+                yield display, CodeLoad(directive.number, keyword, CODE_DIRECTIVES[keyword], target)
             elif keyword == "filter" and len(words) > 1 and words[1] in CODE_FILTERS:
-                yield display, CodeLoad(directive.number, f"filter {words[1]}", CODE_FILTERS[words[1]])
+                target = words[-1] if len(words) > 2 else ""
+                yield display, CodeLoad(directive.number, f"filter {words[1]}", CODE_FILTERS[words[1]], target)

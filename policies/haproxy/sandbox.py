@@ -441,9 +441,11 @@ def _read_status(path: Path) -> dict[str, object]:
 
 
 @functools.cache
-def probe(command: tuple[str, ...], mode: SandboxMode = SandboxMode.BEST_EFFORT) -> Layers:
-    """The layers this machine grants, found by running `COMMAND -v` (an HAProxy binary, possibly through its
-    loader) through the jail once."""
+def probe(
+    command: tuple[str, ...], mode: SandboxMode = SandboxMode.BEST_EFFORT, disable: tuple[str, ...] = ()
+) -> Layers:
+    """The layers this machine grants (less those left out on purpose), found by running `COMMAND -v` (an
+    HAProxy binary, possibly through its loader) through the jail once."""
     with tempfile.TemporaryDirectory(prefix="haproxy-guard-probe-") as folder:
-        result = run([*command, "-v"], Path(folder), Limits(timeout_seconds=10.0), mode)
+        result = run([*command, "-v"], Path(folder), Limits(timeout_seconds=10.0), mode, disable=disable)
     return result.layers

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from haproxy_guard.policies.digest import record
 from haproxy_guard.policies.haproxy.bundle import ConfigBundle
+from haproxy_guard.policies.haproxy.code_loading import OutsideCode, may_run_code
 from haproxy_guard.policies.haproxy.config import HAProxyConfig, parse
 from haproxy_guard.policies.haproxy.directives import code_loads
 from haproxy_guard.policies.haproxy.lexer import LineError, parse_line, physical_lines
@@ -159,6 +160,7 @@ class Validator:
         memory_limit_bytes: int = 1024 * 1024 * 1024,
         sandbox_mode: SandboxMode = SandboxMode.REQUIRE,
         disabled_layers: tuple[str, ...] = (),
+        run_code: bool = False,
     ) -> None:
         if not binaries:
             raise ValueError("no HAProxy validator binary configured or found")
@@ -171,6 +173,9 @@ class Validator:
         self.sandbox_mode = sandbox_mode
         self.disabled_layers = disabled_layers
         """Kernel layers left out on purpose (tests prove that the others hold alone)."""
+        self.run_code = run_code
+        """Check configurations that load code by running it in the jail (the checker container with
+        `codeLoading: check`) instead of refusing them; see `code_loading`."""
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._cache: OrderedDict[str, ValidationResult] = OrderedDict()
         self._cache_entries = cache_entries
@@ -201,7 +206,12 @@ class Validator:
 
     def layers(self) -> Layers:
         """The kernel layers this machine grants the checks (probed once with the default binary)."""
-        return probe(launch_command(self.binaries[self.default_version]))
+        return probe(launch_command(self.binaries[self.default_version]), disable=self.disabled_layers)
+
+    def _runs_code(self) -> bool:
+        """Whether configurations that load code are run here (see `code_loading`): only when asked (the
+        checker container) and with every layer that holds against arbitrary code in force."""
+        return self.run_code and self.sandbox_mode is SandboxMode.REQUIRE and may_run_code(self.layers())
 
     def isolation(self) -> str:
         """Where the checks run, for `/readyz` and the start-up log (see webhook/checker.py for the other)."""
@@ -338,16 +348,18 @@ class Validator:
         system_ca = reads_system_ca(bundle)
         env = check_environment(bundle, system_ca)
         # decided with exactly the environment the process gets: stand-ins and our own variables included
-        refusals = tuple(
-            Message(
-                display,
-                load.number,
-                f"{load.keyword} is refused: {load.reason}, and submitted code never runs in the validator",
+        loads = list(code_loads(bundle.configs, env, version))
+        if loads and not self._runs_code():
+            refusals = tuple(
+                Message(
+                    display,
+                    load.number,
+                    f"{load.keyword} is refused: {load.reason}, and submitted code never runs in the validator",
+                )
+                for display, load in loads
             )
-            for display, load in code_loads(bundle.configs, env, version)
-        )
-        if refusals:
             return ValidationResult(False, refusals, (), version, seconds=time.monotonic() - started)
+        outside = OutsideCode(loads, bundle)
         first = bundle.configs[0][0]
         if not os.access(binary, os.X_OK):
             missing = f"not validated: the validator binary for HAProxy {version} is missing or not executable"
@@ -416,20 +428,26 @@ class Validator:
             errors = (Message(first, None, f"haproxy -c stopped abnormally (exit {jailed.returncode})"),)
         if not valid and not errors:
             errors = (Message(first, None, "haproxy -c rejected the configuration"),)
-        if errors and all(_ALLOCATION.search(message.text) for message in errors):
+        result = ValidationResult(valid, errors, warnings, version, seconds=seconds, layers=jailed.layers)
+        return self._pod_decides(result, unknowns, outside)
+
+    def _pod_decides(self, result: ValidationResult, unknowns: Unknowns, outside: OutsideCode) -> ValidationResult:
+        """Errors that only the pod can settle become "not checked" warnings: the check's own memory cap,
+        values unknown at admission, code the submission does not carry."""
+        if result.errors and all(_ALLOCATION.search(message.text) for message in result.errors):
             # The check's own memory cap (1 GiB address space), not the configuration, failed: the pod's limit
             # decides there, so this is said, not denied (haproxy-memory-limit sizes the pod for it).
             limit = f"{self.memory_limit_bytes // (1024 * 1024)} MiB"
             notes = tuple(
                 replace(message, text=f"not fully checked: {message.text} (under the check's {limit} memory cap)")
-                for message in errors
+                for message in result.errors
             )
-            return ValidationResult(True, (), warnings + notes, version, seconds=seconds, layers=jailed.layers)
-        if errors and unknowns.names:
-            return _unknown_values_excuse(
-                ValidationResult(valid, errors, warnings, version, seconds=seconds, layers=jailed.layers), unknowns
-            )
-        return ValidationResult(valid, errors, warnings, version, seconds=seconds, layers=jailed.layers)
+            return replace(result, valid=True, errors=(), warnings=result.warnings + notes)
+        if result.errors and unknowns.names:
+            result = _excused(result, functools.partial(_unknown_value, unknowns))
+        if result.errors and outside:
+            result = _excused(result, functools.partial(_outside_code, outside))
+        return result
 
 
 def _cache_key(binary: str, bundle: ConfigBundle) -> str:
@@ -439,22 +457,36 @@ def _cache_key(binary: str, bundle: ConfigBundle) -> str:
     return hasher.hexdigest()
 
 
-def _unknown_values_excuse(result: ValidationResult, unknowns: Unknowns) -> ValidationResult:
-    """Errors that may come from a value only the pod knows become warnings; the others still deny."""
+def _excused(result: ValidationResult, because: Callable[[Message], str | None]) -> ValidationResult:
+    """Errors `because` gives a reason for (something only the pod has) become "not checked" warnings; the
+    others still deny."""
     excused: list[Message] = []
     kept: list[Message] = []
     for message in result.errors:
-        names = unknowns.read_at(message.config, message.line)
-        if not names:
+        reason = because(message)
+        if reason is None:
             kept.append(message)
-            continue
-        listed = ", ".join(f"${{{name}}}" for name in sorted(names))
-        reason = "an .if condition reads" if unknowns.in_block(message.config, message.line) else "this line reads"
-        excused.append(replace(message, text=f"not checked: {message.text} ({reason} {listed}, unknown at "
-                               "admission: from a Secret, a field or an envFrom that cannot be read)"))  # fmt: skip
+        else:
+            excused.append(replace(message, text=f"not checked: {message.text} ({reason})"))
     if not excused:
         return result
     return replace(result, valid=not kept, errors=tuple(kept), warnings=result.warnings + tuple(excused))
+
+
+def _unknown_value(unknowns: Unknowns, message: Message) -> str | None:
+    """Why an error may come from a value only the pod knows, or None."""
+    names = unknowns.read_at(message.config, message.line)
+    if not names:
+        return None
+    listed = ", ".join(f"${{{name}}}" for name in sorted(names))
+    where = "an .if condition reads" if unknowns.in_block(message.config, message.line) else "this line reads"
+    return f"{where} {listed}, unknown at admission: from a Secret, a field or an envFrom that cannot be read"
+
+
+def _outside_code(outside: OutsideCode, message: Message) -> str | None:
+    """Why an error may come from code the submission does not carry, or None."""
+    needed = outside.needed_at(message.config, message.line)
+    return None if needed is None else f"this line needs code the submission does not carry: {needed}"
 
 
 def child_environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -641,6 +673,8 @@ def build_validator(
     timeout_seconds: float = 3.0,
     max_concurrent: int = 4,
     sandbox_mode: SandboxMode = SandboxMode.REQUIRE,
+    *,
+    run_code: bool = False,
 ) -> Validator | None:
     """A validator for the configured binaries, or for those found on the machine; None when there are none."""
     found = dict(binaries) if binaries else discover_binaries()
@@ -652,4 +686,5 @@ def build_validator(
         timeout_seconds=timeout_seconds,
         max_concurrent=max_concurrent,
         sandbox_mode=sandbox_mode,
+        run_code=run_code,
     )

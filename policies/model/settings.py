@@ -60,6 +60,7 @@ class Settings(_Model):
     validator_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     validator_concurrency: int = Field(default=4, ge=1, le=64)
     validator_sandbox: SandboxMode = SandboxMode.REQUIRE
+    code_loading: Literal["check", "refuse"] = "check"
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     max_in_flight_body_bytes: int | None = Field(default=None, ge=1024 * 1024)

@@ -39,7 +39,10 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
         }
     binaries = job.get("binaries") or discover_binaries()
     validator = Validator(
-        binaries, timeout_seconds=job.get("timeout", 3.0), disabled_layers=tuple(job.get("disable", ()))
+        binaries,
+        timeout_seconds=job.get("timeout", 3.0),
+        disabled_layers=tuple(job.get("disable", ())),
+        run_code=job.get("run_code", False),
     )
     files = {path: base64.b64decode(content) for path, content in job.get("files", {}).items()}
     bundle = ConfigBundle(tuple((name, text) for name, text in job["configs"]), files, job.get("env", {}))

@@ -80,6 +80,10 @@ def checker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         _stop(process)
 
 
+def _processes_of(program: Path) -> str:
+    return subprocess.run(["pgrep", "-f", str(program)], capture_output=True, text=True, check=False).stdout
+
+
 def _remote(path: Path) -> RemoteValidator:
     return RemoteValidator(path, BINARIES, timeout_seconds=10.0)
 
@@ -183,10 +187,13 @@ def test_the_checker_stops_on_sigterm_with_checks_in_flight(tmp_path: Path) -> N
     try:
         _, spinning = compile_payloads(folder)
         settings = tmp_path / "settings.yaml"
-        settings.write_text(f"validators:\n  '2.8': {spinning}\nvalidatorTimeoutSeconds: 20\n")
+        latest = sorted(BINARIES)[-1]  # the default branch, which the start-up probe runs: a real binary
+        settings.write_text(
+            f"validators:\n  '2.8': {spinning}\n  '{latest}': {BINARIES[latest]}\nvalidatorTimeoutSeconds: 20\n"
+        )
         path = tmp_path / "c.sock"
         process = _start(path, settings)
-        remote = RemoteValidator(path, {"2.8": str(spinning)}, timeout_seconds=20.0)
+        remote = RemoteValidator(path, {"2.8": str(spinning), latest: BINARIES[latest]}, timeout_seconds=20.0)
         answers: list[bool] = []
         threads = [
             threading.Thread(
@@ -206,7 +213,20 @@ def test_the_checker_stops_on_sigterm_with_checks_in_flight(tmp_path: Path) -> N
         for thread in threads:
             thread.join(30)
         assert answers == [True, True, True]  # answered "not checked", never hanging
-        leftovers = subprocess.run(["pgrep", "-f", str(spinning)], capture_output=True, text=True, check=False)
-        assert leftovers.stdout == "", "a check survived its checker"
+        deadline = time.monotonic() + 5  # the fork server sees its socket close, and its children die with it
+        while (left := _processes_of(spinning)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert left == "", "a check survived its checker"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_checker_checks_code_loading_configurations_the_webhook_alone_refuses(checker: Path) -> None:
+    """`codeLoading: check` (the default) takes effect in the checker container only."""
+    lua = b'core.register_action("registered", {"http-req"}, function(txn) end)\n'
+    text = "global\n  lua-load /usr/local/etc/haproxy/a.lua\n" + VALID + "  http-request lua.registered\n"
+    bundle = ConfigBundle((("haproxy.cfg", text),), files={"/usr/local/etc/haproxy/a.lua": lua})
+    version = sorted(BINARIES)[-1]
+    assert _remote(checker).validate(bundle, version).valid
+    alone = Validator(BINARIES).validate(bundle, version)
+    assert not alone.valid and " is refused: " in str(alone.errors[0])
