@@ -46,7 +46,9 @@ _FS_REFER, _FS_TRUNCATE, _FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
-_CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_THREAD = 0x10000000, 0x40000000, 0x00010000
+_CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWNS, _CLONE_THREAD = 0x10000000, 0x40000000, 0x00020000, 0x00010000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+_MNT_DETACH, _SYS_PIVOT_ROOT = 2, 155  # pivot_root: x86-64 (arm64 is 41)
 _F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 1, 38, 22, 2
 _SIGKILL, _SIGXFSZ, _SIG_IGN = 9, 25, 1  # the `signal` module would import `enum`: numbers of x86-64 and arm64
@@ -111,10 +113,80 @@ def _rlimits(limits: dict[str, int]) -> None:
 
 
 def _namespaces() -> bool:
-    """A new user and network namespace (no interface, not even loopback up)."""
-    if _libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
+    """A new user, mount and network namespace (no interface, not even loopback up); the user namespace maps
+    this process's own uid and gid (the private root's folders are created as them)."""
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS) == 0:
+        try:
+            for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+                with open(f"/proc/self/{name}", "w") as handle:
+                    handle.write(text)
+        except OSError:
+            pass  # the mount namespace then fails to build, and says so
         return True
-    return bool(_libc.unshare(_CLONE_NEWNET) == 0)  # root without user namespaces
+    if _libc.unshare(_CLONE_NEWNET | _CLONE_NEWNS) == 0:  # root without user namespaces
+        return True
+    return bool(_libc.unshare(_CLONE_NEWNET) == 0)
+
+
+def _mount(source: bytes | None, target: str, kind: bytes | None, flags: int, data: bytes | None = None) -> None:
+    if _libc.mount(source, target.encode(), kind, flags, data) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}")
+
+
+def _mirror(path: str, folder: str, folder_fd: int) -> None:
+    """Show `path` at the same place in the new root being built on `folder`: a bind mount, read-only (a
+    linked folder, `/lib -> usr/lib`, as the same link: its target is mirrored on its own)."""
+    target = folder + path
+    if path != folder and os.path.islink(path) and os.path.isdir(path):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.symlink(os.readlink(path), target)
+        return
+    source = f"/proc/self/fd/{folder_fd}" if path == folder else path
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    _mount(source.encode(), target, None, _MS_BIND)  # not recursive: the new root sits on `folder`
+    _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID)
+
+
+def _private_root(folder: str, paths: list[str]) -> bool:
+    """Make this mount namespace's root a tmpfs that holds only `paths` (what Landlock allows: the sandbox
+    folder, the libraries, the binary, a few public files), each at its own path, read-only: `stat()` of any
+    other host path then fails (Landlock governs opening, not `stat`). False when the namespace or the
+    privilege to mount in it is missing (most pods), and nothing changed then."""
+    folder_fd = os.open(folder, os.O_PATH | os.O_CLOEXEC)
+    try:
+        _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+        _mount(b"tmpfs", folder, b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0755,size=1m")
+    except OSError:
+        os.close(folder_fd)
+        return False
+    try:
+        linked = {os.path.realpath(path) for path in paths if os.path.islink(path) and os.path.isdir(path)}
+        mirrored: list[str] = []
+        for path in sorted({*paths, *linked, folder}):
+            if any(path == done or path.startswith(done.rstrip("/") + "/") for done in mirrored):
+                continue  # already visible through a folder above it (or a link to one)
+            try:
+                _mirror(path, folder, folder_fd)
+            except OSError:
+                continue  # not there, or not mountable: not visible in the check (Landlock agrees)
+            if os.path.isdir(path):
+                mirrored.append(path)
+        os.chdir(folder)
+        if _libc.syscall(_SYS_PIVOT_ROOT, b".", b".") != 0:
+            raise OSError(ctypes.get_errno(), "pivot_root")
+        if _libc.umount2(b".", _MNT_DETACH) != 0:  # the old root, stacked on the new one: gone
+            raise OSError(ctypes.get_errno(), "umount the old root")
+        os.chdir(folder)
+    except OSError:
+        os._exit(REFUSED_EXIT)  # half built: nothing may run in it (the status says nothing was applied)
+    finally:
+        os.close(folder_fd)
+    return True
 
 
 def _landlock(read_files: list[str], write_files: list[str], read_dirs: list[str], executables: list[str]) -> int:
@@ -298,6 +370,20 @@ def launch(words: list[str]) -> int:
     _rlimits({name: int(value) for name, _, value in (item.partition("=") for item in spec["rlimit"])})
     layers["rlimits"] = True
     layers["network_namespace"] = "network_namespace" not in disabled and _namespaces()
+    layers["mount_namespace"] = (
+        layers["network_namespace"]
+        and "mount_namespace" not in disabled
+        and _private_root(
+            os.getcwd(),
+            [
+                *spec["read"],
+                *spec["write"],
+                *spec["read-dir"],
+                *spec["exec"],
+                *(w for w in command[:4] if w[:1] == "/"),
+            ],
+        )
+    )
     layers["no_new_privs"] = _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
     _libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
     layers["landlock"] = 0

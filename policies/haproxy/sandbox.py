@@ -77,6 +77,9 @@ class Layers:
     network_namespace: bool = False
     no_new_privs: bool = False
     rlimits: bool = False
+    mount_namespace: bool = False
+    """A private root holding only what Landlock allows (where user namespaces exist): host paths cannot
+    even be `stat`ed."""
 
     @classmethod
     def from_status(cls, status: Mapping[str, object]) -> Layers:
@@ -90,6 +93,7 @@ class Layers:
             flag("network_namespace"),
             flag("no_new_privs"),
             flag("rlimits"),
+            flag("mount_namespace"),
         )
 
     def active(self) -> dict[str, bool]:
@@ -99,6 +103,7 @@ class Layers:
             "network_namespace": self.network_namespace,
             "no_new_privs": self.no_new_privs,
             "rlimits": self.rlimits,
+            "mount_namespace": self.mount_namespace,
         }
 
     def missing(self, required: Sequence[str] = REQUIRED_LAYERS) -> tuple[str, ...]:

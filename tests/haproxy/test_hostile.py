@@ -269,10 +269,13 @@ def test_messages_quote_only_the_submission() -> None:
 
 
 def test_a_message_quoting_a_host_file_is_withheld(token: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The answer filter is a layer of its own: with Landlock left out (best-effort) and no stand-in for
-    `acl -f`, HAProxy does read the file and quote it; the message is replaced, the secret never leaves."""
+    """The answer filter is a layer of its own: with Landlock and the private root left out (best-effort) and
+    no stand-in for `acl -f`, HAProxy does read the file and quote it; the message is replaced, the secret
+    never leaves."""
     monkeypatch.setattr(render_module, "FILE_ARGUMENTS", frozenset())
-    validator = Validator(BINARIES, sandbox_mode=SandboxMode.BEST_EFFORT, disabled_layers=("landlock",))
+    validator = Validator(
+        BINARIES, sandbox_mode=SandboxMode.BEST_EFFORT, disabled_layers=("landlock", "mount_namespace")
+    )
     text = HEADER + _leaky_configs(token)["hex-escaped-quoted"]
     result = validator.validate(ConfigBundle((("haproxy.cfg", text),)))
     assert not result.valid

@@ -63,6 +63,8 @@ static void attempt_everything(void) {
         int c = socket(AF_INET, SOCK_DGRAM, 0);
         report("udp-connect", c >= 0 && connect(c, (struct sockaddr *)&address, sizeof address) == 0 && write(c, "x", 1) == 1);
     }
+    struct stat host;
+    report("stat-host", stat("/etc/shadow", &host) == 0 || stat("/root", &host) == 0);
     /* memory the address-space limit does not count: anonymous files, System V and POSIX shared memory and
      * message queues (which outlive the process), and pipe buffers grown past their default */
     int memfd = (int)syscall(SYS_memfd_create, "pin", 0);
