@@ -6,14 +6,17 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
 from haproxy_guard.certs.reloader import ReloadingCertificate
 from haproxy_guard.native import describe
 from haproxy_guard.policies.haproxy.sandbox import SandboxMode
+from haproxy_guard.policies.haproxy.validator import Validator
 from haproxy_guard.webhook.admission import Admission
 from haproxy_guard.webhook.app import create_app
 from haproxy_guard.webhook.limits import guarded_protocol
@@ -38,6 +41,20 @@ async def _refresh_certificates(certificate: ReloadingCertificate, interval: flo
     while True:
         await asyncio.sleep(interval)
         certificate.refresh()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which on SIGTERM also stops the validator: checks in flight end at once and their
+    requests are answered "not validated" instead of holding the process for their time limits."""
+
+    def __init__(self, config: uvicorn.Config, validator: Validator | None) -> None:
+        super().__init__(config)
+        self.validator = validator
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self.validator is not None:
+            threading.Thread(target=self.validator.stop, daemon=True).start()  # off the signal handler
 
 
 def serve(admission: Admission, options: ServeOptions) -> None:
@@ -66,7 +83,7 @@ def serve(admission: Admission, options: ServeOptions) -> None:
         log_config=None,
         ssl_context_factory=lambda _config, _default: certificate.context,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, validator)
 
     async def main() -> None:
         refresher = asyncio.create_task(_refresh_certificates(certificate, options.certificate_poll_seconds))

@@ -37,7 +37,15 @@ from haproxy_guard.policies.haproxy.directives import code_loads
 from haproxy_guard.policies.haproxy.lexer import LineError, parse_line, physical_lines
 from haproxy_guard.policies.haproxy.render import RenderLimitError, Sandbox, render
 from haproxy_guard.policies.haproxy.rendered import RenderedRuns, rendered_key
-from haproxy_guard.policies.haproxy.sandbox import Layers, Limits, SandboxMode, elf_interpreter, probe, run
+from haproxy_guard.policies.haproxy.sandbox import (
+    FORK_SERVER,
+    Layers,
+    Limits,
+    SandboxMode,
+    elf_interpreter,
+    probe,
+    run,
+)
 from haproxy_guard.policies.haproxy.unknowns import Unknowns, find_unknowns
 from haproxy_guard.policies.haproxy.unsafe_env import unsecure, unsecure_names
 from haproxy_guard.policies.haproxy.vocabulary import knows
@@ -183,6 +191,7 @@ class Validator:
         """Check configurations that load code by running it in the jail (the checker container with
         `codeLoading: check`) instead of refusing them; see `code_loading`."""
         self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._stopping = threading.Event()
         self._cache: OrderedDict[str, ValidationResult] = OrderedDict()
         self._cache_entries = cache_entries
         self._lock = threading.Lock()
@@ -307,14 +316,26 @@ class Validator:
             running.set()
 
     def _bounded_run(self, bundle: ConfigBundle, binary: str, version: str) -> ValidationResult:
+        stopping = Message(bundle.configs[0][0], None, "not validated: the webhook is stopping, try again")
+        if self._stopping.is_set():
+            return ValidationResult(False, (stopping,), (), version, unavailable=True)
         if not self._slots.acquire(timeout=self.timeout_seconds):
             self._count("busy")
             busy = Message(bundle.configs[0][0], None, "validator busy: too many checks at once, try again")
             return ValidationResult(False, (busy,), (), version, unavailable=True)
         try:
+            if self._stopping.is_set():  # it stopped while this check waited for a slot
+                return ValidationResult(False, (stopping,), (), version, unavailable=True)
             return self._run(bundle, binary, version)
         finally:
             self._slots.release()
+
+    def stop(self) -> None:
+        """Shutting down (SIGTERM): checks not yet started answer "not validated" at once, and the running
+        ones end now (the fork server's children die with it), so requests in flight are answered within the
+        grace period instead of waiting out their time limits."""
+        self._stopping.set()
+        FORK_SERVER.stop()
 
     def _command(self, binary: str, sandbox: Sandbox) -> list[str]:
         files = (arg for name in sandbox.config_names for arg in ("-f", name))

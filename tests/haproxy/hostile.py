@@ -74,6 +74,11 @@ def compile_preload(folder: Path) -> Path:
     return library
 
 
+def processes_of(program: Path) -> str:
+    """The pids of processes running `program` (pgrep's output), empty when none is left."""
+    return subprocess.run(["pgrep", "-f", str(program)], capture_output=True, text=True, check=False).stdout
+
+
 def public_folder() -> Path:
     """A folder under /tmp that an unprivileged user can read (pytest's tmp_path is private to its user),
     so a file the sandbox must not read is kept out by the kernel, not by file permissions."""

@@ -32,7 +32,7 @@ from haproxy_guard.webhook.checker import (
     receive_frame,
     send_frame,
 )
-from tests.haproxy.hostile import compile_payloads, public_folder
+from tests.haproxy.hostile import compile_payloads, processes_of, public_folder
 
 BINARIES = discover_binaries()
 CORPUS = Path(__file__).resolve().parents[1] / "haproxy" / "corpus"
@@ -78,10 +78,6 @@ def checker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
     finally:
         _stop(process)
-
-
-def _processes_of(program: Path) -> str:
-    return subprocess.run(["pgrep", "-f", str(program)], capture_output=True, text=True, check=False).stdout
 
 
 def _remote(path: Path) -> RemoteValidator:
@@ -214,7 +210,7 @@ def test_the_checker_stops_on_sigterm_with_checks_in_flight(tmp_path: Path) -> N
             thread.join(30)
         assert answers == [True, True, True]  # answered "not checked", never hanging
         deadline = time.monotonic() + 5  # the fork server sees its socket close, and its children die with it
-        while (left := _processes_of(spinning)) and time.monotonic() < deadline:
+        while (left := processes_of(spinning)) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert left == "", "a check survived its checker"
     finally:
