@@ -117,7 +117,7 @@ def test_sandbox_layers_are_reported(server: RunningServer) -> None:
     with server.client() as client:
         metrics = _scrape(server)
         ready = client.get("/readyz")
-    for layer in ("landlock", "seccomp", "network_namespace", "no_new_privs", "rlimits"):
+    for layer in ("landlock", "seccomp", "network_namespace", "no_new_privs", "rlimits", "mount_namespace"):
         assert _metric(metrics, "haproxy_guard_sandbox_layer", layer=layer) == 1.0
     assert ready.status_code == 200
     assert "validator sandbox: landlock (ABI " in ready.text and "seccomp" in ready.text
