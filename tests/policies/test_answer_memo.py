@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from haproxy_guard.policies import engine
 from haproxy_guard.policies.answer_memo import (
@@ -327,3 +329,28 @@ def test_an_idle_memo_still_answers_every_request_as_the_engine(validator: Valid
         request = _request(obj, uid=f"again{number}")
         assert admission.mutate(request) == _engine_reply(obj, settings, context, request)
     assert admission.mutations.hits >= PROBE_EVERY - 1, "busy again after the first find"
+
+
+SEPARATED = st.lists(st.sampled_from(["\0", '"', ",", "\\", "]", "a", "b", "\x01", "=", ":"]), max_size=4).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SEPARATED, SEPARATED, SEPARATED, SEPARATED)
+def test_distinct_read_parts_never_share_a_fingerprint(
+    namespace: str, other: str, value: str, other_value: str
+) -> None:
+    """The memo's key is canonical JSON (orjson) of what the engine reads: NULs, quotes and separators inside
+    the namespace, an annotation or an environment value never make two different objects one key
+    (security issue 27, point 6)."""
+    obj = load_yaml(WORKLOAD_INPUTS[0])
+
+    def variant(annotation: str) -> dict[str, Any]:
+        changed: dict[str, Any] = copy.deepcopy(obj)
+        changed.setdefault("metadata", {}).setdefault("annotations", {})["haproxy-guard.io/health-path"] = annotation
+        next(_containers(changed))["env"] = [{"name": "A", "value": annotation}]
+        return changed
+
+    first = fingerprint(variant(value), namespace, "CREATE", ())
+    second = fingerprint(variant(other_value), other, "CREATE", ())
+    assert first is not None and second is not None
+    assert (first == second) == ((namespace, value) == (other, other_value))
