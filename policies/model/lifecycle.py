@@ -8,14 +8,16 @@ import math
 import re
 from typing import Any
 
+from haproxy_guard.policies.haproxy.durations import parse_seconds
+from haproxy_guard.policies.model.prestop import read_pre_stop
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import Workload
 from haproxy_guard.policies.model.workload_config import hard_stop_after_seconds
 
 SHELLS = frozenset({"sh", "/bin/sh", "bash", "/bin/bash", "ash", "/bin/ash", "/usr/bin/sh", "/usr/bin/bash"})
 SLEEPS = frozenset({"sleep", "/bin/sleep", "/usr/bin/sleep"})
-SHELL_SLEEP = re.compile(r"^\s*(?:exec\s+)?sleep\s+(\d+)s?(?=\s|;|&|$)")
-SECONDS = re.compile(r"^(\d+)s?$")
+SHELL_SLEEP = re.compile(r"(?:^|(?<=[;&|\n(]))\s*(?:exec\s+)?sleep\s+(\d+)s?(?=\s|;|&|$)")
+"""The first `sleep N` in command position of a shell script (the wait a fix raises)."""
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -23,27 +25,34 @@ def mapping(value: Any) -> dict[str, Any]:
 
 
 def prestop_wait_seconds(container: dict[str, Any]) -> int | None:
-    """Seconds the container's preStop waits: 0 without preStop, None when the handler is not a plain wait.
+    """Seconds the container's preStop waits before HAProxy is first signalled: 0 without preStop or when it
+    signals first, None when its effect cannot be told (an unknown program, an httpGet handler).
 
-    Recognised waits: the native `sleep` action, `exec: [sleep, N]` and a shell running `sleep N` first.
+    Read by `prestop.read_pre_stop` from what the handler runs (native `sleep`, `exec: [sleep, N]`, shell
+    scripts). The haproxy-ingress controller's own `--wait-before-shutdown=N` counts as a wait too.
     """
-    pre_stop = mapping(mapping(container.get("lifecycle")).get("preStop"))
-    if not pre_stop:
-        return 0
-    sleep = pre_stop.get("sleep")
-    if isinstance(sleep, dict):
-        seconds = sleep.get("seconds")
-        return seconds if isinstance(seconds, int) else None
-    command = mapping(pre_stop.get("exec")).get("command")
-    if not isinstance(command, list) or not command or not all(isinstance(part, str) for part in command):
+    pre_stop = read_pre_stop(container)
+    if pre_stop.kind == "http":
         return None
-    if command[0] in SLEEPS and len(command) == 2:
-        match = SECONDS.match(command[1])
-        return int(match.group(1)) if match else None
-    if command[0] in SHELLS and len(command) == 3 and command[1] == "-c":
-        match = SHELL_SLEEP.match(command[2])
-        return int(match.group(1)) if match else None
-    return None
+    wait = pre_stop.wait_seconds
+    if wait is None:
+        return None
+    return int(min(wait, 10**6)) + controller_wait_seconds(container)
+
+
+def controller_wait_seconds(container: dict[str, Any]) -> int:
+    """The haproxy-ingress controller's `--wait-before-shutdown` (seconds or a Go duration), else 0."""
+    words = [word for key in ("command", "args") for word in container.get(key) or [] if isinstance(word, str)]
+    for index, word in enumerate(words):
+        value = None
+        if word.startswith("--wait-before-shutdown="):
+            value = word.split("=", 1)[1]
+        elif word == "--wait-before-shutdown" and index + 1 < len(words):
+            value = words[index + 1]
+        if value is not None:
+            seconds = parse_seconds(value if not value.isdigit() else value + "s")
+            return int(seconds) if seconds is not None else 0
+    return 0
 
 
 KUBERNETES_DEFAULT_GRACE_SECONDS = 30

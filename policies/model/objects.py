@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from haproxy_guard.policies.model.families import HAPROXY, Family
+
 Object = dict[str, Any]
 
 ANNOTATION_PREFIX = "haproxy-guard.io/"
@@ -13,15 +15,19 @@ CONTAINERS_ANNOTATION = ANNOTATION_PREFIX + "containers"
 SKIP_ANNOTATION = ANNOTATION_PREFIX + "skip"
 HEALTH_PORT_ANNOTATION = ANNOTATION_PREFIX + "health-port"
 HEALTH_PATH_ANNOTATION = ANNOTATION_PREFIX + "health-path"
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+"""Set by the kubelet on the API's copy of a static Pod: the object cannot be changed through the API."""
 
 
 @dataclass(frozen=True, slots=True)
 class ContainerRef:
-    """One HAProxy container: its index in `containers`, the container itself and its JSON pointer."""
+    """One HAProxy container: its index in `containers`, the container itself, its JSON pointer and its
+    HAProxy family (how it stops, where its configuration comes from)."""
 
     index: int
     container: Object
     pointer: str
+    family: Family = HAPROXY
 
     @property
     def name(self) -> str:

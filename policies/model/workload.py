@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from haproxy_guard.policies.model.families import IN_HOUSE, container_family
 from haproxy_guard.policies.model.findings import json_pointer
-from haproxy_guard.policies.model.images import is_haproxy_image
 from haproxy_guard.policies.model.mounted import MountedConfig
 from haproxy_guard.policies.model.objects import (
     CONTAINERS_ANNOTATION,
+    MIRROR_ANNOTATION,
     ContainerRef,
     Object,
     object_identity,
@@ -55,6 +56,8 @@ class Workload:
     """Names of mounted ConfigMaps that could not be read: config-aware policies report them."""
     pdbs: tuple[Object, ...] | None = None
     """The PodDisruptionBudgets of its namespace, or None when unknown."""
+    static_pod: bool = False
+    """A static Pod manifest (see `is_static_pod`): the kubelet runs it from a file on the node."""
 
     def writable_copy(self) -> Workload:
         """The same view over a copy of `obj` in which every place a fix may write is private.
@@ -87,7 +90,7 @@ class Workload:
                 key: json_copy(value) if key in WRITABLE_CONTAINER_FIELDS else value
                 for key, value in containers[ref.index].items()
             }
-            refs[ref.index] = ContainerRef(ref.index, containers[ref.index], ref.pointer)
+            refs[ref.index] = ContainerRef(ref.index, containers[ref.index], ref.pointer, ref.family)
         configs = tuple(
             replace(mounted, mount=replace(mounted.mount, container=refs[mounted.mount.container.index]))
             for mounted in self.configs
@@ -118,6 +121,7 @@ class Workload:
             self.configs if configs is None else configs,
             self.unavailable_configs if unavailable_configs is None else unavailable_configs,
             self.pdbs if pdbs is None else pdbs,
+            self.static_pod,
         )
 
     @property
@@ -134,6 +138,25 @@ def _mapping(value: Any) -> Object:
 def _named_containers(annotations: dict[str, str]) -> frozenset[str]:
     listed = annotations.get(CONTAINERS_ANNOTATION, "")
     return frozenset(name.strip() for name in listed.split(",") if name.strip())
+
+
+def is_static_pod(obj: Object, pod_spec: Object, refs: list[ContainerRef]) -> bool:
+    """Whether a `v1` Pod is a static Pod manifest (kubeadm's and kubespray's HAProxy load balancers for the
+    API server): host network, and either in kube-system or configured from a host path. Static Pods are run
+    by the kubelet from a file: no Service endpoint drains from them and nothing rolls them through the API,
+    so lifecycle and rollout advice does not apply to them."""
+    if obj.get("kind") != "Pod" or pod_spec.get("hostNetwork") is not True:
+        return False
+    if _mapping(obj.get("metadata")).get("namespace") == "kube-system":
+        return True
+    host_volumes = {
+        volume.get("name")
+        for volume in pod_spec.get("volumes") or []
+        if isinstance(volume, dict) and isinstance(volume.get("hostPath"), dict)
+    }
+    return any(
+        _mapping(mount).get("name") in host_volumes for ref in refs for mount in ref.container.get("volumeMounts") or []
+    )
 
 
 def pod_spec_of(obj: Object) -> tuple[tuple[str, ...], Object] | None:
@@ -159,17 +182,19 @@ def inspect_workload(
     if not isinstance(containers, list):
         return None
     annotations = string_annotations(obj)
+    if MIRROR_ANNOTATION in annotations:
+        return None  # the API's copy of a static Pod: nothing may change it, and it never rolls through the API
     named = _named_containers(annotations)
     pod_spec_pointer = json_pointer(*pod_spec_path)
-    refs = tuple(
-        ContainerRef(index, container, f"{pod_spec_pointer}/containers/{index}")
-        for index, container in enumerate(containers)
-        if isinstance(container, dict)
-        and (
-            container.get("name") in named
-            or (isinstance(container.get("image"), str) and is_haproxy_image(container["image"], image_patterns))
-        )
-    )
+    refs: list[ContainerRef] = []
+    for index, container in enumerate(containers):
+        if not isinstance(container, dict):
+            continue
+        family = container_family(container, image_patterns)
+        if family is None and container.get("name") in named:
+            family = IN_HOUSE
+        if family is not None:
+            refs.append(ContainerRef(index, container, f"{pod_spec_pointer}/containers/{index}", family))
     if not refs:
         return None
     name, namespace = object_identity(obj, namespace_hint)
@@ -182,5 +207,6 @@ def inspect_workload(
         annotations=annotations,
         pod_spec=pod_spec,
         pod_spec_pointer=pod_spec_pointer,
-        haproxy_containers=refs,
+        haproxy_containers=tuple(refs),
+        static_pod=is_static_pod(obj, pod_spec, refs),
     )
