@@ -18,6 +18,7 @@ from haproxy_guard.policies import engine
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.engine import Evaluation
 from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.model.configmap import inspect_configmap
 from haproxy_guard.policies.model.findings import Finding, Severity
 from haproxy_guard.policies.model.mounts import configmap_volumes
 from haproxy_guard.policies.model.settings import Settings
@@ -50,6 +51,8 @@ class InputIndex:
 
     def __init__(self) -> None:
         self.configmaps: dict[str, list[dict[str, Any]]] = {}
+        self.services: dict[str, list[dict[str, Any]]] = {}
+        self.autoscalers: list[dict[str, Any]] = []
         self.pdbs: list[dict[str, Any]] = []
 
     def add(self, obj: dict[str, Any]) -> None:
@@ -60,6 +63,12 @@ class InputIndex:
                 self.configmaps.setdefault(name, []).append(obj)
         elif kind == "PodDisruptionBudget":
             self.pdbs.append(obj)
+        elif kind == "Service" and obj.get("apiVersion") == "v1":
+            name = (obj.get("metadata") or {}).get("name")
+            if isinstance(name, str):
+                self.services.setdefault(name, []).append(obj)
+        elif kind == "HorizontalPodAutoscaler":
+            self.autoscalers.append(obj)
 
     def configmap(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         for obj in self.configmaps.get(name, ()):
@@ -70,8 +79,28 @@ class InputIndex:
     def budgets(self, namespace: str | None) -> list[dict[str, Any]]:
         return [obj for obj in self.pdbs if _same_namespace(namespace, _namespace_of(obj))]
 
+    def service(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        for obj in self.services.get(name, ()):
+            if _same_namespace(namespace, _namespace_of(obj)):
+                return obj
+        return None
+
+    def autoscaler(self, namespace: str | None, kind: str, name: str) -> dict[str, Any] | None:
+        """The HorizontalPodAutoscaler of the input whose scaleTargetRef names that workload."""
+        for obj in self.autoscalers:
+            spec = obj.get("spec")
+            target = spec.get("scaleTargetRef") if isinstance(spec, dict) else None
+            if (
+                isinstance(target, dict)
+                and target.get("kind") == kind
+                and target.get("name") == name
+                and _same_namespace(namespace, _namespace_of(obj))
+            ):
+                return obj
+        return None
+
     def context(self, validator: Validator | None) -> Context:
-        return Context(validator, self.configmap, self.budgets)
+        return Context(validator, self.configmap, self.budgets, self.service, self.autoscaler)
 
 
 def input_context(objects: Iterable[dict[str, Any]], validator: Validator | None) -> Context:
@@ -82,9 +111,8 @@ def input_context(objects: Iterable[dict[str, Any]], validator: Validator | None
     return index.context(validator)
 
 
-def _needs_others(obj: dict[str, Any]) -> bool:
-    """Whether the object's findings may depend on other input documents (everything but a ConfigMap)."""
-    return not (obj.get("kind") == "ConfigMap" and obj.get("apiVersion") == "v1")
+def _is_configmap(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") == "ConfigMap" and obj.get("apiVersion") == "v1"
 
 
 def audit(documents: Iterable[Document], settings: Settings, validator: Validator | None) -> list[Audited]:
@@ -106,15 +134,22 @@ def audit(documents: Iterable[Document], settings: Settings, validator: Validato
         evaluation = engine.check(document.obj, settings, namespace=document.namespace, context=context)
         return slim(Audited(document, evaluation))
 
-    def after(leader: Future[Audited], document: Document) -> Audited:
+    def after(leader: Future[Any], document: Document) -> Audited:
         wait([leader])
         return one(document)
 
-    futures: list[Future[Audited] | Document] = []
+    def warm(document: Document) -> None:
+        """Run a ConfigMap's `haproxy -c` while the input is still read (its findings also depend on the
+        Services of the whole input, so it is evaluated at the end, from the validator's cache)."""
+        configmap = inspect_configmap(document.obj, document.namespace)
+        if configmap is not None and validator is not None and configmap.config_keys:
+            validator.validate(configmap.bundle(), configmap.version)
+
+    futures: list[Document | tuple[Future[None], Document]] = []
     try:
         for document in documents:
             index.add(document.obj)
-            futures.append(document if _needs_others(document.obj) else pool.submit(one, document))
+            futures.append((pool.submit(warm, document), document) if _is_configmap(document.obj) else document)
         # The first workload of each configuration goes to the pool at once (its checks wait on `haproxy -c`);
         # what needs no new run (documents without a configuration, then the workloads sharing a first one's,
         # in the order of their first) goes to the followers' thread, whose Python work then overlaps the runs
@@ -122,8 +157,8 @@ def audit(documents: Iterable[Document], settings: Settings, validator: Validato
         waiting: dict[tuple[Any, ...], list[tuple[int, Document]]] = {}
         pending: dict[int, Future[Audited]] = {}
         for position, item in enumerate(futures):
-            if isinstance(item, Future):
-                pending[position] = item
+            if isinstance(item, tuple):
+                pending[position] = followers.submit(after, *item)
                 continue
             key = _shared_checks(item, index)
             if key is None:

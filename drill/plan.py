@@ -9,8 +9,6 @@ and maxUnavailable 25% (rounded down); DaemonSet maxUnavailable 1, maxSurge 0; S
 
 from __future__ import annotations
 
-import math
-import re
 import signal
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,6 +17,7 @@ from haproxy_guard.policies.model.images import image_repository
 from haproxy_guard.policies.model.lifecycle import KUBERNETES_DEFAULT_GRACE_SECONDS, prestop_wait_seconds
 from haproxy_guard.policies.model.mounts import image_version
 from haproxy_guard.policies.model.objects import ContainerRef
+from haproxy_guard.policies.model.rollout import scaled
 from haproxy_guard.policies.model.workload import Workload
 
 MAX_REPLICAS = 4
@@ -26,7 +25,6 @@ MAX_REPLICAS = 4
 matters, and it does not grow with the replica count)."""
 DAEMONSET_NODES = 3
 """A DaemonSet is drilled as if on 3 nodes."""
-_PERCENT = re.compile(r"^(\d+)%$")
 ProbeKind = Literal["http", "https", "tcp", "exec", "grpc", "none"]
 
 
@@ -94,20 +92,6 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 def _number(value: Any, default: float) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-
-
-def scaled(value: Any, total: int, *, round_up: bool, default: str) -> int:
-    """An IntOrString (`1`, `"25%"`) against `total`, as the controllers compute it."""
-    if value is None:
-        value = default
-    if isinstance(value, int) and not isinstance(value, bool):
-        return max(value, 0)
-    match = _PERCENT.match(str(value).strip())
-    if match:
-        exact = int(match.group(1)) * total / 100
-        return math.ceil(exact) if round_up else math.floor(exact)
-    text = str(value).strip()
-    return int(text) if text.isdigit() else 0
 
 
 def named_ports(container: dict[str, Any]) -> dict[str, int]:

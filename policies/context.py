@@ -15,6 +15,10 @@ from haproxy_guard.policies.model.objects import Object
 
 PdbSource = Callable[[str | None], list[Object] | None]
 """namespace -> the PodDisruptionBudgets there, or None when they cannot be listed."""
+ServiceSource = Callable[[str | None, str], Object | None]
+"""(namespace, name) -> the Service, or None when it does not exist or cannot be read."""
+AutoscalerSource = Callable[[str | None, str, str], Object | None]
+"""(namespace, kind, name) -> the HorizontalPodAutoscaler that scales that workload, or None."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class Context:
     validator: Validator | None = None
     configmaps: ConfigMapSource | None = None
     pdbs: PdbSource | None = None
+    services: ServiceSource | None = None
+    autoscalers: AutoscalerSource | None = None
 
 
 EMPTY_CONTEXT = Context()

@@ -8,6 +8,7 @@ original. Objects that are neither come back untouched without being copied.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -36,6 +37,8 @@ class Evaluation:
     subject: Subject | None
     findings: tuple[Finding, ...] = ()
     skipped: bool = False
+    notes: tuple[str, ...] = ()
+    """What the reader should know beside the findings (which advice applies to a static Pod)."""
 
     @property
     def workload(self) -> Workload | None:
@@ -121,11 +124,17 @@ def _skip_findings(subject: Subject, settings: Settings) -> tuple[bool, tuple[Fi
 
 def _attach(workload: Workload, context: Context) -> Workload:
     """The workload with what the context knows around it: mounted ConfigMaps and PDBs."""
-    workload = attach_configs(workload, context.configmaps, context.validator)
+    workload = attach_configs(workload, context.configmaps, context.validator, context.services)
     if context.pdbs is not None and workload.kind in {"Deployment", "StatefulSet"}:
         pdbs = context.pdbs(workload.namespace)
         if pdbs is not None:
             workload = workload.evolve(pdbs=tuple(pdbs))
+    if context.autoscalers is not None and workload.kind in {"Deployment", "StatefulSet"}:
+        autoscaler = context.autoscalers(workload.namespace, workload.kind, workload.name)
+        spec = autoscaler.get("spec") if autoscaler is not None else None
+        most = spec.get("maxReplicas") if isinstance(spec, dict) else None
+        if isinstance(most, int) and not isinstance(most, bool) and most > 0:
+            workload = workload.evolve(max_replicas=most)
     return workload
 
 
@@ -142,6 +151,26 @@ def _evaluate(subject: Subject, checks: Checks, violations_of: Callable[[Policy]
         if violations:
             findings.extend(_as_findings(subject, policy, severity, violations))
     return Evaluation(subject, tuple(findings))
+
+
+STATIC_POD_EXEMPT = frozenset(
+    {"prestop-wait", "termination-grace-period", "readiness-probe", "haproxy-stop-signal", "haproxy-hard-stop-after"}
+)
+"""Policies about draining a pod behind a Service and rolling it through the API: no Service endpoint drains
+from a static Pod and nothing rolls it through the API, so they do not apply."""
+STATIC_POD_NOTE = (
+    "static Pod manifest (host network, in kube-system or configured from a host path): the kubelet runs it from "
+    "a file on each node, so preStop, grace-period, readiness and stop-signal advice does not apply (no Service "
+    "endpoint drains from it); the other findings are advice for that file, never denials, and mutate leaves it "
+    "unchanged"
+)
+
+
+def _static_pod(workload: Workload, checks: Checks, settings: Settings) -> Evaluation:
+    """A static Pod's findings: the policies that still apply, at most warnings, and the note saying so."""
+    kept = tuple((policy, Severity.WARN) for policy, _ in checks if policy.id not in STATIC_POD_EXEMPT)
+    evaluation = _evaluate(workload, kept, lambda policy: _present(policy.check)(workload, settings))
+    return dataclasses.replace(evaluation, notes=(STATIC_POD_NOTE,))
 
 
 def check(
@@ -162,6 +191,8 @@ def check(
             return Evaluation(workload, skip_findings, skipped=True)
         workload = _attach(workload, context)
         checks = _enabled(settings, workload.kind, policies)[0]
+        if workload.static_pod:
+            return _static_pod(workload, checks, settings)
         return _evaluate(workload, checks, lambda policy: _present(policy.check)(workload, settings))
     configmap = configmap or inspect_configmap(obj, namespace)
     if configmap is None:
@@ -169,7 +200,7 @@ def check(
     skipped, skip_findings = _skip_findings(configmap, settings)
     if skipped:
         return Evaluation(configmap, skip_findings, skipped=True)
-    subject = ConfigSubject(configmap, context.validator, version=configmap.version)
+    subject = ConfigSubject(configmap, context.validator, version=configmap.version, services=context.services)
     checks = _enabled(settings, configmap.kind, policies)[0]
     return _evaluate(configmap, checks, lambda policy: _present(policy.check_configmap)(subject, settings))
 
@@ -191,7 +222,7 @@ def mutate(
     if workload is None:
         return Mutation(obj, obj)
     skipped, skip_findings = _skip_findings(workload, settings)
-    if skipped or (workload.kind == "Pod" and operation != "CREATE"):
+    if skipped or workload.static_pod or (workload.kind == "Pod" and operation != "CREATE"):
         return Mutation(obj, obj, findings=skip_findings)
     target = _attach(workload, context).writable_copy()
     changed_by = tuple(

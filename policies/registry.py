@@ -17,6 +17,7 @@ from haproxy_guard.policies.rules import (
     haproxy_maxconn,
     haproxy_memory_limit,
     haproxy_nbthread_cpu,
+    haproxy_stop_signal,
     haproxy_timeouts,
     liveness_shallow,
     pod_disruption_budget,
@@ -31,6 +32,7 @@ SKIP_POLICY: Policy = skip_annotation.POLICY
 
 POLICIES: tuple[Policy, ...] = (
     prestop_wait.POLICY,
+    haproxy_stop_signal.POLICY,
     termination_grace_period.POLICY,
     readiness_probe.POLICY,
     liveness_shallow.POLICY,

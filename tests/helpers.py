@@ -47,7 +47,8 @@ def golden_config_source(case: Path) -> Callable[[str | None, str], dict[str, An
 
 
 def golden_context(case: Path, validator: Validator | None) -> Context:
-    """The case's surroundings: its ConfigMaps and, when `pdbs.yaml` exists, its PDBs."""
+    """The case's surroundings: its ConfigMaps and, when `pdbs.yaml` exists, its PDBs; the Services of
+    `services.yaml` and HorizontalPodAutoscalers of `autoscalers.yaml` (lists) when they exist."""
     listed = case / "pdbs.yaml"
     pdbs: list[dict[str, Any]] | None = load_yaml(listed) if listed.exists() else None
 
@@ -56,7 +57,33 @@ def golden_context(case: Path, validator: Validator | None) -> Context:
             return None
         return [pdb for pdb in pdbs if pdb["metadata"].get("namespace") in (None, namespace)]
 
-    return Context(validator, golden_config_source(case), pdb_source)
+    listed_services = case / "services.yaml"
+    services: list[dict[str, Any]] = load_yaml(listed_services) if listed_services.exists() else []
+
+    def service_source(namespace: str | None, name: str) -> dict[str, Any] | None:
+        return next(
+            (
+                s
+                for s in services
+                if s["metadata"]["name"] == name and s["metadata"].get("namespace") in (None, namespace)
+            ),
+            None,
+        )
+
+    listed_autoscalers = case / "autoscalers.yaml"
+    autoscalers: list[dict[str, Any]] = load_yaml(listed_autoscalers) if listed_autoscalers.exists() else []
+
+    def autoscaler_source(namespace: str | None, kind: str, name: str) -> dict[str, Any] | None:
+        return next(
+            (
+                a
+                for a in autoscalers
+                if a["spec"]["scaleTargetRef"] == {**a["spec"]["scaleTargetRef"], "kind": kind, "name": name}
+            ),
+            None,
+        )
+
+    return Context(validator, golden_config_source(case), pdb_source, service_source, autoscaler_source)
 
 
 def golden_id(path: Path) -> str:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from haproxy_guard.policies.haproxy.addresses import names_a_host
+from haproxy_guard.policies.haproxy.addresses import names_a_host, split_address
 from haproxy_guard.policies.haproxy.config import HAProxyConfig, Line, Section, parse
 from haproxy_guard.policies.haproxy.durations import parse_seconds
 
@@ -39,6 +39,8 @@ class Located:
 
     line: int
     what: str
+    host: str = ""
+    """For a server: the host name it names."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,17 @@ def _status(line: Line) -> int:
     return 200
 
 
+def _proxies(section: Section, defaults: Section | None) -> bool:
+    """Whether a frontend or listen section passes traffic on to servers (a backend, or its own servers), as
+    opposed to answering everything itself: health and probe frontends (`monitor-uri`, `http-request return`),
+    statistics pages and exporters (`stats`, `use-service prometheus-exporter`)."""
+    if section.find("use_backend") or section.find("default_backend"):
+        return True
+    if section.kind == "listen" and (section.find("server") or section.find("server-template")):
+        return True
+    return defaults is not None and bool(defaults.find("default_backend"))
+
+
 def _servers_without_resolvers(section: Section, defaults: Section | None) -> list[Located]:
     default_server = [line for source in (defaults, section) if source for line in source.find("default-server")]
     if any("resolvers" in line.words for line in default_server):
@@ -134,7 +147,8 @@ def _servers_without_resolvers(section: Section, defaults: Section | None) -> li
         else:
             continue
         if names_a_host(address) and "resolvers" not in line.words:
-            found.append(Located(line.number, f"{section.kind} {section.name}: {line.keyword} {address}"))
+            host = split_address(address)[1]
+            found.append(Located(line.number, f"{section.kind} {section.name}: {line.keyword} {address}", host))
     return found
 
 
@@ -175,7 +189,12 @@ def facts_of(config: HAProxyConfig) -> ConfigFacts:
                 Located(section.line.number, f"{section.kind} {section.name}: timeout {', '.join(missing)}")
             )
         serves_http = section.kind in {"frontend", "listen"} and _mode(section, defaults) == "http"
-        if serves_http and section.find("bind") and not _option_enabled(section, defaults, "idle-close-on-response"):
+        if (
+            serves_http
+            and section.find("bind")
+            and _proxies(section, defaults)
+            and not _option_enabled(section, defaults, "idle-close-on-response")
+        ):
             idle_close.append(Located(section.line.number, f"{section.kind} {section.name}"))
         if section.kind in {"backend", "listen"}:
             unresolved.extend(_servers_without_resolvers(section, defaults))

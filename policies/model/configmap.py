@@ -124,6 +124,8 @@ class ConfigSubject:
     version: str | None = None
     view: ContainerView | None = None
     """What the container mounting it sees (None: the ConfigMap checked alone)."""
+    services: Callable[[str | None, str], Object | None] | None = None
+    """(namespace, name) -> a Service around it, when known (the CLI's input, the cluster)."""
     _result: ValidationResult | None = None
 
     @property

@@ -183,7 +183,13 @@ def container_family(container: dict[str, Any], extra_patterns: tuple[str, ...] 
     repository = image_repository(image) if isinstance(image, str) else ""
     family = _family_of_image(repository) if repository else None
     command, args = _words(container, "command"), _words(container, "args")
-    if family is None and repository and extra_patterns and isinstance(image, str) and is_haproxy_image(image, extra_patterns):
+    if (
+        family is None
+        and repository
+        and extra_patterns
+        and isinstance(image, str)
+        and is_haproxy_image(image, extra_patterns)
+    ):
         family = IN_HOUSE
     if family is not None and family.user_config:
         if command:

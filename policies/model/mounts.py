@@ -7,6 +7,7 @@ source at all every mounted ConfigMap is "unavailable": the config-aware policie
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from haproxy_guard.policies.haproxy.validator import Validator
@@ -51,6 +52,8 @@ def config_mounts(workload: Workload) -> list[ConfigMount]:
     volumes = configmap_volumes(workload.pod_spec)
     mounts = []
     for ref in workload.haproxy_containers:
+        if not ref.family.user_config:
+            continue  # a controller writes its HAProxy configuration itself: a mounted file is not what runs
         for mount in ref.container.get("volumeMounts") or []:
             if isinstance(mount, dict) and mount.get("name") in volumes and isinstance(mount.get("mountPath"), str):
                 sub_path = mount.get("subPath") if isinstance(mount.get("subPath"), str) else None
@@ -58,13 +61,25 @@ def config_mounts(workload: Workload) -> list[ConfigMount]:
     return mounts
 
 
-def attach_configs(workload: Workload, source: ConfigMapSource | None, validator: Validator | None) -> Workload:
+NEVER_CONFIG = frozenset({"kube-root-ca.crt"})
+"""ConfigMaps Kubernetes puts in every namespace (the API server's CA, projected with service-account tokens):
+never an HAProxy configuration, so one the source cannot give is not "unavailable"."""
+
+
+def attach_configs(
+    workload: Workload,
+    source: ConfigMapSource | None,
+    validator: Validator | None,
+    services: Callable[[str | None, str], Object | None] | None = None,
+) -> Workload:
     """The workload with the HAProxy ConfigMaps it mounts (and the names of those it could not read), each
     seen as its container sees it (`container_view`: the other volumes, the environment, the command)."""
     mounted: list[MountedConfig] = []
     unavailable: list[str] = []
     views: dict[int, ContainerView] = {}
     for mount in config_mounts(workload):
+        if mount.configmap in NEVER_CONFIG:
+            continue
         obj = source(workload.namespace, mount.configmap) if source is not None else None
         configmap = inspect_configmap(obj, workload.namespace) if obj is not None else None
         if configmap is None:
@@ -76,7 +91,9 @@ def attach_configs(workload: Workload, source: ConfigMapSource | None, validator
             views[ref.index] = container_view(workload.pod_spec, ref.container, workload.namespace, source)
         version = image_version(str(ref.container.get("image", "")))
         mounted.append(
-            MountedConfig(mount, ConfigSubject(configmap, validator, version=version, view=views[ref.index]))
+            MountedConfig(
+                mount, ConfigSubject(configmap, validator, version=version, view=views[ref.index], services=services)
+            )
         )
     if not mounted and not unavailable:
         return workload

@@ -1,7 +1,10 @@
-"""Helpers shared by the rollout policies: int-or-percent values and `minReadySeconds`."""
+"""Helpers shared by the rollout policies and the drill: int-or-percent values as the controllers scale them,
+the replica count a rollout runs at, and `minReadySeconds`."""
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from haproxy_guard.policies.model.findings import Violation
@@ -16,6 +19,32 @@ def is_zero(value: Any) -> bool:
     if isinstance(value, int):
         return value == 0
     return isinstance(value, str) and value.strip() in {"0", "0%"}
+
+
+_PERCENT = re.compile(r"^(\d+)%$")
+
+
+def scaled(value: Any, total: int, *, round_up: bool, default: str) -> int:
+    """An IntOrString (`1`, `"25%"`) against `total`, as the controllers compute it (Deployments round
+    maxSurge up and maxUnavailable down; DaemonSets round both up)."""
+    if value is None:
+        value = default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(value, 0)
+    match = _PERCENT.match(str(value).strip())
+    if match:
+        exact = int(match.group(1)) * total / 100
+        return math.ceil(exact) if round_up else math.floor(exact)
+    text = str(value).strip()
+    return int(text) if text.isdigit() else 0
+
+
+def replicas_at_most(workload: Workload) -> int:
+    """The most replicas a Deployment or StatefulSet runs: `spec.replicas` (1 when unset), or the
+    HorizontalPodAutoscaler's maxReplicas when one scales it higher."""
+    written = workload.spec.get("replicas", 1)
+    replicas = written if isinstance(written, int) and not isinstance(written, bool) else 1
+    return max(replicas, workload.max_replicas or 0)
 
 
 def rolling_update(workload: Workload, strategy_key: str) -> dict[str, Any] | None:

@@ -51,6 +51,7 @@ class Settings(_Model):
     grace_margin_seconds: int = Field(default=5, ge=0, le=600)
     min_ready_seconds: int = Field(default=10, ge=0, le=3600)
     kubernetes_version: str | None = None
+    container_stop_signals: bool = False
     readiness_probe: ReadinessProbeSettings = Field(default_factory=ReadinessProbeSettings)
     image_patterns: tuple[str, ...] = ()
     memory_base_mib: int = Field(default=24, ge=0, le=4096, alias="memoryBaseMiB")

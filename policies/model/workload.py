@@ -57,6 +57,8 @@ class Workload:
     pdbs: tuple[Object, ...] | None = None
     """The PodDisruptionBudgets of its namespace, or None when unknown."""
     static_pod: bool = False
+    max_replicas: int | None = None
+    """The maxReplicas of a HorizontalPodAutoscaler that scales it (attached by the engine), when known."""
     """A static Pod manifest (see `is_static_pod`): the kubelet runs it from a file on the node."""
 
     def writable_copy(self) -> Workload:
@@ -106,6 +108,7 @@ class Workload:
         configs: tuple[MountedConfig, ...] | None = None,
         unavailable_configs: tuple[str, ...] | None = None,
         pdbs: tuple[Object, ...] | None = None,
+        max_replicas: int | None = None,
     ) -> Workload:
         """A copy with some fields changed (`dataclasses.replace` costs several µs on the hot path)."""
         return Workload(
@@ -122,6 +125,7 @@ class Workload:
             self.unavailable_configs if unavailable_configs is None else unavailable_configs,
             self.pdbs if pdbs is None else pdbs,
             self.static_pod,
+            self.max_replicas if max_replicas is None else max_replicas,
         )
 
     @property

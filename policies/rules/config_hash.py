@@ -3,6 +3,11 @@
 The kubelet refreshes mounted ConfigMaps asynchronously and HAProxy never re-reads them by itself, so a
 configuration change would reach pods at random times, or never. A digest in the template makes every
 change a rollout (with this project's safe rollout settings).
+
+A workload that already rolls on a change needs none: a Helm chart's own digest annotation on the pod
+template (`checksum/config` and friends, the Helm documentation's idiom) or a reloader's annotation
+(Stakater Reloader's `reloader.stakater.com/auto`, `configmap.reloader.stakater.com/reload`). Controllers that
+write their configuration themselves mount none that counts (`mounts.config_mounts`).
 """
 
 from __future__ import annotations
@@ -36,9 +41,25 @@ def _current(workload: Workload) -> object:
     return annotations.get(CONFIG_HASH_ANNOTATION) if isinstance(annotations, dict) else None
 
 
+_RELOADERS = ("reloader.stakater.com/auto", "configmap.reloader.stakater.com/reload", "reloader.stakater.com/search")
+
+
+def rolls_on_change(workload: Workload) -> bool:
+    """Whether something else already rolls the pods when the configuration changes: a `checksum/...`
+    annotation on the pod template (a chart's digest of its ConfigMap) or a reloader's annotation."""
+    metadata = workload.spec.get("template", {}).get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if isinstance(annotations, dict) and any(
+        isinstance(key, str) and (key.startswith("checksum/") or key.split("/", 1)[-1].startswith("checksum"))
+        for key in annotations
+    ):
+        return True
+    return any(key in workload.annotations for key in _RELOADERS)
+
+
 def check(workload: Workload, settings: Settings) -> list[Violation]:
     expected = expected_hash(workload)
-    if expected is None or _current(workload) == expected:
+    if expected is None or _current(workload) == expected or rolls_on_change(workload):
         return []
     return [
         Violation(
@@ -51,7 +72,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
 
 def fix(workload: Workload, settings: Settings) -> bool:
     expected = expected_hash(workload)
-    if expected is None or _current(workload) == expected:
+    if expected is None or _current(workload) == expected or rolls_on_change(workload):
         return False
     template = workload.spec["template"]
     metadata = template.setdefault("metadata", {})

@@ -1,19 +1,34 @@
-"""Policy `deployment-rolling-update`: surge first (maxUnavailable 0, maxSurge >= 1) and wait minReadySeconds.
+"""Policy `deployment-rolling-update`: surge first (no pod stops before its replacement is ready, maxSurge >= 1)
+and wait minReadySeconds.
 
 The API server defaults maxUnavailable to 25% before a webhook sees the object, which removes a quarter of
-the serving capacity before any replacement is ready.
+the serving capacity before any replacement is ready. The Deployment controller rounds a percentage down
+against the replica count, so 25% stops nothing at 1-3 replicas: the value is judged as it resolves at the
+most replicas the Deployment runs (`spec.replicas`, or its HorizontalPodAutoscaler's maxReplicas).
 """
 
 from __future__ import annotations
 
 from haproxy_guard.policies.model.findings import Severity, Violation
-from haproxy_guard.policies.model.rollout import is_zero, min_ready_violation, raise_min_ready, rolling_update
+from haproxy_guard.policies.model.rollout import (
+    is_zero,
+    min_ready_violation,
+    raise_min_ready,
+    replicas_at_most,
+    rolling_update,
+    scaled,
+)
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import Workload
 from haproxy_guard.policies.policy import Policy
 
 POLICY_ID = "deployment-rolling-update"
 _POINTER = "/spec/strategy/rollingUpdate"
+
+
+def _unavailable(workload: Workload, max_unavailable: object) -> bool:
+    """Whether maxUnavailable lets a pod stop before its replacement is ready, at the most replicas."""
+    return scaled(max_unavailable, replicas_at_most(workload), round_up=False, default="25%") > 0
 
 
 def check(workload: Workload, settings: Settings) -> list[Violation]:
@@ -24,11 +39,14 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     if rolling:
         params = params if isinstance(params, dict) else {}
         max_unavailable = params.get("maxUnavailable", "25%")
-        if not is_zero(max_unavailable):
+        if _unavailable(workload, max_unavailable):
+            replicas = replicas_at_most(workload)
+            resolved = scaled(max_unavailable, replicas, round_up=False, default="25%")
+            at = "" if isinstance(max_unavailable, int) else f" ({resolved} of {replicas} replicas)"
             violations.append(
                 Violation(
-                    f"maxUnavailable is {max_unavailable!r}: old HAProxy pods stop before their replacements are "
-                    "ready; use 0",
+                    f"maxUnavailable is {max_unavailable!r}{at}: old HAProxy pods stop before their replacements "
+                    "are ready; use 0",
                     f"{_POINTER}/maxUnavailable",
                 )
             )
@@ -48,7 +66,7 @@ def fix(workload: Workload, settings: Settings) -> bool:
     params = rolling_update(workload, "strategy")
     if params is None:
         return changed
-    if not is_zero(params.get("maxUnavailable", "25%")) or "maxUnavailable" not in params:
+    if _unavailable(workload, params.get("maxUnavailable", "25%")):
         params["maxUnavailable"] = 0
         changed = True
     if is_zero(params.get("maxSurge", "25%")):

@@ -1,16 +1,24 @@
 """Policy `readiness-probe`: HAProxy containers are ready only when their backends can serve.
 
-A probe that only opens the traffic port passes while every backend is down. When the deep endpoint is
-known (from the mounted configuration, else the annotations), a missing or tcpSocket readiness probe is replaced by an httpGet probe on it; an httpGet, exec or
-grpc probe is the user's choice and left alone.
+A probe that only opens the traffic port passes while every backend is down, and so does an exec probe that
+only sees the process (`pgrep haproxy`, `pidof`, `kill -0`, `test -f` of a pid file, `nc -z`). When the deep
+endpoint is known (from the mounted configuration, else the annotations), a missing or shallow readiness probe
+is replaced by an httpGet probe on it; an httpGet or grpc probe, or an exec probe that asks something (curl,
+the runtime API), is the user's choice and left alone. The ingress controllers and gateways generate their own
+configuration: their readiness endpoint is the controller's (for example `/healthz` on 1042 for haproxytech's),
+never a change to a file the controller writes.
 """
 
 from __future__ import annotations
 
+import posixpath
+import re
 from typing import Any
 
 from haproxy_guard.policies.model.findings import Severity, Violation
-from haproxy_guard.policies.model.health import known_endpoint
+from haproxy_guard.policies.model.health import HealthEndpoint, known_endpoint
+from haproxy_guard.policies.model.objects import ContainerRef
+from haproxy_guard.policies.model.prestop import SHELLS
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import Workload
 from haproxy_guard.policies.policy import ALL_WORKLOAD_KINDS, Policy
@@ -19,9 +27,49 @@ POLICY_ID = "readiness-probe"
 _TIMING_FIELDS = ("periodSeconds", "timeoutSeconds", "failureThreshold", "successThreshold")
 
 
-def _is_shallow(container: dict[str, Any]) -> bool:
+_SHALLOW_PROGRAMS = frozenset({"pgrep", "pidof", "test", "[", "ls", "cat", "true", "ps", "stat"})
+
+
+def _shallow_command(words: list[str]) -> bool:
+    """Whether an exec probe only sees the process or a file (or a port being open)."""
+    if not words:
+        return True
+    program = posixpath.basename(words[0])
+    if program in SHELLS:
+        script = next(
+            (words[i + 1] for i in range(1, len(words) - 1) if words[i].startswith("-") and "c" in words[i]), ""
+        )
+        parts = [part.split() for part in re.split(r"&&|\|\||;|\n", script) if part.strip()]
+        return bool(parts) and all(_shallow_command(part) for part in parts)
+    if program in {"kill", "killall", "pkill"}:
+        return any(word in {"-0", "-s0", "--signal=0"} for word in words) or words[1:3] == ["-s", "0"]
+    if program in {"nc", "ncat"}:
+        return "-z" in words
+    return program in _SHALLOW_PROGRAMS
+
+
+def probe_is_shallow(container: dict[str, Any]) -> bool:
+    """No readiness probe, a tcpSocket one, or an exec one that only sees the process."""
     probe = container.get("readinessProbe")
-    return not isinstance(probe, dict) or "tcpSocket" in probe
+    if not isinstance(probe, dict) or "tcpSocket" in probe:
+        return True
+    command = probe.get("exec", {}).get("command") if isinstance(probe.get("exec"), dict) else None
+    if isinstance(command, list) and all(isinstance(word, str) for word in command):
+        return _shallow_command(command)
+    return False
+
+
+def _is_shallow(container: dict[str, Any]) -> bool:
+    return probe_is_shallow(container)
+
+
+def _current(container: dict[str, Any]) -> str:
+    probe = container.get("readinessProbe")
+    if not isinstance(probe, dict):
+        return "no readiness probe"
+    if "tcpSocket" in probe:
+        return "a tcpSocket readiness probe"
+    return f"an exec readiness probe that only sees the process ({' '.join(probe['exec']['command'])[:60]})"
 
 
 def check(workload: Workload, settings: Settings) -> list[Violation]:
@@ -30,9 +78,16 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     for ref in workload.haproxy_containers:
         if not _is_shallow(ref.container):
             continue
-        current = "a tcpSocket readiness probe" if "readinessProbe" in ref.container else "no readiness probe"
+        current = _current(ref.container)
         if endpoint is not None and ref is target:
             advice = f"use an httpGet probe on {endpoint.path} port {endpoint.port}"
+        elif ref.family.controller:
+            own = ref.family.readiness
+            advice = (
+                f"use an httpGet probe on the controller's {own[1]} port {own[0]}"
+                if own is not None
+                else "use an httpGet probe on the controller's health endpoint"
+            )
         else:
             advice = (
                 "add a deep endpoint to haproxy.cfg (monitor-uri with monitor fail, or http-request return) and "
@@ -47,8 +102,20 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     return violations
 
 
-def fix(workload: Workload, settings: Settings) -> bool:
+def _endpoint(workload: Workload) -> tuple[HealthEndpoint | None, ContainerRef | None]:
+    """The endpoint a fix probes and its container: the configuration's or annotations', else the
+    controller family's own."""
     endpoint, target, _ = known_endpoint(workload)
+    if endpoint is not None:
+        return endpoint, target
+    for ref in workload.haproxy_containers:
+        if ref.family.controller and ref.family.readiness is not None:
+            return HealthEndpoint(*ref.family.readiness), ref
+    return None, None
+
+
+def fix(workload: Workload, settings: Settings) -> bool:
+    endpoint, target = _endpoint(workload)
     if endpoint is None or target is None or not _is_shallow(target.container):
         return False
     existing = target.container.get("readinessProbe")

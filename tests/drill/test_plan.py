@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from haproxy_guard.drill.plan import MAX_REPLICAS, PodPlan, pod_plan, scaled
+from haproxy_guard.drill.plan import MAX_REPLICAS, PodPlan, pod_plan
+from haproxy_guard.policies.model.rollout import scaled
 from haproxy_guard.policies.model.workload import inspect_workload
 
 
