@@ -1,8 +1,9 @@
 """Pod termination as the kubelet runs it (Pod lifecycle, "Termination of Pods"), on a `Replica`:
 
 at deletion, in parallel, the endpoint leaves the Service a lag later (the endpoints controller and
-kube-proxy or the load balancer catching up; `Cluster` applies it) and the preStop handler runs (`sleep N`
-waits, `httpGet` is really sent, an exec command that is not a plain wait is not run); then the stop signal
+kube-proxy or the load balancer catching up; `Cluster` applies it) and the preStop handler runs (its steps as
+`model.prestop` reads them: waits wait, signals go to HAProxy, a wait for HAProxy's exit waits for it;
+`httpGet` is really sent; an exec command whose effect cannot be told is not run); then the stop signal
 (the image's, or `lifecycle.stopSignal`) goes to the main process; SIGKILL goes to the whole container when
 `terminationGracePeriodSeconds`, counted from deletion with preStop included, runs out. A preStop that
 outlasts the grace period is cut there and the runtime still gets 2 s after the signal (the kubelet's
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import Callable
 
@@ -26,8 +28,14 @@ Mark = Callable[[str, str], None]
 
 async def _pre_stop(replica: Replica, plan: PodPlan) -> None:
     handler = plan.pre_stop
-    if handler.kind in {"sleep", "exec"} and handler.seconds > 0:
-        await asyncio.sleep(handler.seconds)
+    if handler.kind in {"sleep", "exec"}:
+        for step in handler.steps:
+            if step.kind == "wait":
+                await asyncio.sleep(min(step.seconds, 86400.0))
+            elif step.kind == "signal" and step.signal is not None:
+                replica.signal(signal.Signals[step.signal])
+            elif step.kind == "wait-exit":
+                await replica.exited.wait()
     elif handler.kind == "http" and handler.port is not None:
         port = replica.ports_local(handler.port)
         with contextlib.suppress(OSError, TimeoutError):

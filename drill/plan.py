@@ -13,10 +13,11 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from haproxy_guard.policies.model.images import image_repository
-from haproxy_guard.policies.model.lifecycle import KUBERNETES_DEFAULT_GRACE_SECONDS, prestop_wait_seconds
+from haproxy_guard.policies.model.families import HAPROXY, container_family
+from haproxy_guard.policies.model.lifecycle import KUBERNETES_DEFAULT_GRACE_SECONDS
 from haproxy_guard.policies.model.mounts import image_version
 from haproxy_guard.policies.model.objects import ContainerRef
+from haproxy_guard.policies.model.prestop import Step, read_pre_stop
 from haproxy_guard.policies.model.rollout import scaled
 from haproxy_guard.policies.model.workload import Workload
 
@@ -45,11 +46,13 @@ class Probe:
 class PreStop:
     kind: Literal["none", "sleep", "exec", "http"]
     seconds: float = 0.0
-    """How long the handler waits (`sleep N`, `exec: [sleep, N]`, a shell running `sleep N`)."""
+    """How long the handler waits before it first signals HAProxy (`sleep N`, `exec: [sleep, N]`, scripts)."""
     port: int | None = None
     path: str = "/"
     note: str | None = None
-    """Why the handler was read as something else than written (an exec command that is not a plain wait)."""
+    """Why the handler was read as something else than written (an exec command whose effect is unknown)."""
+    steps: tuple[Step, ...] = ()
+    """What the handler does, in order (`model.prestop`): waits, signals to HAProxy, waits for its exit."""
 
 
 @dataclass(frozen=True)
@@ -144,11 +147,13 @@ def pre_stop(container: dict[str, Any]) -> PreStop:
     if "httpGet" in handler:
         http = _mapping(handler["httpGet"])
         return PreStop("http", 0.0, _port(http.get("port"), named_ports(container)), str(http.get("path") or "/"))
-    wait = prestop_wait_seconds(container)
+    parsed = read_pre_stop(container)
     kind: Literal["sleep", "exec"] = "sleep" if "sleep" in handler else "exec"
-    if wait is None:
-        return PreStop(kind, 0.0, note="the preStop command is not a plain wait: the drill does not run it (no wait)")
-    return PreStop(kind, float(wait))
+    if parsed.steps is None or parsed.wait_seconds is None:
+        return PreStop(
+            kind, 0.0, note="the preStop command's effect cannot be told: the drill does not run it (no wait)"
+        )
+    return PreStop(kind, parsed.wait_seconds, steps=parsed.steps)
 
 
 def stop_signal(container: dict[str, Any]) -> tuple[signal.Signals, str]:
@@ -156,9 +161,9 @@ def stop_signal(container: dict[str, Any]) -> tuple[signal.Signals, str]:
     written = _mapping(container.get("lifecycle")).get("stopSignal")
     if isinstance(written, str) and written.upper() in signal.Signals.__members__:
         return signal.Signals[written.upper()], "lifecycle.stopSignal"
-    repository = image_repository(str(container.get("image", "")))
-    if repository.startswith("bitnami/") or "/bitnami/" in repository:
-        return signal.SIGTERM, "the image is not known to set STOPSIGNAL: the runtime's default"
+    family = container_family(container) or HAPROXY
+    if family.stop == "hard":
+        return signal.SIGTERM, family.soft_stop_hint
     return signal.SIGUSR1, "the official and haproxytech images set STOPSIGNAL SIGUSR1"
 
 
