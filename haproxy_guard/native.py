@@ -59,6 +59,7 @@ COMPILED = (
     "haproxy_guard/policies/rules/haproxy_memory_limit.py",
     "haproxy_guard/policies/rules/haproxy_nbthread_cpu.py",
     "haproxy_guard/policies/rules/haproxy_stop_signal.py",
+    "haproxy_guard/policies/rules/single_replica.py",
     "haproxy_guard/policies/rules/haproxy_timeouts.py",
     "haproxy_guard/policies/rules/liveness_shallow.py",
     "haproxy_guard/policies/rules/pod_disruption_budget.py",

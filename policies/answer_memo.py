@@ -48,9 +48,10 @@ entry on every request, a tenth of a `/mutate`. An idle memo is consulted for on
 PROBE_EVERY: Final = 16
 
 _Value = TypeVar("_Value")
-Read = tuple[str | None, str | None, Any]
-"""What the engine was given: (namespace, ConfigMap name, the ConfigMap or None), or (namespace, None, the
-namespace's PodDisruptionBudgets or None)."""
+Read = tuple[str, tuple[Any, ...], Any]
+"""What the engine was given: (source, its arguments, what it gave): ("configmap", (namespace, name), the
+ConfigMap or None), ("pdbs", (namespace,), the PodDisruptionBudgets or None), ("service", (namespace, name),
+the Service or None), ("autoscaler", (namespace, kind, name), the HorizontalPodAutoscaler or None)."""
 
 
 def _containers(value: Any, image_patterns: tuple[str, ...]) -> Any:
@@ -85,10 +86,17 @@ def _projected(value: Any, rest: tuple[str, ...], image_patterns: tuple[str, ...
 
 
 def fingerprint(
-    obj: Object, namespace: str | None, operation: str, image_patterns: tuple[str, ...], *, pod_labels: bool = False
+    obj: Object,
+    namespace: str | None,
+    operation: str,
+    image_patterns: tuple[str, ...],
+    *,
+    pod_labels: bool = False,
+    name: bool = False,
 ) -> bytes | None:
     """Equal for two objects the engine answers alike, given the same reads (`pod_labels`: keep the pod
-    template's labels, which checks read and fixes do not); None for an object that is not a supported
+    template's labels, which checks read and fixes do not; `name`: keep the object's name, which the engine
+    reads when it looks up the workload's HorizontalPodAutoscaler); None for an object that is not a supported
     workload kind, too large or not encodable."""
     found = pod_spec_of(obj)
     if found is None:
@@ -96,7 +104,9 @@ def fingerprint(
     projected = _projected(obj, found[0], image_patterns, pod_labels)
     metadata = projected.get("metadata")
     if isinstance(metadata, dict):
-        projected["metadata"] = {key: item for key, item in metadata.items() if key not in UNREAD_METADATA}
+        projected["metadata"] = {
+            key: item for key, item in metadata.items() if key not in UNREAD_METADATA or (name and key == "name")
+        }
     try:
         key = orjson.dumps([namespace, operation, pod_labels, projected])
     except (orjson.JSONEncodeError, TypeError):
@@ -115,18 +125,32 @@ class Recorder:
             around.validator,
             self._configmap if around.configmaps is not None else None,
             self._pdbs if around.pdbs is not None else None,
+            self._service if around.services is not None else None,
+            self._autoscaler if around.autoscalers is not None else None,
         )
 
     def _configmap(self, namespace: str | None, name: str) -> Object | None:
         assert self.around.configmaps is not None
         found = self.around.configmaps(namespace, name)
-        self.reads.append((namespace, name, found))
+        self.reads.append(("configmap", (namespace, name), found))
         return found
 
     def _pdbs(self, namespace: str | None) -> list[Object] | None:
         assert self.around.pdbs is not None
         found = self.around.pdbs(namespace)
-        self.reads.append((namespace, None, found))
+        self.reads.append(("pdbs", (namespace,), found))
+        return found
+
+    def _service(self, namespace: str | None, name: str) -> Object | None:
+        assert self.around.services is not None
+        found = self.around.services(namespace, name)
+        self.reads.append(("service", (namespace, name), found))
+        return found
+
+    def _autoscaler(self, namespace: str | None, kind: str, name: str) -> Object | None:
+        assert self.around.autoscalers is not None
+        found = self.around.autoscalers(namespace, kind, name)
+        self.reads.append(("autoscaler", (namespace, kind, name), found))
         return found
 
 
@@ -139,13 +163,20 @@ def _same(now: Any, then: Any) -> bool:
     return False
 
 
+def _source(context: Context, kind: str) -> Any:
+    return {
+        "configmap": context.configmaps,
+        "pdbs": context.pdbs,
+        "service": context.services,
+        "autoscaler": context.autoscalers,
+    }.get(kind)
+
+
 def still_current(reads: tuple[Read, ...], context: Context) -> bool:
     """Whether `context`'s sources still give exactly what `reads` noted (the same objects, not equal ones)."""
-    for namespace, name, found in reads:
-        if name is not None:
-            if context.configmaps is None or not _same(context.configmaps(namespace, name), found):
-                return False
-        elif context.pdbs is None or not _same(context.pdbs(namespace), found):
+    for kind, arguments, found in reads:
+        source = _source(context, kind)
+        if source is None or not _same(source(*arguments), found):
             return False
     return True
 

@@ -133,8 +133,10 @@ def _attach(workload: Workload, context: Context) -> Workload:
         autoscaler = context.autoscalers(workload.namespace, workload.kind, workload.name)
         spec = autoscaler.get("spec") if autoscaler is not None else None
         most = spec.get("maxReplicas") if isinstance(spec, dict) else None
+        least = spec.get("minReplicas", 1) if isinstance(spec, dict) else None
         if isinstance(most, int) and not isinstance(most, bool) and most > 0:
-            workload = workload.evolve(max_replicas=most)
+            least = least if isinstance(least, int) and not isinstance(least, bool) else 1
+            workload = workload.evolve(max_replicas=most, min_replicas=least)
     return workload
 
 

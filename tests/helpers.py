@@ -83,7 +83,13 @@ def golden_context(case: Path, validator: Validator | None) -> Context:
             None,
         )
 
-    return Context(validator, golden_config_source(case), pdb_source, service_source, autoscaler_source)
+    return Context(
+        validator,
+        golden_config_source(case),
+        pdb_source,
+        service_source if listed_services.exists() else None,
+        autoscaler_source if listed_autoscalers.exists() else None,
+    )
 
 
 def golden_id(path: Path) -> str:
@@ -133,7 +139,15 @@ def apply_patch(obj: dict[str, Any], patch: list[dict[str, Any]] | None) -> dict
     return result
 
 
+STOP_SIGNAL_SINCE = (1, 33)
+"""`lifecycle.stopSignal` (KEP-4960) exists from Kubernetes 1.33: older schemas reject it."""
+
+
 def assert_valid_kubernetes(obj: dict[str, Any]) -> None:
-    """The object validates (strictly: no unknown fields) against the Kubernetes OpenAPI schemas."""
+    """The object validates (strictly: no unknown fields) against the Kubernetes OpenAPI schemas (an object
+    using `lifecycle.stopSignal` against those that have the field)."""
+    uses_stop_signal = '"stopSignal"' in json.dumps(obj)
     for version in KUBERNETES_SCHEMA_VERSIONS:
+        if uses_stop_signal and tuple(int(part) for part in version.split(".")[:2]) < STOP_SIGNAL_SINCE:
+            continue
         kubernetes_validate.validate(obj, version, strict=True)

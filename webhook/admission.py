@@ -128,8 +128,15 @@ class Admission:
 
     @cached_property
     def _fixing_context(self) -> Context:
-        """What fixes are given: the context without PDBs, which no fix reads (nor needs listed)."""
-        return Context(self.context.validator, self.context.configmaps)
+        """What fixes are given: the context without PDBs, which no fix reads (nor needs listed); Services
+        and autoscalers are kept (the rollout fix reads an HPA's maxReplicas)."""
+        return Context(
+            self.context.validator,
+            self.context.configmaps,
+            None,
+            self.context.services,
+            self.context.autoscalers,
+        )
 
     def prepare(self, request: AdmissionRequest) -> Prepared:
         """Whether deciding may block, with the ConfigMap view made to know it (`validate` reuses it)."""
@@ -203,6 +210,7 @@ class Admission:
                 request.operation,
                 self.settings.image_patterns,
                 pod_labels=pod_labels,
+                name=context.autoscalers is not None,
             )
             if memo.consulted()
             else None

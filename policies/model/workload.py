@@ -59,6 +59,8 @@ class Workload:
     static_pod: bool = False
     max_replicas: int | None = None
     """The maxReplicas of a HorizontalPodAutoscaler that scales it (attached by the engine), when known."""
+    min_replicas: int | None = None
+    """That HorizontalPodAutoscaler's minReplicas (1 when it sets none)."""
     """A static Pod manifest (see `is_static_pod`): the kubelet runs it from a file on the node."""
 
     def writable_copy(self) -> Workload:
@@ -109,6 +111,7 @@ class Workload:
         unavailable_configs: tuple[str, ...] | None = None,
         pdbs: tuple[Object, ...] | None = None,
         max_replicas: int | None = None,
+        min_replicas: int | None = None,
     ) -> Workload:
         """A copy with some fields changed (`dataclasses.replace` costs several µs on the hot path)."""
         return Workload(
@@ -126,6 +129,7 @@ class Workload:
             self.pdbs if pdbs is None else pdbs,
             self.static_pod,
             self.max_replicas if max_replicas is None else max_replicas,
+            self.min_replicas if min_replicas is None else min_replicas,
         )
 
     @property

@@ -63,19 +63,26 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
 
 def fix(workload: Workload, settings: Settings) -> bool:
     changed = raise_min_ready(workload, settings)
-    params = rolling_update(workload, "strategy")
-    if params is None:
+    strategy = workload.spec.get("strategy")
+    if strategy is not None and (
+        not isinstance(strategy, dict) or strategy.get("type", "RollingUpdate") != "RollingUpdate"
+    ):
         return changed
-    if _unavailable(workload, params.get("maxUnavailable", "25%")):
-        params["maxUnavailable"] = 0
-        changed = True
-    if is_zero(params.get("maxSurge", "25%")):
-        params["maxSurge"] = 1
-        changed = True
+    current = strategy.get("rollingUpdate") if isinstance(strategy, dict) else None
+    current = current if isinstance(current, dict) else {}
+    wanted: dict[str, int] = {}
+    if _unavailable(workload, current.get("maxUnavailable", "25%")):
+        wanted["maxUnavailable"] = 0
+    if is_zero(current.get("maxSurge", "25%")):
+        wanted["maxSurge"] = 1
+    if not wanted:
+        return changed
+    params = rolling_update(workload, "strategy")
+    assert params is not None  # a rolling strategy, checked above
+    params.update(wanted)
     if workload.spec["strategy"].get("type") is None:
         workload.spec["strategy"]["type"] = "RollingUpdate"
-        changed = True
-    return changed
+    return True
 
 
 POLICY: Policy = Policy(

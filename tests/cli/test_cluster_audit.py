@@ -173,7 +173,7 @@ def test_policy_reports(kubeconfig: Path) -> None:
     assert [r["kind"] for r in reports] == ["PolicyReport"]
     report = reports[0]
     assert report["apiVersion"] == "wgpolicyk8s.io/v1alpha2" and report["metadata"]["namespace"] == "edge"
-    assert report["summary"] == {"pass": 1, "fail": 2, "warn": 5, "error": 0, "skip": 0}
+    assert report["summary"] == {"pass": 1, "fail": 2, "warn": 4, "error": 0, "skip": 0}
     failing = {r["policy"] for r in report["results"] if r["result"] == "fail"}
     assert failing == {"prestop-wait", "termination-grace-period"}
     assert report["results"][0]["resources"][0] == {

@@ -70,13 +70,16 @@ def _retag(image: str, index: int) -> str:
     return f"{repository}:{tag}" if tag else repository + ("@" + digest if digest else "")
 
 
-def _unread_variants(obj: dict[str, Any], pod_labels: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+def _unread_variants(
+    obj: dict[str, Any], pod_labels: bool = True, name: bool = True
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Copies of `obj` changed only where the fingerprint does not look (`pod_labels`: the pod template's
-    labels too, which only checks read)."""
+    labels too, which only checks read; `name`: the name too, which is read only to find an HPA)."""
     for index in range(3):
         variant = copy.deepcopy(obj)
         metadata = variant.setdefault("metadata", {})
-        metadata["name"] = f"{metadata.get('name', 'x')}-v{index}"
+        if name:
+            metadata["name"] = f"{metadata.get('name', 'x')}-v{index}"
         metadata["labels"] = {**(metadata.get("labels") or {}), "release": f"r{index}"}
         metadata.update(uid=f"u-{index}", resourceVersion=str(100 + index), generation=index + 1)
         metadata["managedFields"] = [{"manager": f"m{index}", "operation": "Apply"}]
@@ -126,7 +129,8 @@ def _case(input_path: Path, validator: Validator) -> tuple[Settings, Context, di
 def test_a_remembered_mutation_is_the_engines_patch(input_path: Path, validator: Validator) -> None:
     settings, context, obj = _case(input_path, validator)
     admission = Admission(settings, context)
-    sequence = [("input", obj), *_unread_variants(obj), *_read_variants(obj), ("input again", obj)]
+    named = context.autoscalers is None  # with an HPA source, the name is read (the HPA's target)
+    sequence = [("input", obj), *_unread_variants(obj, name=named), *_read_variants(obj), ("input again", obj)]
     for operation in ("CREATE", "UPDATE"):
         for position, (label, variant) in enumerate(sequence):
             request = _request(variant, operation, uid=f"{operation}-{position}")
@@ -149,8 +153,8 @@ def test_a_remembered_validation_is_the_engines_findings_with_the_objects_name(
     admission = Admission(settings, context)
     sequence = [
         ("input", obj),
-        *_unread_variants(obj, pod_labels=False),
-        *_unread_variants(obj),  # the pod template's labels are read: a PDB selects by them
+        *_unread_variants(obj, pod_labels=False, name=context.autoscalers is None),
+        *_unread_variants(obj, name=context.autoscalers is None),  # template labels are read: PDBs select by them
         *_read_variants(obj),
         ("input again", obj),
     ]
