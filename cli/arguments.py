@@ -109,6 +109,21 @@ def _add_serving(commands: Any) -> None:
     checker.add_argument("--settings", type=Path, help="settings YAML file (only the validator settings are read)")
 
 
+def _input_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="accept input with no Kubernetes object (default: exit 2, since an empty render is usually a failure)",
+    )
+    command.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files of folder inputs matching GLOB (relative path or name; repeatable), e.g. 'tests/*'",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="haproxy-guard", description="Admission guard for HAProxy on Kubernetes")
     parser.add_argument("--version", action=_Version, help="print the version and whether the engine is compiled")
@@ -122,11 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.add_argument("--format", default="text", choices=[*FORMATS, "policyreport"], help="output format")
     audit_cmd.add_argument("--cluster", action="store_true", help="audit the live cluster (kubeconfig or in-cluster)")
     audit_cmd.add_argument("--namespace", help="with --cluster: only this namespace")
+    _input_options(audit_cmd)
 
     mutate_cmd = commands.add_parser("mutate", help="print manifests as the mutating webhook would store them")
     mutate_cmd.add_argument("paths", nargs="*", metavar="PATH", help="files or folders; - or nothing reads stdin")
     mutate_cmd.add_argument("--settings", type=Path, help="settings YAML file")
     mutate_cmd.add_argument("--diff", action="store_true", help="print a unified diff instead of the documents")
+    mutate_cmd.add_argument(
+        "--check", action="store_true", help="print nothing; exit 1 when the output would differ from the input"
+    )
+    _input_options(mutate_cmd)
 
     _add_check_config(commands)
     _add_drill(commands)

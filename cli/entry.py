@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "audit" and not args.cluster:
         from haproxy_guard.cli.read_ahead import audit_documents  # noqa: PLC0415 - after the parse
 
-        documents = audit_documents(args.paths, args.format)
+        documents = audit_documents(args.paths, args.format, args.exclude)
     from haproxy_guard.cli.main import run  # noqa: PLC0415 - the engine: imported while the input is read
 
     code = run(args, documents)

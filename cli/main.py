@@ -17,7 +17,7 @@ import yaml
 
 from haproxy_guard.cli.arguments import build_parser
 from haproxy_guard.cli.check_config import CheckConfigError, check_files, parse_env
-from haproxy_guard.cli.commands import run_audit, run_mutate
+from haproxy_guard.cli.commands import MutateOptions, run_audit, run_mutate
 from haproxy_guard.cli.manifests import Document, ManifestError
 from haproxy_guard.policies.cel import validating_admission_policies
 from haproxy_guard.policies.context import Context
@@ -185,7 +185,8 @@ def _manifests(args: argparse.Namespace, documents: Iterator[Document] | None = 
     settings = load_settings(args.settings)
     validator = make_validator(settings)
     if args.command == "mutate":
-        return run_mutate(args.paths, settings, validator, args.diff)
+        options = MutateOptions(args.diff, args.check, args.allow_empty, tuple(args.exclude))
+        return run_mutate(args.paths, settings, validator, options)
     if args.cluster:
         if args.paths:
             raise UsageError("--cluster reads the cluster: give no PATH")
@@ -199,7 +200,9 @@ def _manifests(args: argparse.Namespace, documents: Iterator[Document] | None = 
         raise UsageError("--namespace goes with --cluster")
     if args.format == "policyreport":
         raise UsageError("--format policyreport goes with --cluster")
-    return run_audit(args.paths, settings, validator, args.format, documents)
+    return run_audit(
+        args.paths, settings, validator, args.format, documents, allow_empty=args.allow_empty, exclude=args.exclude
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -9,7 +9,10 @@ JSON pointer can be mapped to a line (for SARIF).
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -129,6 +132,8 @@ class Document:
     index: int
     obj: dict[str, Any]
     node: yaml.Node | None = None
+    item: int | None = None
+    """The position in the `items` of the List document it came from (None: the document itself)."""
 
     @property
     def source(self) -> str:
@@ -171,10 +176,14 @@ def _objects(file: str, index: int, data: Any, node: yaml.Node | None) -> list[D
         if not isinstance(items, list):
             raise ManifestError(f"{where}: {kind}.items must be a list")
         item_nodes = _list_item_nodes(node)
-        documents = []
+        documents: list[Document] = []
         for position, item in enumerate(items):
             try:
-                documents.extend(_objects(file, index, item, item_nodes[position] if item_nodes else None))
+                found = _objects(file, index, item, item_nodes[position] if item_nodes else None)
+                documents.extend(
+                    document if document.item is not None else dataclasses.replace(document, item=position)
+                    for document in found
+                )
             except ManifestError as error:
                 raise ManifestError(str(error).replace(where, f"{where} items[{position}]", 1)) from None
         return documents
@@ -201,6 +210,13 @@ def parse_text(text: str, file: str, keep_nodes: bool = True) -> list[Document]:
         except json.JSONDecodeError as error:
             raise ManifestError(f"{file}#0: not valid JSON: line {error.lineno}: {error.msg}") from None
         return _objects(file, 0, data, None)
+    template = _HELM_ACTION.search(text)
+    if template is not None:
+        line = text.count("\n", 0, template.start()) + 1
+        raise ManifestError(
+            f"{file}: line {line}: a Helm template ({template.group(0)}...), not a manifest: render the chart "
+            "first (`helm template RELEASE CHART | haproxy-guard audit -`)"
+        )
     documents: list[Document] = []
     loader = _Loader(text)
     index = 0
@@ -222,8 +238,33 @@ def parse_text(text: str, file: str, keep_nodes: bool = True) -> list[Document]:
     return documents
 
 
-def expand(paths: Iterable[str]) -> list[str]:
-    """The files `paths` name, in input order: files as given, folders walked (sorted), `-` kept."""
+HELM_CHART_FILES = ("Chart.yaml", "Chart.yml")
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_HELM_ACTION = re.compile(
+    r"\{\{-?\s*(?:[^{}\n]*\.(?:Values|Release|Chart|Capabilities|Files|Template)\b|(?:include|template|define)\s+\")"
+)
+"""A Helm template action (`{{ .Values.x }}`, `{{- include "..." . }}`): text that is a chart's template, not
+a manifest. Rendered manifests may hold other `{{ }}` (Prometheus rule templates, `{{ $labels.pod }}`)."""
+
+
+def _render_first(folder: Path) -> str | None:
+    """Why a folder cannot be read as manifests (a Helm chart, a kustomization), with the command to render it."""
+    if any((folder / name).is_file() for name in HELM_CHART_FILES):
+        return f"{folder}: a Helm chart: render it first, e.g. `helm template RELEASE {folder} | haproxy-guard audit -`"
+    if any((folder / name).is_file() for name in KUSTOMIZATION_FILES):
+        return f"{folder}: a kustomization: render it first, e.g. `kubectl kustomize {folder} | haproxy-guard audit -`"
+    return None
+
+
+def _excluded(path: Path, folder: Path, exclude: Sequence[str]) -> bool:
+    relative = path.relative_to(folder).as_posix()
+    return any(fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(path.name, pattern) for pattern in exclude)
+
+
+def expand(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[str]:
+    """The files `paths` name, in input order: files as given, folders walked (sorted, every `*.yaml`, `*.yml`
+    and `*.json`, fixtures included unless `exclude` globs name them), `-` kept. A Helm chart or kustomize folder
+    is an error saying how to render it."""
     files: list[str] = []
     for path in paths:
         if path == STDIN:
@@ -231,8 +272,16 @@ def expand(paths: Iterable[str]) -> list[str]:
             continue
         candidate = Path(path)
         if candidate.is_dir():
-            found = sorted(str(p) for p in candidate.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
-            files.extend(found)
+            found = sorted(
+                p
+                for p in candidate.rglob("*")
+                if p.is_file() and p.suffix in SUFFIXES and not _excluded(p, candidate, exclude)
+            )
+            for folder in sorted({candidate, *(p.parent for p in found)}):
+                reason = _render_first(folder)
+                if reason is not None and not _excluded(folder / "x", candidate, exclude):
+                    raise ManifestError(reason)
+            files.extend(str(p) for p in found)
         elif candidate.exists():
             files.append(path)
         else:
@@ -252,13 +301,24 @@ def parse_file(file: str, keep_nodes: bool = True) -> list[Document]:
     return parse_text(text, name, keep_nodes)
 
 
-def iter_documents(paths: Sequence[str], keep_nodes: bool = True) -> Iterator[Document]:
+def iter_documents(paths: Sequence[str], keep_nodes: bool = True, exclude: Sequence[str] = ()) -> Iterator[Document]:
     """Every object in `paths` (files, folders, `-` for stdin; stdin when empty), in input order, one file
-    parsed at a time; `keep_nodes` as in `parse_text`."""
-    for file in expand(paths or [STDIN]):
+    parsed at a time; `keep_nodes` as in `parse_text`, `exclude` as in `expand`."""
+    for file in expand(paths or [STDIN], exclude):
         yield from parse_file(file, keep_nodes)
 
 
-def load(paths: Sequence[str]) -> list[Document]:
+def load(paths: Sequence[str], exclude: Sequence[str] = ()) -> list[Document]:
     """Every object in `paths`, as a list."""
-    return list(iter_documents(paths))
+    return list(iter_documents(paths, exclude=exclude))
+
+
+EMPTY_INPUT = (
+    "no Kubernetes object in the input{where}: an empty render (did `helm template` or `kustomize` fail?) "
+    "passes nothing; give --allow-empty when empty input is expected"
+)
+
+
+def empty_input_message(paths: Sequence[str]) -> str:
+    where = f" ({', '.join(paths)})" if paths else " (standard input)"
+    return EMPTY_INPUT.format(where=where)

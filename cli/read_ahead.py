@@ -51,16 +51,18 @@ def _worth_it(files: list[str]) -> bool:
     return size >= AHEAD_MIN_BYTES
 
 
-def audit_documents(paths: Sequence[str], output_format: str) -> Iterator[Document]:
+def audit_documents(paths: Sequence[str], output_format: str, exclude: Sequence[str] = ()) -> Iterator[Document]:
     """The audit's input: with YAML nodes for SARIF (findings mapped to lines), else read ahead."""
-    return iter_documents(paths, keep_nodes=True) if output_format == "sarif" else iter_documents_ahead(paths)
+    if output_format == "sarif":
+        return iter_documents(paths, keep_nodes=True, exclude=exclude)
+    return iter_documents_ahead(paths, exclude)
 
 
-def iter_documents_ahead(paths: Sequence[str]) -> Generator[Document, None, None]:
+def iter_documents_ahead(paths: Sequence[str], exclude: Sequence[str] = ()) -> Generator[Document, None, None]:
     """`iter_documents(paths, keep_nodes=False)`, parsed by a worker process when the input is large. The
     worker starts now, before the first document is asked for; an error in `paths` is raised at that ask."""
     try:
-        files = expand(paths or [STDIN])
+        files = expand(paths or [STDIN], exclude)
     except ManifestError as error:
         return _raising(error)
     return _documents(files, _start(files) if _worth_it(files) else None)

@@ -40,12 +40,19 @@ def _json_items(result: Audited) -> list[dict[str, Any]]:
 
 
 def _text_lines(result: Audited, colour: bool) -> list[str]:
-    if not result.findings:
+    notes = result.evaluation.notes
+    if not result.findings and not notes:
         return []
-    first = result.findings[0]
-    where = f"{first.namespace}/{first.name}" if first.namespace else first.name
-    heading = f"{first.kind} {where} ({result.document.source})"
+    subject = result.evaluation.subject
+    kind, namespace, name = (
+        (subject.kind, subject.namespace, subject.name)
+        if subject is not None
+        else (result.findings[0].kind, result.findings[0].namespace, result.findings[0].name)
+    )
+    where = f"{namespace}/{name}" if namespace else name
+    heading = f"{kind} {where} ({result.document.source})"
     lines = [f"{_BOLD}{heading}{_RESET}" if colour else heading]
+    lines += [f"  NOTE {note}" for note in notes]
     for finding in result.findings:
         label = str(finding.severity).upper().ljust(4)
         if colour:

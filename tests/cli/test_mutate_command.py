@@ -42,9 +42,12 @@ def test_post_renderer_output_is_valid_ordered_and_idempotent() -> None:
 def test_diff_shows_only_the_changes() -> None:
     result = run("mutate", "--diff", stdin=RENDERED)
     assert result.returncode == 0
-    assert result.stdout.startswith("--- a/<stdin>#2\n+++ b/<stdin>#2\n")
+    assert result.stdout.startswith("--- a/<stdin>\n+++ b/<stdin>\n")
     assert "+      terminationGracePeriodSeconds: 45" in result.stdout
-    assert "<stdin>#0" not in result.stdout
+    changed = [line for line in result.stdout.splitlines() if line[:1] in "+-" and line[:3] not in {"+++", "---"}]
+    removed = [line for line in changed if line.startswith("-")]
+    assert "-            tcpSocket:" in removed, "the shallow probe is replaced"
+    assert len(removed) <= 6, f"only the readiness probe's lines are rewritten: {removed}"
 
 
 def test_remaining_deny_findings_exit_1_and_are_listed() -> None:
