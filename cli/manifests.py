@@ -241,7 +241,7 @@ def parse_text(text: str, file: str, keep_nodes: bool = True) -> list[Document]:
 HELM_CHART_FILES = ("Chart.yaml", "Chart.yml")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _HELM_ACTION = re.compile(
-    r"\{\{-?\s*(?:[^{}\n]*\.(?:Values|Release|Chart|Capabilities|Files|Template)\b|(?:include|template|define)\s+\")"
+    r"\{\{-?\s*(?:[^{}\n]*\.(?:Values|Release|Chart|Capabilities|Files|Template)\b|(?:include|template|define)\s+\\?\")"
 )
 """A Helm template action (`{{ .Values.x }}`, `{{- include "..." . }}`): text that is a chart's template, not
 a manifest. Rendered manifests may hold other `{{ }}` (Prometheus rule templates, `{{ $labels.pod }}`)."""
