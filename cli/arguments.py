@@ -124,6 +124,30 @@ def _input_options(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_validators(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validators_cmd = commands.add_parser(
+        "validators", help="list or install the HAProxy validators of the maintained branches (pinned, verified)"
+    )
+    validators_actions = validators_cmd.add_subparsers(dest="validators_command", metavar="ACTION", required=True)
+    validators_actions.add_parser("list", help="each maintained branch: its validator, or how to get it")
+    install_cmd = validators_actions.add_parser("install", help="download, verify and unpack the pinned validators")
+    install_cmd.add_argument(
+        "--branch",
+        action="append",
+        default=[],
+        metavar="X.Y",
+        help="a branch to install (repeatable; default: missing ones)",
+    )
+    install_cmd.add_argument(
+        "--dest",
+        type=Path,
+        help="folder (default: $HAPROXY_GUARD_VALIDATORS_DIR, else ~/.cache/haproxy-guard/validators)",
+    )
+    install_cmd.add_argument(
+        "--mirror", default="https://deb.debian.org/debian", help="Debian mirror (default deb.debian.org)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="haproxy-guard", description="Admission guard for HAProxy on Kubernetes")
     parser.add_argument("--version", action=_Version, help="print the version and whether the engine is compiled")
@@ -150,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_check_config(commands)
     _add_drill(commands)
+
+    _add_validators(commands)
 
     export_cmd = commands.add_parser(
         "export", help="write the core rules as ValidatingAdmissionPolicies (CEL), enforced with no webhook"

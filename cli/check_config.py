@@ -95,6 +95,9 @@ def check_files(
     )
     if version is not None and not re.match(r"^\d+\.\d+$", version):
         raise CheckConfigError(f"--haproxy-version {version}: expected a branch like 3.2")
+    missing = validator.missing(version)
+    if missing is not None:
+        raise CheckConfigError(f"--haproxy-version {version}: {missing.removeprefix('not checked: ')}")
     versions = (
         sorted(validator.binaries, key=lambda v: tuple(int(p) for p in v.split("."))) if all_versions else [version]
     )

@@ -59,6 +59,34 @@ def _drill(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
 
 
+def _validators(args: argparse.Namespace) -> int:
+    import os  # noqa: PLC0415
+
+    from haproxy_guard.policies.haproxy import validators_install as installer  # noqa: PLC0415
+    from haproxy_guard.policies.haproxy.validator import VALIDATORS_DIR_ENV, discover_binaries  # noqa: PLC0415
+
+    if args.validators_command == "list":
+        for branch, where in installer.listing():
+            print(f"HAProxy {branch}: {where}")
+        return EXIT_OK
+    pinned = installer.pins()
+    branches = args.branch or [branch for branch in pinned if branch not in discover_binaries()]
+    unknown = [branch for branch in branches if branch not in pinned]
+    if unknown:
+        raise UsageError(f"--branch {', '.join(unknown)}: pinned branches are {', '.join(pinned)}")
+    env_dest = os.environ.get(VALIDATORS_DIR_ENV)
+    dest = args.dest or (Path(env_dest) if env_dest else installer.default_dest())
+    for branch in branches:
+        try:
+            binary = installer.install(branch, dest, args.mirror)
+        except installer.InstallError as error:
+            raise UsageError(f"validators install: {error}") from None
+        print(f"HAProxy {branch}: {binary}")
+    if not branches:
+        print("every pinned validator is installed (haproxy-guard validators list)")
+    return EXIT_OK
+
+
 def _certificate_names(service: str | None, namespace: str, dns: Sequence[str], ips: Sequence[str]) -> list[str]:
     from haproxy_guard.certs.authority import DEFAULT_NAMES, service_names  # noqa: PLC0415  (cryptography: 80 ms)
 
@@ -250,6 +278,8 @@ def run(args: argparse.Namespace, documents: Iterator[Document] | None = None) -
             return _manifests(args, documents)
         if args.command == "drill":
             return _drill(args)
+        if args.command == "validators":
+            return _validators(args)
         if args.command == "export":
             objects = validating_admission_policies(load_settings(args.settings))
             print(yaml.safe_dump_all(objects, sort_keys=False, width=1000), end="")

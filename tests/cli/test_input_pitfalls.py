@@ -29,7 +29,9 @@ def test_an_empty_folder_is_empty_input(tmp_path: Path) -> None:
 def test_a_helm_chart_folder_says_render_it_first(tmp_path: Path) -> None:
     (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: edge\nversion: 1.0.0\n")
     (tmp_path / "templates").mkdir()
-    (tmp_path / "templates" / "deployment.yaml").write_text("kind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n")
+    (tmp_path / "templates" / "deployment.yaml").write_text(
+        "kind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
+    )
     for command in ("audit", "mutate"):
         result = run(command, str(tmp_path))
         assert result.returncode == 2
@@ -78,7 +80,9 @@ def test_rendered_templates_of_other_tools_are_still_manifests() -> None:
 def test_folders_include_test_fixtures_unless_excluded(tmp_path: Path) -> None:
     (tmp_path / "tests").mkdir()
     (tmp_path / "deploy.yaml").write_text((ROOT / "examples" / "haproxy-deployment.yaml").read_text())
-    (tmp_path / "tests" / "bad.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: 3}\n")
+    (tmp_path / "tests" / "bad.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: 3}\n"
+    )
     assert run("audit", str(tmp_path)).returncode == 2, "a fixture is input like any file"
     excluded = run("audit", str(tmp_path), "--exclude", "tests/*")
     assert excluded.returncode == 1, excluded.stderr

@@ -101,9 +101,10 @@ def test_a_changed_file_keeps_comments_quotes_blocks_and_differs_only_where_fixe
             assert line in after, f"kept as written: {line!r}"
     removed = [line for line in before if line not in after]
     assert removed == [], "nothing of the input is rewritten here: fixes only add keys"
-    assert after[: before.index("# Source: edge/templates/deployment.yaml")] == before[
-        : before.index("# Source: edge/templates/deployment.yaml")
-    ], "the ConfigMap document and its comments are untouched"
+    assert (
+        after[: before.index("# Source: edge/templates/deployment.yaml")]
+        == before[: before.index("# Source: edge/templates/deployment.yaml")]
+    ), "the ConfigMap document and its comments are untouched"
     assert "          lifecycle:" in after, "new keys take the document's own sequence indentation"
     assert result.stdout.endswith(CHART[CHART.index("# Source: edge/templates/service.yaml") :])
 
