@@ -29,9 +29,10 @@ COPY webhook ./webhook
 COPY certs ./certs
 COPY cli ./cli
 COPY drill ./drill
-# HAProxy 3.0, 3.2 and 3.4 validators: Debian's packages of trixie/sid/experimental, pinned and verified by
-# scripts/validators.lock, unpacked with their own loader and libraries (found by the webhook there).
-COPY scripts/install-validators.sh scripts/validators.lock ./scripts/
+# HAProxy 3.0, 3.2 and 3.4 validators (and 2.6 when the image has no haproxy 2.6): Debian's packages of
+# trixie/sid/experimental (bookworm), pinned and verified by policies/haproxy/validators.lock (copied above),
+# unpacked with their own loader and libraries (found by the webhook there).
+COPY scripts/install-validators.sh ./scripts/
 RUN VALIDATORS_DIR=/opt/haproxy-guard/validators APT_WORK=/tmp/apt scripts/install-validators.sh \
     && rm -rf /tmp/apt
 # Behind a TLS-intercepting proxy, pass its CA without baking it in: --secret id=ca-bundle,src=/path/ca.pem
