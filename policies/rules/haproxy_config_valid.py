@@ -7,6 +7,9 @@ with the other keys at their real mount paths and the container's environment.
 
 from __future__ import annotations
 
+import re
+
+from haproxy_guard.policies.haproxy.validator import MAINTAINED_BRANCHES
 from haproxy_guard.policies.model.configmap import CONFIG_KEY, CONFIG_LABEL, ConfigSubject
 from haproxy_guard.policies.model.findings import Severity, Violation
 from haproxy_guard.policies.model.settings import Settings
@@ -40,7 +43,26 @@ def _violations(subject: ConfigSubject, path: str | None, prefix: str = "") -> l
     ]
     if result.valid:
         return advisories
+    if _end_of_life(subject.version):
+        # pods of a branch older than every validator: the oldest judged them, and newer branches removed
+        # options older ones accept, so what it refuses is reported, never denied
+        return [
+            Violation(
+                f"{prefix}{message} (HAProxy {result.version} refuses it; the pods run {subject.version})",
+                path,
+                advisory=True,
+            )
+            for message in result.errors
+        ] + advisories
     return [Violation(f"{prefix}{message}{checked}", path) for message in result.errors] + advisories
+
+
+def _end_of_life(version: str | None) -> bool:
+    """A branch older than every maintained one (2.0-2.4)."""
+    if version is None or not re.match(r"^\d+\.\d+$", version):
+        return False
+    oldest = tuple(int(part) for part in MAINTAINED_BRANCHES[0].split("."))
+    return tuple(int(part) for part in version.split(".")) < oldest
 
 
 def check_configmap(subject: ConfigSubject, settings: Settings) -> list[Violation]:
