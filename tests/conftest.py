@@ -132,3 +132,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the real-world corpus figures per branch (README quotes them; CI's output shows them)."""
     for line in summary_lines():
         terminalreporter.write_line(line)
+    from tests.charts.test_corpus import precision_lines
+
+    for line in precision_lines():
+        terminalreporter.write_line(line)
