@@ -76,7 +76,7 @@ def attach_configs(
     seen as its container sees it (`container_view`: the other volumes, the environment, the command)."""
     mounted: list[MountedConfig] = []
     unavailable: list[str] = []
-    views: dict[int, ContainerView] = {}
+    views: dict[tuple[str, int], ContainerView] = {}
     for mount in config_mounts(workload):
         if mount.configmap in NEVER_CONFIG:
             continue
@@ -87,12 +87,12 @@ def attach_configs(
                 unavailable.append(mount.configmap)
             continue
         ref = mount.container
-        if ref.index not in views:
-            views[ref.index] = container_view(workload.pod_spec, ref.container, workload.namespace, source)
+        if ref.key not in views:
+            views[ref.key] = container_view(workload.pod_spec, ref.container, workload.namespace, source)
         version = image_version(str(ref.container.get("image", "")))
         mounted.append(
             MountedConfig(
-                mount, ConfigSubject(configmap, validator, version=version, view=views[ref.index], services=services)
+                mount, ConfigSubject(configmap, validator, version=version, view=views[ref.key], services=services)
             )
         )
     if not mounted and not unavailable:

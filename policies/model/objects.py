@@ -21,13 +21,20 @@ MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 @dataclass(frozen=True, slots=True)
 class ContainerRef:
-    """One HAProxy container: its index in `containers`, the container itself, its JSON pointer and its
-    HAProxy family (how it stops, where its configuration comes from)."""
+    """One HAProxy container: its index in its list, the container itself, its JSON pointer and its HAProxy
+    family (how it stops, where its configuration comes from)."""
 
     index: int
     container: Object
     pointer: str
     family: Family = HAPROXY
+    list_name: str = "containers"
+    """`containers`, or `initContainers` for a native sidecar (an init container with `restartPolicy: Always`)."""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Where it sits in the pod spec: unique among the pod's containers."""
+        return self.list_name, self.index
 
     @property
     def name(self) -> str:

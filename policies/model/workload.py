@@ -87,16 +87,20 @@ class Workload:
             if "metadata" in template:
                 template["metadata"] = json_copy(template["metadata"])
             pod_spec = template["spec"] = dict(template["spec"])
-        containers = pod_spec["containers"] = list(pod_spec["containers"])
-        refs: dict[int, ContainerRef] = {}
+        lists = {ref.list_name for ref in self.haproxy_containers}
+        copies = {name: list(pod_spec[name]) for name in lists}
+        for name, items in copies.items():
+            pod_spec[name] = items
+        refs: dict[tuple[str, int], ContainerRef] = {}
         for ref in self.haproxy_containers:
-            containers[ref.index] = {
+            items = copies[ref.list_name]
+            items[ref.index] = {
                 key: json_copy(value) if key in WRITABLE_CONTAINER_FIELDS else value
-                for key, value in containers[ref.index].items()
+                for key, value in items[ref.index].items()
             }
-            refs[ref.index] = ContainerRef(ref.index, containers[ref.index], ref.pointer, ref.family)
+            refs[ref.key] = ContainerRef(ref.index, items[ref.index], ref.pointer, ref.family, ref.list_name)
         configs = tuple(
-            replace(mounted, mount=replace(mounted.mount, container=refs[mounted.mount.container.index]))
+            replace(mounted, mount=replace(mounted.mount, container=refs[mounted.mount.container.key]))
             for mounted in self.configs
         )
         return self.evolve(obj=obj, pod_spec=pod_spec, haproxy_containers=tuple(refs.values()), configs=configs)
@@ -195,14 +199,22 @@ def inspect_workload(
     named = _named_containers(annotations)
     pod_spec_pointer = json_pointer(*pod_spec_path)
     refs: list[ContainerRef] = []
-    for index, container in enumerate(containers):
-        if not isinstance(container, dict):
-            continue
-        family = container_family(container, image_patterns)
-        if family is None and container.get("name") in named:
-            family = IN_HOUSE
-        if family is not None:
-            refs.append(ContainerRef(index, container, f"{pod_spec_pointer}/containers/{index}", family))
+    sidecars = pod_spec.get("initContainers")
+    for list_name, items in (
+        ("containers", containers),
+        ("initContainers", sidecars if isinstance(sidecars, list) else []),
+    ):
+        for index, container in enumerate(items):
+            if not isinstance(container, dict):
+                continue
+            if list_name == "initContainers" and container.get("restartPolicy") != "Always":
+                continue  # a plain init container runs to completion before the pod serves: not a proxy
+            family = container_family(container, image_patterns)
+            if family is None and container.get("name") in named:
+                family = IN_HOUSE
+            if family is not None:
+                pointer = f"{pod_spec_pointer}/{list_name}/{index}"
+                refs.append(ContainerRef(index, container, pointer, family, list_name))
     if not refs:
         return None
     name, namespace = object_identity(obj, namespace_hint)

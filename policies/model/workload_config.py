@@ -16,7 +16,7 @@ def limit(ref: ContainerRef, resource: str) -> Any:
 
 
 def configs_of(workload: Workload, ref: ContainerRef) -> list[MountedConfig]:
-    return [mounted for mounted in workload.configs if mounted.mount.container.index == ref.index]
+    return [mounted for mounted in workload.configs if mounted.mount.container.key == ref.key]
 
 
 def hard_stop_after_seconds(workload: Workload) -> float | None:

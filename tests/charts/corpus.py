@@ -36,7 +36,8 @@ class Source:
     path: str
     render: str
     values: dict[str, str] = field(default_factory=dict)
-    variants: dict[str, dict[str, str]] = field(default_factory=dict)
+    variants: dict[str, dict[str, str] | str] = field(default_factory=dict)
+    """Variants of ours: `--set` pairs, or the name of a values file in values/."""
     dependencies: dict[str, str] = field(default_factory=dict)
     after: str | None = None
 
@@ -109,7 +110,11 @@ def render(source_id: str, variant: str) -> str:
     if variant.startswith("ci/"):
         args += ["-f", str(source.location / variant)]
     elif variant != "default":
-        args += [arg for key, value in source.variants[variant].items() for arg in ("--set", f"{key}={value}")]
+        chosen = source.variants[variant]
+        if isinstance(chosen, str):
+            args += ["-f", str(CORPUS / "values" / chosen)]
+        else:
+            args += [arg for key, value in chosen.items() for arg in ("--set", f"{key}={value}")]
     with tempfile.TemporaryDirectory(prefix="corpus-") as folder:
         chart = Path(folder) / source.location.name
         shutil.copytree(source.location, chart)
