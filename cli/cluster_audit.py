@@ -69,6 +69,8 @@ class _Api:
         self.requests = 0
         self.configmap = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._configmap)
         self.pdbs = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._pdbs)
+        self.service = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._service)
+        self.autoscalers = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._autoscalers)
 
     def get(self, path: str, query: list[tuple[str, Any]] | None = None) -> dict[str, Any]:
         self.requests += 1
@@ -124,6 +126,32 @@ class _Api:
         ]
         return [{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", **item} for item in items]
 
+    def _service(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The Service, or None when it does not exist or cannot be read (then unknown: the name rule decides)."""
+        try:
+            found = self.get(f"/api/v1/namespaces/{namespace or 'default'}/services/{name}")
+        except Exception:
+            return None
+        return {"apiVersion": "v1", "kind": "Service", **found}
+
+    def _autoscalers(self, namespace: str | None) -> tuple[dict[str, Any], ...]:
+        try:
+            return tuple(
+                item
+                for page in self.pages("/apis/autoscaling/v2", "horizontalpodautoscalers", namespace or "default")
+                for item in page
+            )
+        except Exception:
+            return ()
+
+    def autoscaler(self, namespace: str | None, kind: str, name: str) -> dict[str, Any] | None:
+        """The HorizontalPodAutoscaler of the namespace that scales that workload."""
+        for item in self.autoscalers(namespace):
+            target = (item.get("spec") or {}).get("scaleTargetRef") or {}
+            if target.get("kind") == kind and target.get("name") == name:
+                return item
+        return None
+
 
 def stream_audit(
     api: Any,
@@ -140,7 +168,7 @@ def stream_audit(
     ConfigMaps labelled `haproxy-guard.io/config`. Returns the slim results and the number of requests; with a
     `sink`, each result goes to it instead and the list stays empty (memory independent of the cluster's size)."""
     reader = _Api(api, namespace)
-    context = Context(validator, reader.configmap, reader.pdbs)
+    context = Context(validator, reader.configmap, reader.pdbs, reader.service, reader.autoscaler)
     results: list[Audited] = []
     seen_configmaps: set[tuple[str | None, str]] = set()
     index = 0

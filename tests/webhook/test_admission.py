@@ -88,6 +88,48 @@ def test_other_objects_are_allowed_untouched(client: TestClient, obj: dict[str, 
     assert response == {"uid": response["uid"], "allowed": True}
 
 
+MIRROR_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {
+        "name": "haproxy-node-1",
+        "namespace": "kube-system",
+        "annotations": {"kubernetes.io/config.mirror": "4f0c2e", "kubernetes.io/config.source": "file"},
+    },
+    "spec": {"hostNetwork": True, "containers": [{"name": "haproxy", "image": "haproxy:3.2"}]},
+}
+DATAPLANE_SIDECAR: dict[str, Any] = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "api", "namespace": "default"},
+    "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "api",
+                        "image": "haproxytech/haproxy-debian:3.0",
+                        "command": ["dataplaneapi", "-f", "/d.yml"],
+                    }
+                ]
+            },
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+@pytest.mark.parametrize("obj", [MIRROR_POD, DATAPLANE_SIDECAR], ids=["mirror-pod", "dataplane-api-from-haproxy-image"])
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+def test_the_webhook_never_acts_on_mirror_pods_or_non_haproxy_commands(
+    client: TestClient, obj: dict[str, Any], path: str, operation: str
+) -> None:
+    response = _post(client, path, review(obj, operation, old=obj if operation == "UPDATE" else None))
+    assert response == {"uid": response["uid"], "allowed": True}
+
+
 @pytest.mark.parametrize("operation", ["DELETE", "CONNECT"])
 @pytest.mark.parametrize("path", ["/mutate", "/validate"])
 def test_delete_and_connect_are_allowed(client: TestClient, operation: str, path: str) -> None:
