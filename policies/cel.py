@@ -39,7 +39,7 @@ from typing import Any
 from haproxy_guard.policies.model.findings import Severity
 from haproxy_guard.policies.model.images import HAPROXY_IMAGE_NAMES
 from haproxy_guard.policies.model.lifecycle import KUBERNETES_DEFAULT_GRACE_SECONDS, SHELLS, SLEEPS
-from haproxy_guard.policies.model.objects import CONTAINERS_ANNOTATION, SKIP_ANNOTATION
+from haproxy_guard.policies.model.objects import CONTAINERS_ANNOTATION, MIRROR_ANNOTATION, SKIP_ANNOTATION
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.registry import ALL_POLICIES
 
@@ -95,19 +95,58 @@ def _variables(settings: Settings) -> list[dict[str, str]]:
         {"name": "listed",
          "expression": f"'{CONTAINERS_ANNOTATION}' in variables.annotations ? "
                        f"variables.annotations['{CONTAINERS_ANNOTATION}'].split(',').map(n, n.trim()) : []"},
+        {"name": "containers",
+         "expression": "variables.podSpec.containers + (has(variables.podSpec.initContainers) ? "
+                       "variables.podSpec.initContainers.filter(c, has(c.restartPolicy) && c.restartPolicy == 'Always') "
+                       ": [])"},
         {"name": "haproxy",
-         "expression": "variables.podSpec.containers.filter(c, c.name in variables.listed || "
-                       f"(has(c.image) && c.image.lowerAscii().matches('{image}')))"},
+         "expression": f"'{MIRROR_ANNOTATION}' in variables.annotations ? [] : "
+                       "variables.containers.filter(c, c.name in variables.listed || "
+                       f"(has(c.image) && c.image.lowerAscii().matches('{image}') && {RUNS_HAPROXY}) || "
+                       f"(has(c.image) && c.image.lowerAscii().matches('{CONTROLLER_IMAGES}')) || "
+                       "(has(c.command) && size(c.command) > 0 && c.command[0].matches('(^|/)haproxy$')))"},
         {"name": "waits", "expression": f"variables.haproxy.map(c, {wait_expression('c')})"},
     ]  # fmt: skip
 
 
+RUNS_HAPROXY = (
+    "(!has(c.command) || size(c.command) == 0 || "
+    "c.command.exists(w, w.matches('(^|/)haproxy$') || w.matches('(^|[;&|(]|exec)\\\\s*(\\\\S*/)?haproxy(\\\\s|$)')) || "
+    "c.command[0].matches('(^|/)(docker-entrypoint|entrypoint|run|start)\\\\.sh$')) && "
+    "(has(c.command) || !has(c.args) || size(c.args) == 0 || c.args[0].startsWith('-') || "
+    "c.args[0].matches('(^|/)haproxy$'))"
+)
+"""CEL for "the container runs HAProxy" (as `families.container_family` decides it for HAProxy images): no
+command or one that starts haproxy (or the image's entrypoint script), and no `args` replacing the image's
+command with another program: a Dataplane API or an exporter from an HAProxy image is not judged."""
+
+
+CONTROLLER_IMAGES = (
+    "^([^/@]*/)*(([^/@]*haproxy[^@]*/kubernetes-ingress)|haproxy-ingress|haproxy-ingress-controller|"
+    "haproxy-unified-gateway)(:[^/@]*)?(@.*)?$"
+).replace("\\", "\\\\")
+"""The HAProxy ingress controllers' and gateway's images (`families.py`), as an RE2 pattern."""
+CONTROLLER_WAIT = "^--wait-before-shutdown=[0-9]{1,6}$"
+
+
 def wait_expression(container: str) -> str:
-    """CEL for the seconds `container`'s preStop waits: 0 without preStop, -1 for a handler that is not a
-    plain wait (as `lifecycle.prestop_wait_seconds`, with None as -1)."""
+    """CEL for the seconds `container`'s preStop waits before HAProxy is signalled: 0 without preStop or when a
+    script starts by signalling (`kill -USR1 ...`), -1 for a handler that is not a plain wait (as
+    `lifecycle.prestop_wait_seconds`, with None as -1), plus the community controller's
+    `--wait-before-shutdown=N`. Scripts are read only as far as RE2 can: a leading `sleep N` or `kill`."""
+    extra = (
+        f"(has({container}.args) && {container}.args.exists(a, a.matches('{CONTROLLER_WAIT}')) ? "
+        f"int({container}.args.filter(a, a.matches('{CONTROLLER_WAIT}'))[0].substring(23)) : 0)"
+    )
+    return f"(({wait_only(container)}) < 0 ? -1 : ({wait_only(container)}) + {extra})"
+
+
+def wait_only(container: str) -> str:
+    """The preStop handler's own wait (see `wait_expression`)."""
     pre_stop = f"{container}.lifecycle.preStop"
     command = f"{pre_stop}.exec.command"
     digits = "[0-9]{1,9}"  # more digits: a wait longer than any threshold; left unjudged, as the engine does
+    signals = "(kill|killall|pkill)"
     return (
         f"(!has({container}.lifecycle) || !has({pre_stop})) ? 0 : "
         f"has({pre_stop}.sleep) ? {pre_stop}.sleep.seconds : "
@@ -116,7 +155,10 @@ def wait_expression(container: str) -> str:
         f"int({command}[1].find('[0-9]+')) : "
         f"(size({command}) == 3 && {command}[0] in {_list(SHELLS)} && {command}[1] == '-c' && "
         f"{command}[2].matches('^\\\\s*(exec\\\\s+)?sleep\\\\s+{digits}s?(\\\\s|;|&|$)')) ? "
-        f"int({command}[2].find('[0-9]+')) : -1) : -1"
+        f"int({command}[2].find('[0-9]+')) : "
+        f"(size({command}) == 3 && {command}[0] in {_list(SHELLS)} && {command}[1] == '-c' && "
+        f"{command}[2].matches('^\\\\s*{signals}\\\\s+-') && !{command}[2].matches('^\\\\s*{signals}\\\\s+-0')) ? 0 : "
+        f"(size({command}) >= 2 && {command}[0].matches('(^|/){signals}$') && {command}[1] != '-0') ? 0 : -1) : -1"
     )
 
 
@@ -144,6 +186,11 @@ def rules(settings: Settings) -> list[Rule]:
         "has(object.spec.strategy.rollingUpdate.maxUnavailable) ? "
         "string(object.spec.strategy.rollingUpdate.maxUnavailable).trim() : '25%')"
     )
+    replicas = "(has(object.spec.replicas) ? object.spec.replicas : 1)"
+    shallow_exec = (
+        "(has(c.readinessProbe.exec) && has(c.readinessProbe.exec.command) && size(c.readinessProbe.exec.command) > 0 "
+        "&& c.readinessProbe.exec.command[0].matches('(^|/)(pgrep|pidof|test|ls|cat|true|ps|stat)$'))"
+    )
     return [
         Rule(
             "prestop-wait",
@@ -168,13 +215,15 @@ def rules(settings: Settings) -> list[Rule]:
         Rule(
             "deployment-rolling-update",
             ("deployments",),
-            f"size(variables.haproxy) == 0 || {strategy} != 'RollingUpdate' || {unavailable} in ['0', '0%']",
+            f"size(variables.haproxy) == 0 || {strategy} != 'RollingUpdate' || {unavailable} in ['0', '0%'] || "
+            f"({unavailable}.matches('^[0-9]{{1,3}}%$') && "
+            f"int({unavailable}.replace('%', '')) * {replicas} / 100 == 0)",
             "maxUnavailable must be 0: old HAProxy pods would stop before their replacements are ready",
         ),
         Rule(
             "readiness-probe",
             ALL_KINDS,
-            "variables.haproxy.all(c, has(c.readinessProbe) && !has(c.readinessProbe.tcpSocket))",
+            f"variables.haproxy.all(c, has(c.readinessProbe) && !has(c.readinessProbe.tcpSocket) && !{shallow_exec})",
             "every HAProxy container needs a deep readiness probe (httpGet on an endpoint that fails when no "
             "backend is up): a tcpSocket probe or none stays ready while every backend is down",
         ),
