@@ -100,8 +100,11 @@ for branch in 2.6 3.0 3.2 3.4; do
     [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$digest" ] || fail "$file does not match its pinned SHA-256"
     dpkg-deb -x "$file" "$prefix"
   done < <(grep "^$branch " "$lock")
-  loader=$(ls "$prefix"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2)
-  got=$("$loader" --library-path "$prefix/usr/lib/x86_64-linux-gnu" "$prefix/usr/sbin/haproxy" -v 2>&1 || true)
+  # merged-/usr suites (trixie on) ship the loader under usr/lib; bookworm under lib
+  loader=$(ls "$prefix"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$prefix"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 2>/dev/null | head -1 || true)
+  [ -n "$loader" ] || fail "HAProxy $branch: no loader unpacked in $prefix"
+  libs="$prefix/lib/x86_64-linux-gnu:$prefix/usr/lib/x86_64-linux-gnu"
+  got=$("$loader" --library-path "$libs" "$prefix/usr/sbin/haproxy" -v 2>&1 || true)
   got=${got%%$'\n'*}
   case "$got" in
     *"version $branch."*) ;;

@@ -167,7 +167,9 @@ def _program_allowances(head: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[s
     if interpreter:
         executables.append(os.path.realpath(interpreter))
     folders = [str(Path(program).parent)]
-    folders += [str(Path(word).resolve().parent) for word in head[1:4] if word.startswith("/")]
+    folders += [
+        str(Path(part).resolve().parent) for word in head[1:4] for part in word.split(":") if part.startswith("/")
+    ]
     return tuple(executables), tuple(folders)
 
 

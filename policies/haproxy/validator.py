@@ -119,8 +119,13 @@ def launch_command(binary: str) -> tuple[str, ...]:
     a newer Debian runs on this one. Looked up once per binary (a glob per check cost a millisecond)."""
     prefix = Path(binary).resolve().parents[2] if len(Path(binary).resolve().parents) > 2 else None
     if prefix is not None and (prefix / "usr" / "sbin").is_dir():
-        for loader in sorted((prefix / "usr" / "lib").glob("*-linux-gnu/ld-linux*.so.*")):
-            return (str(loader), "--library-path", str(loader.parent), str(binary))
+        # merged-/usr suites (trixie on) put the loader and libraries under usr/lib, bookworm under lib and usr/lib
+        loaders = sorted((prefix / "usr" / "lib").glob("*-linux-gnu/ld-linux*.so.*"))
+        loaders += sorted((prefix / "lib").glob("*-linux-gnu/ld-linux*.so.*"))
+        for loader in loaders:
+            folders = [prefix / "lib" / loader.parent.name, prefix / "usr" / "lib" / loader.parent.name]
+            path = ":".join(str(folder) for folder in folders if folder.is_dir())
+            return (str(loader), "--library-path", path, str(binary))
     beside = Path(binary).resolve().parent / "lib"
     interpreter = elf_interpreter(binary)
     if beside.is_dir() and interpreter:

@@ -134,3 +134,13 @@ def test_the_lock_pins_every_package_with_a_digest_and_a_pool_path() -> None:
     for branch_pins in pinned.values():
         assert any(pin.package == "haproxy" for pin in branch_pins)
         assert all(len(pin.sha256) == 64 and pin.pool.startswith("pool/main/") for pin in branch_pins)
+
+
+def test_the_bookworm_layout_runs_in_the_jail(tmp_path: Path) -> None:
+    """2.6 comes from bookworm, whose loader and libraries sit under lib/ as well as usr/lib/: found, run and
+    jailed like the merged-/usr branches (every layer, the private root included)."""
+    binary = installer.install("2.6", tmp_path)
+    validator = Validator({"2.6": str(binary)})
+    result = validator.validate(ConfigBundle((("haproxy.cfg", GUID_CONFIG),)), "2.6")
+    assert not result.valid and "guid" in result.errors[0].text, result
+    assert (result.layers is not None and result.layers.mount_namespace) or result.layers == validator.layers()
