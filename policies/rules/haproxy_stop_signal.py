@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from haproxy_guard.policies.model.families import BITNAMI, HAPROXY, KUBERNETES_INGRESS
+from haproxy_guard.policies.model.families import BITNAMI, KUBERNETES_INGRESS
 from haproxy_guard.policies.model.findings import Severity, Violation
 from haproxy_guard.policies.model.lifecycle import prestop_wait_seconds
 from haproxy_guard.policies.model.objects import ContainerRef
@@ -48,7 +48,8 @@ def _hard_stop(ref: ContainerRef) -> str | None:
     written = _written_signal(ref)
     if ref.family is KUBERNETES_INGRESS:
         return "its s6 supervisor turns the stop signal into SIGTERM for HAProxy (a hard stop)"
-    if written is not None and ref.family in {HAPROXY, BITNAMI}:
+    if written is not None and ref.family.user_config:
+        # the stop signal goes to the container's main process: HAProxy itself in these images
         return f"lifecycle.stopSignal is {written}, a hard stop for HAProxy" if written in HARD_SIGNALS else None
     if ref.family is BITNAMI:
         return "the image sets no STOPSIGNAL, so the runtime sends SIGTERM (a hard stop)"
