@@ -37,7 +37,8 @@ def _hardened_with_warnings() -> dict[str, Any]:
     deny-level finding, two warnings (the golden workloads all carry some deny-level finding)."""
     obj = engine.mutate(load_yaml(ROOT / "examples" / "haproxy-deployment.yaml"), Settings()).mutated
     obj["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": 8080}}
-    obj["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] = 1
+    strategy = obj["spec"].setdefault("strategy", {"type": "RollingUpdate"})
+    strategy.setdefault("rollingUpdate", {})["maxUnavailable"] = 1
     return obj
 
 
