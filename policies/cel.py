@@ -109,22 +109,21 @@ def _variables(settings: Settings) -> list[dict[str, str]]:
     ]  # fmt: skip
 
 
+OTHER_PROGRAM = "(^|/)(dataplaneapi|sleep|tail|cat|true|pause|socat|nc|[^/]*exporter[^/]*|[^/]*dataplane[^/]*)$"
 RUNS_HAPROXY = (
-    "(!has(c.command) || size(c.command) == 0 || "
-    "c.command.exists(w, w.matches('(^|/)haproxy$') || w.matches('(^|[;&|(]|exec)\\\\s*(\\\\S*/)?haproxy(\\\\s|$)')) || "
-    "c.command[0].matches('(^|/)(docker-entrypoint|entrypoint|run|start)\\\\.sh$')) && "
-    "(has(c.command) || !has(c.args) || size(c.args) == 0 || c.args[0].startsWith('-') || "
-    "c.args[0].matches('(^|/)haproxy$'))"
+    f"!(has(c.command) && size(c.command) > 0 && c.command[0].matches('{OTHER_PROGRAM}')) && "
+    f"!((!has(c.command) || size(c.command) == 0) && has(c.args) && size(c.args) > 0 && "
+    f"c.args[0].matches('{OTHER_PROGRAM}'))"
 )
-"""CEL for "the container runs HAProxy" (as `families.container_family` decides it for HAProxy images): no
-command or one that starts haproxy (or the image's entrypoint script), and no `args` replacing the image's
-command with another program: a Dataplane API or an exporter from an HAProxy image is not judged."""
+"""CEL for "the container runs HAProxy" (as `families.container_family` decides it for HAProxy images, but
+for shell scripts): no command or args that recognisably run another program (the Dataplane API, an exporter,
+a helper loop)."""
 
 
 CONTROLLER_IMAGES = (
     "^([^/@]*/)*(([^/@]*haproxy[^@]*/kubernetes-ingress)|haproxy-ingress|haproxy-ingress-controller|"
     "haproxy-unified-gateway)(:[^/@]*)?(@.*)?$"
-).replace("\\", "\\\\")
+)
 """The HAProxy ingress controllers' and gateway's images (`families.py`), as an RE2 pattern."""
 CONTROLLER_WAIT = "^--wait-before-shutdown=[0-9]{1,6}$"
 
@@ -153,6 +152,8 @@ def wait_only(container: str) -> str:
         f"(has({pre_stop}.exec) && has({command})) ? ("
         f"(size({command}) == 2 && {command}[0] in {_list(SLEEPS)} && {command}[1].matches('^{digits}s?$')) ? "
         f"int({command}[1].find('[0-9]+')) : "
+        f"(size({command}) == 3 && {command}[0] in {_list(SHELLS)} && {command}[1] == '-c' && "
+        f"{command}[2].matches('^\\\\s*sleep\\\\s+{digits}s?\\\\s*&\\\\s*($|[^&])')) ? 0 : "
         f"(size({command}) == 3 && {command}[0] in {_list(SHELLS)} && {command}[1] == '-c' && "
         f"{command}[2].matches('^\\\\s*(exec\\\\s+)?sleep\\\\s+{digits}s?(\\\\s|;|&|$)')) ? "
         f"int({command}[2].find('[0-9]+')) : "

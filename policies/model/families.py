@@ -150,12 +150,21 @@ def _words(container: dict[str, Any], key: str) -> list[str] | None:
     return [word for word in value if isinstance(word, str)]
 
 
+_OTHER_PROGRAMS = frozenset({"dataplaneapi", "sleep", "tail", "cat", "true", "pause", "socat", "nc"})
+"""Programs an HAProxy image also runs that are not HAProxy (the Dataplane API, a debug or helper loop)."""
+
+
+def _other_program(program: str) -> bool:
+    return program in _OTHER_PROGRAMS or "exporter" in program or "dataplane" in program
+
+
 def _runs_haproxy(words: list[str]) -> bool | None:
-    """Whether a command line runs HAProxy: True, False, or None when it cannot be told (an entrypoint)."""
+    """Whether a command line runs HAProxy: True, False (recognisably another program), or None (cannot be
+    told: an entrypoint, a wrapper; the image decides)."""
     if not words:
         return None
     program = posixpath.basename(words[0])
-    if program == "haproxy" or (program.startswith("haproxy-") and program.endswith((".sh", "wrapper"))):
+    if program == "haproxy":
         return True
     if program in _SHELLS:
         script = next(
@@ -169,15 +178,18 @@ def _runs_haproxy(words: list[str]) -> bool | None:
         if rest and rest[0] == "--":
             rest = rest[1:]
         return _runs_haproxy(rest) if rest and not rest[0].startswith("-") else None
-    return False
+    if _other_program(program):
+        return False
+    return None
 
 
 def container_family(container: dict[str, Any], extra_patterns: tuple[str, ...] = ()) -> Family | None:
     """The HAProxy family of a container, or None when it does not run HAProxy.
 
-    An HAProxy image whose `command` (or, without one, `args` replacing the image's command) runs another
-    program is not HAProxy. An image matching `extra_patterns` is HAProxy unless its command runs something
-    else. Any image whose command starts haproxy is an in-house HAProxy.
+    An HAProxy image whose `command` (or, without one, `args` replacing the image's command) recognisably runs
+    another program (the Dataplane API, an exporter, a helper loop) is not HAProxy; a command that cannot be
+    told (a wrapper script) leaves the image to decide. An image matching `extra_patterns` is HAProxy on the
+    same terms. Any image whose command starts haproxy is an in-house HAProxy.
     """
     image = container.get("image")
     repository = image_repository(image) if isinstance(image, str) else ""
@@ -193,24 +205,12 @@ def container_family(container: dict[str, Any], extra_patterns: tuple[str, ...] 
         family = IN_HOUSE
     if family is not None and family.user_config:
         if command:
-            runs = _runs_haproxy(command + (args or []))
-            return None if runs is False else family
+            return None if _runs_haproxy(command + (args or [])) is False else family
         if args and not args[0].startswith("-"):
-            runs = _runs_haproxy(args)
-            return None if runs is False else family
+            return None if _runs_haproxy(args) is False else family
         return family
     if family is not None:
-        if (
-            command
-            and _runs_haproxy(command) is False
-            and posixpath.basename(command[0])
-            not in {
-                "haproxy-ingress-controller",
-                "haproxy-unified-gateway",
-            }
-        ):
-            return None
-        return family
+        return None if command and _runs_haproxy(command) is False else family
     if command and _runs_haproxy(command + (args or [])) is True:
         return IN_HOUSE
     if not command and args and _runs_haproxy(args) is True:

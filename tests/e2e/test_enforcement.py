@@ -82,7 +82,8 @@ def test_apply_stores_the_safe_settings_and_a_second_apply_changes_nothing(
         assert stored["spec"]["minReadySeconds"] == 10
     deployment = control_plane.get("deployment", "edge-haproxy", ns)
     assert deployment is not None
-    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": "25%"}
+    # 25% of 3 replicas rounds down to 0 (the controller's arithmetic): the API server's defaults stay
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": "25%", "maxSurge": "25%"}
     daemonset = control_plane.get("daemonset", "edge-ds", ns)
     assert daemonset is not None and daemonset["spec"]["updateStrategy"]["rollingUpdate"]["maxSurge"] == 1
     versions = _resource_versions(control_plane, ns)

@@ -188,10 +188,10 @@ def test_own_workload_passes_its_own_policies(source: str) -> None:
     results = audit(parse_text(text, "rendered.yaml"), Settings(image_patterns=("haproxy-guard",)), None)
     deployment = next(r for r in results if r.document.obj["kind"] == "Deployment")
     assert deployment.evaluation.subject is not None, "the pattern makes it a subject"
-    # Two findings do not apply, by design: the checker container takes no traffic and must not gate the pod's
+    # One finding does not apply, by design: the checker container takes no traffic and must not gate the pod's
     # readiness (while it restarts the webhook answers "not checked"; a probe there would turn a hostile check
-    # into an outage), and kube-root-ca.crt (the API server's CA in the token volume) is Kubernetes' own.
-    by_design = {("readiness-probe", "container checker "), ("haproxy-config-source", "ConfigMap kube-root-ca.crt ")}
+    # into an outage). kube-root-ca.crt (the API server's CA in the token volume) is never reported.
+    by_design = {("readiness-probe", "container checker ")}
     findings = [
         f for f in deployment.findings if not any(f.policy == p and f.message.startswith(m) for p, m in by_design)
     ]
