@@ -14,7 +14,11 @@ HOOKS = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
 
 
 def test_hooks_run_existing_commands() -> None:
-    assert {hook["id"] for hook in HOOKS} == {"haproxy-guard-audit", "haproxy-guard-check-config"}
+    assert {hook["id"] for hook in HOOKS} == {
+        "haproxy-guard-audit",
+        "haproxy-guard-check-config",
+        "haproxy-guard-mutate-check",
+    }
     for hook in HOOKS:
         program, *words = shlex.split(hook["entry"])
         assert program == "haproxy-guard" and hook["language"] == "python"
