@@ -3,8 +3,9 @@ the drill, and a spec the drill shows losing requests as written has a finding t
 
 Only workloads whose HAProxy runs a configuration from a ConfigMap in the input can be drilled (the ingress
 controllers write theirs at run time; redis-ha and Argo CD copy theirs through an init container). The cases:
-the haproxytech chart's own documented preStop (it signals before waiting), Bitnami's image (SIGTERM stop),
-and a chart default of one replica (a pod stop with nothing to fail over to). About 2 minutes each.
+the haproxytech chart's own documented preStop (it signals before waiting) with a configuration that has a
+deep health endpoint (so `mutate` makes a spec that `audit` passes), Bitnami's image (SIGTERM stop), and a
+chart default of one replica (a pod stop with nothing to fail over to). About 2 minutes each.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ LOSS_CAUSES = frozenset({"prestop-wait", "haproxy-stop-signal", "termination-gra
 ROLLOUT_POLICIES = LOSS_CAUSES | {"deployment-rolling-update", "deployment-recreate", "readiness-probe"}
 """Findings that leave a mutated spec short of what the drill needs to lose nothing."""
 CASES = [
-    ("haproxytech-haproxy", "documented-prestop"),
+    ("haproxytech-haproxy", "health-endpoint"),
     ("bitnami-haproxy", "replicas-2"),
     ("haproxytech-haproxy", "default"),
 ]
@@ -70,5 +71,5 @@ def test_audit_and_drill_agree(source: str, variant: str, validator: Validator, 
         )
     if not after & ROLLOUT_POLICIES:
         assert summary["mutated_failures"] == 0, f"audit passes the mutated spec, the drill lost requests: {summary}"
-    else:
-        assert summary["mutated_failures"] == 0 or after & LOSS_CAUSES, (summary, after)
+    else:  # audit still reports the spec (a shallow probe, one replica): the fixes may only have made it better
+        assert summary["mutated_failures"] <= summary["as_written_failures"], (summary, after)
