@@ -28,6 +28,7 @@ COMPILED = (
     "haproxy_guard/policies/registry.py",
     "haproxy_guard/policies/answer_memo.py",
     "haproxy_guard/policies/context.py",
+    "haproxy_guard/policies/model/commands.py",
     "haproxy_guard/policies/model/container_view.py",
     "haproxy_guard/policies/model/families.py",
     "haproxy_guard/policies/model/health.py",

@@ -38,7 +38,7 @@ from typing import Any
 
 from haproxy_guard.policies.model.findings import Severity
 from haproxy_guard.policies.model.images import HAPROXY_IMAGE_NAMES
-from haproxy_guard.policies.model.lifecycle import KUBERNETES_DEFAULT_GRACE_SECONDS, SHELLS, SLEEPS
+from haproxy_guard.policies.model.lifecycle import KUBERNETES_DEFAULT_GRACE_SECONDS
 from haproxy_guard.policies.model.objects import CONTAINERS_ANNOTATION, MIRROR_ANNOTATION, SKIP_ANNOTATION
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.registry import ALL_POLICIES
@@ -55,6 +55,11 @@ NAMESPACE_SELECTOR: dict[str, Any] = {
 """The webhook configurations' namespaceSelector (manifests/base/webhooks.yaml; a test keeps them equal)."""
 
 ALL_KINDS = ("deployments", "statefulsets", "daemonsets", "pods")
+
+
+SHELLS = frozenset({"sh", "/bin/sh", "bash", "/bin/bash", "ash", "/bin/ash", "/usr/bin/sh", "/usr/bin/bash"})
+SLEEPS = frozenset({"sleep", "/bin/sleep", "/usr/bin/sleep"})
+"""The exec forms CEL compares literally (it has no basename): the shells and `sleep` at their usual paths."""
 
 
 def _list(values: Any) -> str:

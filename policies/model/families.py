@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from haproxy_guard.policies.model.commands import SHELLS, shell_script
 from haproxy_guard.policies.model.images import HAPROXY_IMAGE_NAMES, image_repository, is_haproxy_image
 
 StopKind = Literal["soft", "hard", "controller", "unknown"]
@@ -119,7 +120,6 @@ IN_HOUSE = Family(
 )
 FAMILIES = (HAPROXY, BITNAMI, KUBERNETES_INGRESS, HAPROXY_INGRESS, UNIFIED_GATEWAY, IN_HOUSE)
 
-_SHELLS = frozenset({"sh", "bash", "ash", "dash", "busybox"})
 _ENTRYPOINTS = frozenset({"docker-entrypoint.sh", "entrypoint.sh", "run.sh", "tini", "dumb-init", "start.sh"})
 _HAPROXY_COMMAND = re.compile(r"(?:^|[;&|\n(]|\bexec)\s*(?:\S*/)?haproxy(?:\s+-|\s*$|\s*[;&|\n])", re.MULTILINE)
 """`haproxy` (or a path ending in it) in a shell script's command position, followed by an option or the end
@@ -166,10 +166,8 @@ def _runs_haproxy(words: list[str]) -> bool | None:
     program = posixpath.basename(words[0])
     if program == "haproxy":
         return True
-    if program in _SHELLS:
-        script = next(
-            (words[i + 1] for i in range(1, len(words) - 1) if words[i].startswith("-") and "c" in words[i]), ""
-        )
+    if program in SHELLS:
+        script = shell_script(words) or ""
         if _HAPROXY_COMMAND.search(script):
             return True
         return None if "haproxy" in script or "entrypoint" in script else False

@@ -14,8 +14,6 @@ from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import Workload
 from haproxy_guard.policies.model.workload_config import hard_stop_after_seconds
 
-SHELLS = frozenset({"sh", "/bin/sh", "bash", "/bin/bash", "ash", "/bin/ash", "/usr/bin/sh", "/usr/bin/bash"})
-SLEEPS = frozenset({"sleep", "/bin/sleep", "/usr/bin/sleep"})
 SHELL_SLEEP = re.compile(r"(?:^|(?<=[;&|\n(]))\s*(?:exec\s+)?sleep\s+(\d+)s?(?=\s|;|&|$)")
 """The first `sleep N` in command position of a shell script (the wait a fix raises)."""
 

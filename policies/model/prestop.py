@@ -26,7 +26,8 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Literal
 
-SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
+from haproxy_guard.policies.model.commands import shell_script
+
 _SIGNALLERS = frozenset({"kill", "killall", "pkill"})
 _HARMLESS = frozenset({"echo", "true", ":", "printf", "logger", "date", "set", "export"})
 _ALIVE_TESTS = frozenset({"pidof", "pgrep"})
@@ -250,22 +251,6 @@ def script_steps(script: str) -> tuple[Step, ...] | None:
     return tuple(steps)
 
 
-def _shell_script(command: list[str]) -> str | None:
-    """The script of `sh -c SCRIPT` (also `-ec`, `-lc`, `-c --`), or None when the command is not a shell."""
-    if posixpath.basename(command[0]) not in SHELLS:
-        return None
-    words = command[1:]
-    if command[0].endswith("busybox") and words and words[0] in {"sh", "ash"}:
-        words = words[1:]
-    for index, word in enumerate(words):
-        if word.startswith("-") and not word.startswith("--") and "c" in word and index + 1 < len(words):
-            rest = words[index + 1 :]
-            if rest and rest[0] == "--":
-                rest = rest[1:]
-            return rest[0] if rest else None
-    return None
-
-
 def read_pre_stop(container: dict[str, Any]) -> PreStop:
     """The container's preStop handler."""
     handler = _mapping(_mapping(container.get("lifecycle")).get("preStop"))
@@ -282,7 +267,7 @@ def read_pre_stop(container: dict[str, Any]) -> PreStop:
     command = _mapping(handler.get("exec")).get("command")
     if not isinstance(command, list) or not command or not all(isinstance(part, str) for part in command):
         return PreStop("exec", None)
-    script = _shell_script(command)
+    script = shell_script(command)
     if script is not None:
         return PreStop("exec", script_steps(script))
     step = _simple(list(command))

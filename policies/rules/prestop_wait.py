@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from haproxy_guard.policies.model.commands import script_index
 from haproxy_guard.policies.model.families import BITNAMI, HAPROXY, HAPROXY_INGRESS, Family
 from haproxy_guard.policies.model.findings import Severity, Violation
 from haproxy_guard.policies.model.lifecycle import SHELL_SLEEP, prestop_wait_seconds
 from haproxy_guard.policies.model.objects import ContainerRef
-from haproxy_guard.policies.model.prestop import SHELLS, read_pre_stop
+from haproxy_guard.policies.model.prestop import read_pre_stop
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import Workload
 from haproxy_guard.policies.policy import ALL_WORKLOAD_KINDS, Policy
@@ -44,11 +45,9 @@ def _stop_effect(family: Family) -> str:
 def _script_with_wait(command: list[str], seconds: int) -> list[str]:
     """The exec command with `sleep N` run first (a shell script gets it prepended; another command is wrapped
     in `/bin/sh -c`)."""
-    if command and command[0].rsplit("/", 1)[-1] in SHELLS:
-        for index in range(1, len(command) - 1):
-            if command[index].startswith("-") and "c" in command[index]:
-                script = command[index + 1]
-                return [*command[: index + 1], f"sleep {seconds}; {script}", *command[index + 2 :]]
+    index = script_index(command)
+    if index is not None:
+        return [*command[:index], f"sleep {seconds}; {command[index]}", *command[index + 1 :]]
     quoted = " ".join(_quote(word) for word in command)
     return ["/bin/sh", "-c", f"sleep {seconds}; {quoted}"]
 
@@ -65,16 +64,14 @@ def _raise_wait(pre_stop: dict[str, Any], wait: int, minimum: int) -> None:
             str(int(float(command[1].rstrip("s"))) + minimum - wait) if _NUMBER.match(command[1]) else str(minimum)
         )
         return
-    for index in range(1, len(command) - 1):
-        if command[index].startswith("-") and "c" in command[index]:
-            script, missing = command[index + 1], minimum - wait
-            match = SHELL_SLEEP.search(script)
-            if match:
-                raised = str(int(match.group(1)) + missing)
-                command[index + 1] = script[: match.start(1)] + raised + script[match.end(1) :]
-            else:
-                command[index + 1] = f"sleep {missing}; {script}"
-            return
+    index = script_index(command)
+    if index is not None:
+        script, missing = command[index], minimum - wait
+        match = SHELL_SLEEP.search(script)
+        if match:
+            command[index] = script[: match.start(1)] + str(int(match.group(1)) + missing) + script[match.end(1) :]
+        else:
+            command[index] = f"sleep {missing}; {script}"
 
 
 def _new_wait(settings: Settings) -> dict[str, Any]:

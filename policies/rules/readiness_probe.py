@@ -15,10 +15,10 @@ import posixpath
 import re
 from typing import Any
 
+from haproxy_guard.policies.model.commands import SHELLS, shell_script
 from haproxy_guard.policies.model.findings import Severity, Violation
 from haproxy_guard.policies.model.health import HealthEndpoint, known_endpoint
 from haproxy_guard.policies.model.objects import ContainerRef
-from haproxy_guard.policies.model.prestop import SHELLS
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import Workload
 from haproxy_guard.policies.policy import ALL_WORKLOAD_KINDS, Policy
@@ -36,9 +36,7 @@ def _shallow_command(words: list[str]) -> bool:
         return True
     program = posixpath.basename(words[0])
     if program in SHELLS:
-        script = next(
-            (words[i + 1] for i in range(1, len(words) - 1) if words[i].startswith("-") and "c" in words[i]), ""
-        )
+        script = shell_script(words) or ""
         parts = [part.split() for part in re.split(r"&&|\|\||;|\n", script) if part.strip()]
         return bool(parts) and all(_shallow_command(part) for part in parts)
     if program in {"kill", "killall", "pkill"}:
@@ -59,10 +57,6 @@ def probe_is_shallow(container: dict[str, Any]) -> bool:
     return False
 
 
-def _is_shallow(container: dict[str, Any]) -> bool:
-    return probe_is_shallow(container)
-
-
 def _current(container: dict[str, Any]) -> str:
     probe = container.get("readinessProbe")
     if not isinstance(probe, dict):
@@ -76,7 +70,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
     endpoint, target, problem = known_endpoint(workload)
     violations = [Violation(problem, "/metadata/annotations")] if problem else []
     for ref in workload.haproxy_containers:
-        if not _is_shallow(ref.container):
+        if not probe_is_shallow(ref.container):
             continue
         current = _current(ref.container)
         if endpoint is not None and ref is target:
@@ -116,7 +110,7 @@ def _endpoint(workload: Workload) -> tuple[HealthEndpoint | None, ContainerRef |
 
 def fix(workload: Workload, settings: Settings) -> bool:
     endpoint, target = _endpoint(workload)
-    if endpoint is None or target is None or not _is_shallow(target.container):
+    if endpoint is None or target is None or not probe_is_shallow(target.container):
         return False
     existing = target.container.get("readinessProbe")
     probe: dict[str, Any] = {"httpGet": {"path": endpoint.path, "port": endpoint.port, "scheme": "HTTP"}}

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from haproxy_guard.policies.model.commands import shell_script
 from haproxy_guard.policies.model.lifecycle import prestop_wait_seconds
 from haproxy_guard.policies.model.prestop import Step, read_pre_stop
 
@@ -95,3 +96,21 @@ def test_the_community_controller_wait_before_shutdown_counts() -> None:
 def test_any_script_is_read_without_error(script: str) -> None:
     parsed = read_pre_stop(_exec("sh", "-c", script))
     assert parsed.steps is None or all(step.kind in {"wait", "signal", "wait-exit"} for step in parsed.steps)
+
+
+@pytest.mark.parametrize(
+    ("command", "script"),
+    [
+        (["sh", "-c", "sleep 1"], "sleep 1"),
+        (["/bin/bash", "-ec", "sleep 1"], "sleep 1"),
+        (["sh", "-c", "--", "sleep 1"], "sleep 1"),
+        (["/bin/busybox", "sh", "-c", "sleep 1"], "sleep 1"),
+        (["sh", "/pre-stop.sh"], None),
+        (["sh", "-c"], None),
+        (["sleep", "-c", "x"], None),
+        ([], None),
+    ],
+)
+def test_the_script_of_a_shell_command(command: list[str], script: str | None) -> None:
+    """One reading of `sh -c SCRIPT` for the families, the preStop reader and fixes, and the readiness check."""
+    assert shell_script(command) == script

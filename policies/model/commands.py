@@ -1,0 +1,31 @@
+"""Container commands that run a shell: which programs are shells, and where the script of `sh -c SCRIPT`
+sits (also `-ec`, `-lc`, `-c -- SCRIPT`, `busybox sh -c`). Shared by the family detection, the preStop reader,
+the preStop fixes and the readiness check, so they agree on what a script is."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+
+SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
+
+
+def script_index(command: Sequence[str]) -> int | None:
+    """The index of the script in a shell command, or None when the command runs no shell script."""
+    if not command or posixpath.basename(command[0]) not in SHELLS:
+        return None
+    start = 2 if posixpath.basename(command[0]) == "busybox" and command[1:2] in (["sh"], ["ash"]) else 1
+    for index in range(start, len(command) - 1):
+        word = command[index]
+        if word.startswith("-") and not word.startswith("--") and "c" in word:
+            script = index + 1
+            if command[script] == "--":
+                script += 1
+            return script if script < len(command) else None
+    return None
+
+
+def shell_script(command: Sequence[str]) -> str | None:
+    """The script a shell command runs, or None (not a shell, or a shell without `-c`)."""
+    index = script_index(command)
+    return command[index] if index is not None else None
