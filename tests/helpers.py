@@ -74,14 +74,8 @@ def golden_context(case: Path, validator: Validator | None) -> Context:
     autoscalers: list[dict[str, Any]] = load_yaml(listed_autoscalers) if listed_autoscalers.exists() else []
 
     def autoscaler_source(namespace: str | None, kind: str, name: str) -> dict[str, Any] | None:
-        return next(
-            (
-                a
-                for a in autoscalers
-                if a["spec"]["scaleTargetRef"] == {**a["spec"]["scaleTargetRef"], "kind": kind, "name": name}
-            ),
-            None,
-        )
+        targets = ((a, a["spec"]["scaleTargetRef"]) for a in autoscalers)
+        return next((a for a, target in targets if (target["kind"], target["name"]) == (kind, name)), None)
 
     return Context(
         validator,

@@ -135,9 +135,9 @@ def launch_command(binary: str) -> tuple[str, ...]:
     return (binary,)
 
 
-@functools.cache
-def binary_version(binary: str) -> str | None:
-    """`major.minor` of an HAProxy binary, or None when it does not run."""
+def version_of(binary: str) -> str | None:
+    """`major.minor` of an HAProxy binary, or None when it does not run (asked each time: `binary_version`
+    remembers it for binaries that do not change)."""
     try:
         output = subprocess.run(
             [*launch_command(binary), "-v"], capture_output=True, text=True, timeout=10, env={}, check=False
@@ -146,6 +146,9 @@ def binary_version(binary: str) -> str | None:
         return None
     match = _VERSION.search(output)
     return match.group(1) if match else None
+
+
+binary_version = functools.cache(version_of)
 
 
 def discover_binaries() -> dict[str, str]:

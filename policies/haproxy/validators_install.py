@@ -17,7 +17,6 @@ import hashlib
 import io
 import lzma
 import shutil
-import subprocess
 import tarfile
 import urllib.request
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from haproxy_guard.policies.haproxy.validator import (
     discover_binaries,
     launch_command,
     user_validators_dir,
+    version_of,
 )
 
 LOCK = Path(__file__).with_name("validators.lock")
@@ -109,13 +109,8 @@ def _download(url: str) -> bytes:
 
 
 def runs_as(binary: Path, branch: str) -> bool:
-    try:
-        output = subprocess.run(
-            [*launch_command(str(binary)), "-v"], capture_output=True, text=True, timeout=20, env={}, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return f"version {branch}." in output
+    """Whether `binary` runs here (through its own loader) and is HAProxy `branch`."""
+    return version_of(str(binary)) == branch
 
 
 def install(branch: str, dest: Path, mirror: str = DEFAULT_MIRROR, lock: Path = LOCK) -> Path:

@@ -39,12 +39,16 @@ def scaled(value: Any, total: int, *, round_up: bool, default: str) -> int:
     return int(text) if text.isdigit() else 0
 
 
-def replicas_at_most(workload: Workload) -> int:
-    """The most replicas a Deployment or StatefulSet runs: `spec.replicas` (1 when unset), or the
-    HorizontalPodAutoscaler's maxReplicas when one scales it higher."""
+def written_replicas(workload: Workload) -> int:
+    """`spec.replicas` as the API server defaults it (1 when unset or not a number)."""
     written = workload.spec.get("replicas", 1)
-    replicas = written if isinstance(written, int) and not isinstance(written, bool) else 1
-    return max(replicas, workload.max_replicas or 0)
+    return written if isinstance(written, int) and not isinstance(written, bool) else 1
+
+
+def replicas_at_most(workload: Workload) -> int:
+    """The most replicas a Deployment or StatefulSet runs: `spec.replicas`, or the HorizontalPodAutoscaler's
+    maxReplicas when one scales it higher."""
+    return max(written_replicas(workload), workload.max_replicas or 0)
 
 
 def rolling_update(workload: Workload, strategy_key: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from haproxy_guard.policies.model.findings import Severity, Violation
+from haproxy_guard.policies.model.rollout import written_replicas
 from haproxy_guard.policies.model.selectors import selects
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import Workload
@@ -26,8 +27,8 @@ def _template_labels(workload: Workload) -> dict[str, str]:
 
 
 def check(workload: Workload, settings: Settings) -> list[Violation]:
-    replicas = workload.spec.get("replicas", 1)
-    if workload.pdbs is None or not isinstance(replicas, int) or replicas <= 1:
+    replicas = written_replicas(workload)
+    if workload.pdbs is None or replicas <= 1:
         return []
     labels = _template_labels(workload)
     if any(selects((pdb.get("spec") or {}).get("selector"), labels) for pdb in workload.pdbs):

@@ -10,6 +10,7 @@ HorizontalPodAutoscaler whose minReplicas is at least two counts. Advice only: o
 from __future__ import annotations
 
 from haproxy_guard.policies.model.findings import Severity, Violation
+from haproxy_guard.policies.model.rollout import written_replicas
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import Workload
 from haproxy_guard.policies.policy import Policy
@@ -18,8 +19,7 @@ POLICY_ID = "single-replica"
 
 
 def check(workload: Workload, settings: Settings) -> list[Violation]:
-    written = workload.spec.get("replicas", 1)
-    if not isinstance(written, int) or isinstance(written, bool) or written != 1:
+    if written_replicas(workload) != 1:
         return []
     if workload.min_replicas is not None and workload.min_replicas >= 2:
         return []
