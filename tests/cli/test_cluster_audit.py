@@ -50,13 +50,17 @@ ROUTES = {
     "pods": ("v1", "Pod", "/api/v1"),
     "configmaps": ("v1", "ConfigMap", "/api/v1"),
     "poddisruptionbudgets": ("policy/v1", "PodDisruptionBudget", "/apis/policy/v1"),
+    "services": ("v1", "Service", "/api/v1"),
+    "horizontalpodautoscalers": ("autoscaling/v2", "HorizontalPodAutoscaler", "/apis/autoscaling/v2"),
 }
+EXTRA: list[dict[str, Any]] = []
+"""Objects a test adds to the cluster (Services, HorizontalPodAutoscalers)."""
 SEEN: list[str] = []
 FAIL_AFTER: list[int] = []  # answer 500 to every request after this many (empty: never)
 
 
 def _items(kind: str, namespace: str | None, selector: str | None) -> list[dict[str, Any]]:
-    objects = [*RESOURCES, OWNED_POD]
+    objects = [*RESOURCES, OWNED_POD, *EXTRA]
     wanted = dict(part.split("=", 1) for part in selector.split(",")) if selector else {}
     return [
         {key: value for key, value in obj.items() if key not in {"apiVersion", "kind"}}
@@ -95,8 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
         status, answer = 404, {"kind": "Status", "code": 404}
         if parts[-1] in ROUTES:
             status, answer = 200, _list(parts[-1], namespace, query)
-        elif len(parts) >= 2 and parts[-2] == "configmaps":
-            found = [item for item in _items("ConfigMap", namespace, None) if item["metadata"]["name"] == parts[-1]]
+        elif len(parts) >= 2 and parts[-2] in {"configmaps", "services"}:
+            kind = "ConfigMap" if parts[-2] == "configmaps" else "Service"
+            found = [item for item in _items(kind, namespace, None) if item["metadata"]["name"] == parts[-1]]
             if found:
                 status, answer = 200, found[0]
         body = json.dumps(answer).encode()
@@ -165,6 +170,25 @@ def test_namespace_uses_namespaced_calls(kubeconfig: Path) -> None:
     result = _audit(kubeconfig, "--namespace", "edge", "--format", "json")
     assert result.returncode == 1
     assert SEEN and all("/namespaces/edge/" in path for path in SEEN)
+
+
+def test_the_clusters_autoscalers_decide_the_rollout_arithmetic(
+    kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """25% of the Deployment's 3 replicas stops no pod; its HorizontalPodAutoscaler scales it to 8, where 25%
+    stops 2 at once: the cluster audit reads the HPA as the CLI reads one from its input."""
+    assert not any(f["policy"] == "deployment-rolling-update" and "maxUnavailable" in f["message"]
+                   for f in json.loads(_audit(kubeconfig, "--format", "json").stdout)["findings"])  # fmt: skip
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "edge-haproxy", "namespace": "edge"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "edge-haproxy"},
+                 "minReplicas": 3, "maxReplicas": 8},
+    }  # fmt: skip
+    monkeypatch.setattr(sys.modules[__name__], "EXTRA", [hpa])
+    findings = json.loads(_audit(kubeconfig, "--format", "json").stdout)["findings"]
+    assert any("maxUnavailable is '25%' (2 of 8 replicas)" in f["message"] for f in findings), findings
 
 
 def test_policy_reports(kubeconfig: Path) -> None:
