@@ -142,7 +142,7 @@ def wait_expression(container: str) -> str:
         f"(has({container}.args) && {container}.args.exists(a, a.matches('{CONTROLLER_WAIT}')) ? "
         f"int({container}.args.filter(a, a.matches('{CONTROLLER_WAIT}'))[0].substring(23)) : 0)"
     )
-    return f"(({wait_only(container)}) < 0 ? -1 : ({wait_only(container)}) + {extra})"
+    return f"[{wait_only(container)}].map(w, w < 0 ? -1 : w + {extra})[0]"  # the handler's wait, read once
 
 
 def wait_only(container: str) -> str:
