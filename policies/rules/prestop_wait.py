@@ -10,6 +10,7 @@ same. The handler is judged by what it runs (`model.prestop`); one whose effect 
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 from haproxy_guard.policies.model.commands import script_index
@@ -48,12 +49,7 @@ def _script_with_wait(command: list[str], seconds: int) -> list[str]:
     index = script_index(command)
     if index is not None:
         return [*command[:index], f"sleep {seconds}; {command[index]}", *command[index + 1 :]]
-    quoted = " ".join(_quote(word) for word in command)
-    return ["/bin/sh", "-c", f"sleep {seconds}; {quoted}"]
-
-
-def _quote(word: str) -> str:
-    return word if re.fullmatch(r"[-\w./=:$()]+", word) else "'" + word.replace("'", "'\\''") + "'"
+    return ["/bin/sh", "-c", f"sleep {seconds}; {shlex.join(command)}"]
 
 
 def _raise_wait(pre_stop: dict[str, Any], wait: int, minimum: int) -> None:

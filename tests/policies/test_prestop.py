@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from haproxy_guard.policies.model.commands import shell_script
 from haproxy_guard.policies.model.lifecycle import prestop_wait_seconds
 from haproxy_guard.policies.model.prestop import Step, read_pre_stop
+from haproxy_guard.policies.rules.prestop_wait import _script_with_wait
 
 
 def _exec(*command: str) -> dict[str, Any]:
@@ -114,3 +115,10 @@ def test_any_script_is_read_without_error(script: str) -> None:
 def test_the_script_of_a_shell_command(command: list[str], script: str | None) -> None:
     """One reading of `sh -c SCRIPT` for the families, the preStop reader and fixes, and the readiness check."""
     assert shell_script(command) == script
+
+
+def test_an_exec_signal_first_keeps_its_words_literal_behind_the_wait() -> None:
+    """`exec: [kill, -USR1, '$(x)']` runs no shell: wrapped behind `sleep N;` its words stay literal."""
+    command = _script_with_wait(["kill", "-USR1", "$(pidof haproxy)"], 10)
+    assert command == ["/bin/sh", "-c", "sleep 10; kill -USR1 '$(pidof haproxy)'"]
+    assert read_pre_stop(_exec(*command)).wait_seconds == 10
