@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8443
 TEST_IMAGE := localhost/haproxy-guard:test
 
-.PHONY: setup system-deps validators run serve demo test test-fast e2e e2e-tools test-image lint typecheck unit image bench fuzz clean
+.PHONY: setup system-deps validators run serve demo test test-fast e2e e2e-tools e2e-node node-parts test-image lint typecheck unit image bench fuzz clean
 
 setup: system-deps validators $(STAMP)
 
@@ -55,7 +55,16 @@ e2e-tools:
 test-image:
 	@scripts/build-image.sh $(TEST_IMAGE)
 
-unit: setup e2e-tools test-image
+# The node tests' parts (tests/node): the node's binaries come with the kube-apiserver build above (same module
+# graph and build cache), its images (pause, HAProxy 2.6 and 3.2, the project's own) from
+# scripts/build-node-images.sh. Built here, before pytest; `make e2e-node` also runs only the node tests.
+node-parts: setup e2e-tools test-image
+	@scripts/build-node-images.sh
+
+e2e-node: node-parts
+	$(BIN)/pytest -m node
+
+unit: setup e2e-tools test-image node-parts
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -103,11 +103,13 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 class Load:
-    """Runs the clients against `port` until `stop()`; `refused(port, since)` tells whether the Service hop
-    found no listening endpoint for the client connection from that local port."""
+    """Runs the clients against `address:port` (loopback unless told) until `stop()`; `refused(port, since)`
+    tells whether the Service hop found no listening endpoint for the client connection from that local port."""
 
-    def __init__(self, port: int, shape: LoadShape, refused: Callable[[int, float], bool]) -> None:
-        self.port, self.shape, self.refused = port, shape, refused
+    def __init__(
+        self, port: int, shape: LoadShape, refused: Callable[[int, float], bool], address: str = "127.0.0.1"
+    ) -> None:
+        self.port, self.shape, self.refused, self.address = port, shape, refused, address
         self.recorder = Recorder()
         self._stopping = asyncio.Event()
         self._streams_stopping = asyncio.Event()
@@ -174,7 +176,7 @@ class Load:
         opened = self._loop.time()
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", self.port, limit=MAX_HEAD), self.shape.timeout
+                asyncio.open_connection(self.address, self.port, limit=MAX_HEAD), self.shape.timeout
             )
         except ConnectionRefusedError:
             raise _Failed("refused") from None

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds the end-to-end control plane from the Kubernetes Go modules at the release pinned in
 # tests/e2e/apiserver/go.mod: a kube-apiserver test binary (embedded etcd) and kubectl, both stamped with
-# that version. Rebuilds only when the Go sources or go.mod/go.sum changed; GOMODCACHE and GOCACHE make later
-# builds incremental. Output: .cache/e2e/apiserver.test and .cache/e2e/kubectl.
+# that version, and for the node tests (tests/node) the whole node in one binary (`node COMPONENT`: etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy; tests/e2e/apiserver/node) plus
+# the pause container's program, compiled static from the release's own build/pause/linux/pause.c. Rebuilds only when the Go sources or go.mod/go.sum changed; GOMODCACHE and GOCACHE make later
+# builds incremental. Output: .cache/e2e/apiserver.test, kubectl, node and pause.
 #
 # Run by `make test` and `make e2e` before pytest (never inside a test's timeout). The first build downloads
-# the modules and compiles for about 10 minutes on 2 cores; progress goes to the terminal, the compiler's
+# the modules and compiles for about 10 minutes on 2 cores (the node binary about 10 more); progress goes to the terminal, the compiler's
 # output to .cache/e2e/build.log, and a failure ends with one line saying why. Interrupted (Ctrl-C, SIGTERM),
 # it stops the whole Go build: nothing keeps compiling in the background.
 #
@@ -16,10 +18,10 @@ cd "$(dirname "$0")/.."
 out=.cache/e2e
 src=tests/e2e/apiserver
 stamp="$out/built-from"
-inputs=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go "$src"/kubectl/*.go | sha256sum | cut -d' ' -f1)
+inputs=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go "$src"/kubectl/*.go "$src"/node/*.go | sha256sum | cut -d' ' -f1)
 
 state=missing
-if [ -x "$out/apiserver.test" ] && [ -x "$out/kubectl" ]; then
+if [ -x "$out/apiserver.test" ] && [ -x "$out/kubectl" ] && [ -x "$out/node" ] && [ -x "$out/pause" ]; then
   state=stale
   [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ] && state=fresh
 fi
@@ -70,4 +72,8 @@ echo "build-e2e: Kubernetes $release (GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$
 step "downloading the Go modules" go mod download
 step "compiling kube-apiserver (test binary with embedded etcd)" go test -c -ldflags "$version_flags" -o "../../../$out/apiserver.test" .
 step "compiling kubectl" go build -ldflags "$version_flags" -o "../../../$out/kubectl" ./kubectl
+step "compiling the node (etcd, kube-apiserver, controller-manager, scheduler, kubelet, kube-proxy)" \
+  go build -ldflags "$version_flags" -o "../../../$out/node" ./node
+pause_c="$(cd "$src" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+step "compiling pause (static)" gcc -Os -static -DVERSION="$release" -o "../../../$out/pause" "$pause_c"
 echo "$inputs" > "$stamp"

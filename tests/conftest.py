@@ -136,3 +136,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
     for line in precision_lines():
         terminalreporter.write_line(line)
+    from tests.node.report import table_lines
+
+    for line in table_lines():
+        terminalreporter.write_line(line)
