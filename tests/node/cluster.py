@@ -353,7 +353,8 @@ def _cni_config(run: Path) -> dict[str, Any]:
         "plugins": [
             {
                 "type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": False, "hairpinMode": True,
-                "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR}]], "dataDir": str(run / "cni-ipam")},
+                "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR}]], "routes": [{"dst": "0.0.0.0/0"}],
+                         "dataDir": str(run / "cni-ipam")},
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
@@ -445,7 +446,7 @@ def _components(run: Path, certs: Certificates) -> list[tuple[str, list[str]]]:
                             "--service-account-issuer", "https://kubernetes.default.svc",
                             "--service-cluster-ip-range", SERVICE_CIDR, "--authorization-mode", "Node,RBAC",
                             "--allow-privileged=true", "--profiling=false", "--cert-dir", str(run / "apiserver-certs"),
-                            "--endpoint-reconciler-type", "lease"]),
+                            "--endpoint-reconciler-type", "lease", "--kubelet-preferred-address-types=InternalIP"]),
         ("kube-controller-manager", [node, "kube-controller-manager", "--kubeconfig", kubeconfig,
                                      "--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
                                      "--service-account-private-key-file", str(certs.sa_key),

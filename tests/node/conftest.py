@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.node.cluster import Node, parts_missing, start_node
+from tests.node.workloads import config_map
 from tests.ship.rendering import CHART, helm_binary
 
 
@@ -82,8 +83,7 @@ def wait_for_webhooks(node: Node, name: str) -> None:
         return True
 
     node.wait_for(f"the caBundle of {name}", published, timeout=120)
-    probe = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "guard-probe", "namespace": "default",
-             "labels": {"haproxy-guard.io/config": "true"}}, "data": {"haproxy.cfg": "defaults\n  mode http\n"}}  # fmt: skip
+    probe = config_map("guard-probe", "default")
     node.wait_for(
         "the webhook to answer",
         lambda: node.kubectl("apply", "--dry-run=server", "-f", "-", stdin=json.dumps(probe)).returncode == 0,

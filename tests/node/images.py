@@ -107,11 +107,18 @@ def write_archive(path: Path, tag: str, layer: Layer, config: dict[str, object])
     partial.replace(path)
 
 
-def _ldd(binary: Path) -> list[Path]:
-    """The shared libraries `binary` loads, as `ldd` resolves them on this machine, and its loader."""
-    listing = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+def _ldd(binary: Path, root: Path | None = None) -> list[Path]:
+    """The shared libraries `binary` loads and its loader, as `ldd` resolves them on this machine, or with
+    `root` as the validators run it (`ROOT/.../ld-linux --library-path ROOT/usr/lib/<triplet>`, so what the
+    root lacks comes from this machine)."""
+    command = ["ldd", str(binary)]
+    if root is not None:
+        libraries = root / "usr" / "lib" / "x86_64-linux-gnu"
+        command = [str(libraries / "ld-linux-x86-64.so.2"), "--library-path", str(libraries), "--list", str(binary)]
+    listing = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     found = [Path(m) for m in re.findall(r"=> (/\S+)", listing)]
-    found += [Path(m) for m in re.findall(r"^\s*(/\S*ld-linux\S*)", listing, re.MULTILINE)]
+    if root is None:  # with a root, its own loader runs the binary (the listing's loader line is this machine's)
+        found += [Path(m) for m in re.findall(r"^\s*(/\S*ld-linux\S*)", listing, re.MULTILINE)]
     return found
 
 
@@ -152,6 +159,9 @@ def haproxy_layer(branch: str) -> Layer:
     root = VALIDATORS / branch / "root"
     layer.add_file("usr/sbin/haproxy", root / "usr/sbin/haproxy")
     layer.add_tree(root / "usr" / "lib", "usr/lib")
+    for library in _ldd(root / "usr/sbin/haproxy", root):
+        if root not in library.parents:  # what the validator's root lacks (zlib) comes from this machine, as there
+            layer.add_file(f"usr/lib/x86_64-linux-gnu/{library.name}", library.resolve())
     return layer
 
 

@@ -47,7 +47,7 @@ def test_the_self_signed_overlay_installs_and_enforces(node: Node) -> None:
         assert stored is not None
         assert "preStop" in stored["spec"]["template"]["spec"]["containers"][0].get("lifecycle", {})
         denied = node.apply([config_map("broken", ns, BROKEN_CFG)])
-        assert denied.returncode != 0 and f"line {BROKEN_LINE}" in denied.stderr, denied.stderr
+        assert denied.returncode != 0 and f"haproxy.cfg:{BROKEN_LINE}:" in denied.stderr, denied.stderr
         node.kubectl("delete", "namespace", ns, "--wait=false")
     finally:
         deleted = node.kubectl(
