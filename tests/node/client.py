@@ -46,7 +46,11 @@ async def measure(address: str, port: int, rate: float, seconds: float) -> dict[
     result = {}
     for name, load in loads.items():
         recorder = await load.stop()
-        result[name] = {"total": len(recorder.outcomes), "failures": recorder.failures()}
+        result[name] = {
+            "total": len(recorder.outcomes),
+            "failures": recorder.failures(),
+            "failed_at": [[round(o.start, 2), o.kind] for o in recorder.outcomes if o.kind != "ok"],
+        }
     return result
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.node.cluster import Node, parts_missing, start_node
-from tests.node.workloads import config_map
+from tests.node.workloads import BACKEND_IP, BACKEND_NAMESPACE, backend_objects, config_map
 from tests.ship.rendering import CHART, helm_binary
 
 
@@ -59,9 +59,24 @@ def helm(node: Node, *args: str, timeout: float = 300) -> str:
 
 
 @pytest.fixture(scope="session")
-def guard(node: Node) -> Iterator[str]:
+def backend(node: Node) -> str:
+    """The application the HAProxy workloads route to (tests/node/workloads.py), running; yields its address."""
+    applied = node.apply(backend_objects())
+    assert applied.returncode == 0, applied.stderr
+
+    def available() -> bool:
+        found = node.get("deployment", "app", BACKEND_NAMESPACE) or {}
+        return bool(found.get("status", {}).get("availableReplicas") == 2)
+
+    node.wait_for("the application behind HAProxy", available, timeout=120)
+    return BACKEND_IP
+
+
+@pytest.fixture(scope="session")
+def guard(node: Node, backend: str) -> Iterator[str]:
     """haproxy-guard installed with `helm install` of charts/haproxy-guard (the image built by `make test-image`,
-    certificates self-signed by the chart's Job); yields the release's output. Uninstalled at the end."""
+    certificates self-signed by the chart's Job); yields the release's output. Uninstalled at the end. The
+    application behind the HAProxy workloads (`backend`) runs before."""
     started = time.monotonic()
     output = helm(node, "install", RELEASE, str(CHART), "--namespace", GUARD_NAMESPACE, "--create-namespace",
                   *IMAGE_VALUES, "--wait", "--timeout", "240s")  # fmt: skip

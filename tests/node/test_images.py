@@ -34,7 +34,9 @@ def test_an_haproxy_image_runs_its_branch_and_the_preStop_tools(branch: str, tmp
     require_parts()
     config = _unpack(IMAGES / f"haproxy-{branch}.tar", tmp_path)
     assert config["StopSignal"] == "SIGUSR1"
-    version = subprocess.run(["chroot", str(tmp_path), "/usr/sbin/haproxy", "-v"], capture_output=True, text=True, check=False)
+    version = subprocess.run(
+        ["chroot", str(tmp_path), "/usr/sbin/haproxy", "-v"], capture_output=True, text=True, check=False
+    )
     assert version.returncode == 0, version.stderr
     assert f"version {branch}." in version.stdout
     for tool in (["/bin/sleep", "0"], ["/bin/sh", "-c", "exit 0"]):

@@ -55,9 +55,10 @@ def _pods(node: Node, ns: str, name: str) -> list[dict[str, Any]]:
     return items
 
 
-def rollout_under_load(node: Node, kind: str, name: str, ns: str) -> tuple[int, dict[str, int], float]:
+def rollout_under_load(node: Node, kind: str, name: str, ns: str) -> tuple[int, dict[str, int], float, str]:
     """`kubectl rollout restart` under load until the rollout is done and every old pod is gone; returns the
-    requests sent, the failures by kind and the seconds it took."""
+    requests sent, the failures by kind, the seconds it took and a timeline (seconds since the load started:
+    the restart, each pod's deletion, and each failed request by client and kind)."""
     address = node.get("service", name, ns)["spec"]["clusterIP"]  # type: ignore[index]
     answered = node.run_in([sys.executable, "-c", SERVICE_ANSWERS, address], timeout=90)
     assert answered.returncode == 0, f"the Service {address} does not answer before the rollout"
@@ -69,17 +70,25 @@ def rollout_under_load(node: Node, kind: str, name: str, ns: str) -> tuple[int, 
     try:
         assert client.stderr is not None and client.stderr.readline().strip() == "started"
         time.sleep(3)
+        load_started = time.time() - 3
+        timeline = [f"{time.time() - load_started:.2f} restart"]
         node.kubectl_ok("rollout", "restart", f"{kind.lower()}/{name}", "-n", ns)
         node.kubectl_ok("rollout", "status", f"{kind.lower()}/{name}", "-n", ns, "--timeout=240s", timeout=250)
         expected = _replicas(kind)
 
+        seen: set[str] = set()
+
         def settled() -> bool:
             pods = _pods(node, ns, name)
+            for pod in pods:
+                if "deletionTimestamp" in pod["metadata"] and pod["metadata"]["name"] not in seen:
+                    seen.add(pod["metadata"]["name"])
+                    timeline.append(f"{time.time() - load_started:.2f} seen deleting {pod['metadata']['name']}")
             return len(pods) == expected and all(
                 p["status"].get("phase") == "Running" and "deletionTimestamp" not in p["metadata"] for p in pods
             )
 
-        node.wait_for("the old pods to be gone", settled, timeout=120)
+        node.wait_for("the old pods to be gone", settled, timeout=120, every=0.2)
         time.sleep(3)
         output, errors = client.communicate(input="", timeout=60)
     finally:
@@ -90,10 +99,12 @@ def rollout_under_load(node: Node, kind: str, name: str, ns: str) -> tuple[int, 
     measured = json.loads(output)
     total = sum(part["total"] for part in measured.values())
     failures: dict[str, int] = {}
-    for part in measured.values():
+    for client_kind, part in measured.items():
         for failure, count in part["failures"].items():
             failures[failure] = failures.get(failure, 0) + count
-    return total, failures, time.monotonic() - started
+        timeline += [f"{at:.2f} {client_kind} {failure}" for at, failure in part["failed_at"]]
+    timeline.sort(key=lambda line: float(line.split()[0]))
+    return total, failures, time.monotonic() - started, "\n".join(timeline)
 
 
 def drill(kind: str, branch: str, folder: Path) -> dict[str, dict[str, Any]]:
@@ -128,14 +139,16 @@ def test_rollout_under_load(node: Node, guard: str, *, kind: str, branch: str, s
     node.wait_for(
         f"{kind} {name} to be available", lambda: _available(node, kind.lower(), name, ns, _replicas(kind)), 180
     )
-    total, failures, seconds = rollout_under_load(node, kind, name, ns)
+    total, failures, seconds, timeline = rollout_under_load(node, kind, name, ns)
     predicted = drill(kind, branch, tmp_path)[spec]
     measured = Measured(kind, branch, spec, total, failures, predicted["requests"], predicted["failures"], seconds)
     RESULTS.append(measured)
     node.kubectl("delete", "namespace", ns, "--wait=false")
     assert total > 0
     if spec == "mutated":
-        assert measured.failed == 0, f"the mutated {kind} (HAProxy {branch}) lost requests on the node: {failures}"
+        assert measured.failed == 0, (
+            f"the mutated {kind} (HAProxy {branch}) lost requests on the node: {failures}\n{timeline}"
+        )
         assert measured.drill_failed == 0, f"the drill predicts losses for the mutated spec: {predicted['failures']}"
 
 

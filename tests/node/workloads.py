@@ -1,7 +1,11 @@
-"""HAProxy workloads as teams write them, for the node tests: a ConfigMap (a frontend, a backend served by a
-local listener, a deep readiness endpoint), a ClusterIP Service, and a Deployment, StatefulSet or DaemonSet of
-2 replicas (1 pod per node for the DaemonSet) running the local HAProxy image of a branch, with no preStop wait,
-the default grace period and rollout, and a readiness probe that only opens the traffic port."""
+"""HAProxy workloads as teams write them, for the node tests: a ConfigMap (a frontend, a backend that is the
+application's Service, a deep readiness endpoint), a ClusterIP Service, and a Deployment, StatefulSet or
+DaemonSet of 2 replicas (1 pod per node for the DaemonSet) running the local HAProxy image of a branch, with no
+preStop wait, the default grace period and rollout, and a readiness probe that only opens the traffic port.
+
+The application behind them (`backend_objects`) runs in its own namespace, never rolled: its Service has a
+fixed address (the node has no DNS). A backend inside the HAProxy that stops would stop with it (a soft-stopped
+HAProxy closes every listener, its own loopback ones too), which is not what users run."""
 
 from __future__ import annotations
 
@@ -9,6 +13,20 @@ import copy
 from typing import Any
 
 from tests.node.images import haproxy_image
+
+BACKEND_NAMESPACE, BACKEND_IP = "backend", "10.96.200.200"
+APP_CFG = """\
+global
+  maxconn 2000
+defaults
+  mode http
+  timeout client 30s
+  timeout server 30s
+  timeout connect 2s
+frontend app
+  bind :8080
+  http-request return status 200 content-type text/plain string "hello"
+"""
 
 HAPROXY_CFG = """\
 global
@@ -29,12 +47,9 @@ frontend health
   acl no_servers nbsrv(app) lt 1
   http-request return status 503 content-type text/plain string "not ready" if { path /ready } no_servers || { path /ready } { stopping }
   http-request return status 200 content-type text/plain string "ok" if { path /ready }
-frontend local_app
-  bind 127.0.0.1:8081
-  http-request return status 200 content-type text/plain string "hello"
 backend app
-  server local 127.0.0.1:8081 check inter 1s
-"""
+  server app @BACKEND@:80 check inter 1s
+""".replace("@BACKEND@", BACKEND_IP)
 
 BROKEN_CFG = HAPROXY_CFG.replace("  default_backend app\n", "  default_backend app\n  bnid :9090\n")
 BROKEN_LINE = HAPROXY_CFG.splitlines().index("  default_backend app") + 2
@@ -101,3 +116,29 @@ def workload(kind: str, name: str, namespace: str, branch: str, *, skip: bool = 
         "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
         "spec": copy.deepcopy(spec),
     }
+
+
+def backend_objects() -> list[dict[str, Any]]:
+    """The application: 2 HAProxy pods answering 200, behind a Service at BACKEND_IP, in a namespace the
+    webhook ignores."""
+    ns = BACKEND_NAMESPACE
+    app = workload("Deployment", "app", ns, "3.2")
+    app["metadata"]["annotations"] = {}
+    container = app["spec"]["template"]["spec"]["containers"][0]
+    container["ports"], container["readinessProbe"] = (
+        [{"name": "http", "containerPort": 8080}],
+        {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+    )
+    app["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] = "app"
+    app_service = service("app", ns)
+    app_service["spec"]["clusterIP"] = BACKEND_IP
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": ns, "labels": {"haproxy-guard.io/ignore": "true"}},
+        },
+        config_map("app", ns, APP_CFG, labelled=False),
+        app_service,
+        app,
+    ]
