@@ -69,9 +69,9 @@ unit: setup e2e-tools test-image node-parts
 
 test: lint typecheck unit
 
-# Everything but the container image and the kube-apiserver (for quick local loops).
+# Everything but the container image, the kube-apiserver and the node (for quick local loops).
 test-fast: lint typecheck
-	$(BIN)/pytest -m "not image and not e2e"
+	$(BIN)/pytest -m "not image and not e2e and not node"
 
 # Only the end-to-end tests against a real kube-apiserver (built by scripts/build-e2e.sh).
 e2e: setup e2e-tools

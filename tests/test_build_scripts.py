@@ -29,11 +29,13 @@ def tree(tmp_path: Path) -> Path:
 
 
 def _fake_go(folder: Path, body: str) -> dict[str, str]:
+    """A stand-in `go` running `body` (and `gcc`, for the static pause, doing the same)."""
     bin_dir = folder / "fake-bin"
     bin_dir.mkdir()
-    go = bin_dir / "go"
-    go.write_text(f'#!/bin/sh\nif [ "$1" = env ]; then echo /nowhere; exit 0; fi\n{body}\n')
-    go.chmod(0o755)
+    for tool in ("go", "gcc"):
+        fake = bin_dir / tool
+        fake.write_text(f'#!/bin/sh\nif [ "$1" = env ]; then echo /nowhere; exit 0; fi\n{body}\n')
+        fake.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 

@@ -69,7 +69,8 @@ def _unavailable_at_once(deployment: dict[str, Any]) -> int:
     """maxUnavailable as the Deployment controller applies it (a percentage of the replicas, rounded down)."""
     written = deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"]
     if isinstance(written, str) and written.endswith("%"):
-        return int(written[:-1]) * deployment["spec"]["replicas"] // 100
+        replicas: int = deployment["spec"]["replicas"]
+        return int(written[:-1]) * replicas // 100
     return int(written)
 
 
