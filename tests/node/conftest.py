@@ -1,5 +1,6 @@
-"""Fixtures of the node tests: one node for the session (tests/node/cluster.py), started after checking that
-`make e2e-node` built its parts (never built here, inside a test's timeout), and the host's state to compare."""
+"""Fixtures of the node tests: one node (tests/node/cluster.py) for the package, stopped once tests/node is
+done (the other tests never run beside it), started after checking that `make e2e-node` built its parts (never
+built here, inside a test's timeout); the application behind HAProxy; the product installed with Helm."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def require_parts() -> None:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def node() -> Iterator[Node]:
     require_parts()
     with start_node() as running:
@@ -58,7 +59,7 @@ def helm(node: Node, *args: str, timeout: float = 300) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def backend(node: Node) -> str:
     """The application the HAProxy workloads route to (tests/node/workloads.py), running; yields its address."""
     applied = node.apply(backend_objects())
@@ -72,7 +73,7 @@ def backend(node: Node) -> str:
     return BACKEND_IP
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def guard(node: Node, backend: str) -> Iterator[str]:
     """haproxy-guard installed with `helm install` of charts/haproxy-guard (the image built by `make test-image`,
     certificates self-signed by the chart's Job); yields the release's output. Uninstalled at the end. The
