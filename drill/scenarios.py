@@ -105,6 +105,10 @@ class Cluster:
                 gone = deleted is not None and now >= deleted + lag  # not when it exits: that gap is the point
                 joins = replica.ready and replica.ready_at is not None and now >= replica.ready_at + lag
                 leaves = gone if deleted is not None else not replica.ready
+                vanished = deleted is not None and replica.exited.is_set() and replica.name in self.joined
+                if vanished and replica.name not in self.service.unreachable:
+                    self.service.unreachable.add(replica.name)  # its sandbox is torn down while still listed
+                    self.mark("pod network gone", replica.name)
                 if replica.name in self.joined and leaves:
                     self.service.remove(replica.name)
                     self.joined.discard(replica.name)

@@ -5,7 +5,10 @@ with its endpoint until either side closes it, as conntrack keeps it. An endpoin
 drill says so (the kubelet's deletion plus the endpoint lag, see `kubelet`), not when its process stops
 listening: that gap is what loses connections. A connection whose endpoint refuses it is reset towards the
 client and remembered as *refused* (by the client's port), so the load generator can count it as such.
-Half-closes and resets are passed through in both directions.
+Once the pod has exited while its endpoint is still listed (`unreachable`), its network is gone (the kubelet
+tears the pod sandbox down after its containers stop): kube-proxy still sends new connections to an address
+nothing answers, so they get no answer at all and the client times out, as measured on a real node
+(tests/node). Half-closes and resets are passed through in both directions.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Service:
     endpoints: list[Endpoint] = field(default_factory=list)
     refused_clients: dict[int, float] = field(default_factory=dict)
     """Client port -> when (loop time) its connection reached an endpoint that refused it (or none was left)."""
+    unreachable: set[str] = field(default_factory=set)
+    """Endpoints whose pod exited while still listed: connections to them get no answer."""
     connections: int = 0
     port: int = 0
     _server: asyncio.Server | None = None
@@ -82,6 +87,9 @@ class Service:
         self.connections += 1
         client_port = writer.get_extra_info("peername")[1]
         endpoint = self._choose()
+        if endpoint is not None and endpoint.name in self.unreachable:
+            await self._unanswered(reader, writer)
+            return
         try:
             if endpoint is None:
                 raise ConnectionRefusedError
@@ -101,6 +109,21 @@ class Service:
             for side in (writer, upstream_writer):
                 with contextlib.suppress(OSError):
                     side.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _unanswered(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Hold a connection to a vanished pod without answering, until the client gives up."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            while await reader.read(CHUNK):
+                pass
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            _reset(writer)
             if task is not None:
                 self._tasks.discard(task)
 

@@ -105,6 +105,27 @@ def test_an_endpoint_that_refuses_is_counted_as_refused_and_a_working_one_as_ans
     _run(body)
 
 
+def test_an_endpoint_whose_pod_exited_while_listed_answers_nothing_and_the_client_times_out() -> None:
+    """The kubelet tears the pod's network down once its containers stop; kube-proxy still sends connections there
+    until the endpoint leaves: no refusal, no answer (measured on the node: tests/node/test_rollouts.py)."""
+
+    async def body() -> None:
+        server = await backend.serve()
+        service = Service([Endpoint("gone", free_ports(1)[0]), Endpoint("live", server.sockets[0].getsockname()[1])])
+        service.unreachable.add("gone")
+        port = await service.start()
+        load = Load(
+            port, LoadShape(timeout=0.5), lambda client, since: service.refused_clients.get(client, -1.0) >= since
+        )
+        answers = [await load.answer() for _ in range(4)]
+        assert sorted(map(str, answers)) == ["200", "200", "timeout", "timeout"]
+        assert not service.refused_clients
+        await service.close()
+        server.close()
+
+    _run(body)
+
+
 def _closing_server(
     close_idle_after: float | None, drop_request: bool
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
