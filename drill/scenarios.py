@@ -35,6 +35,10 @@ READY_TIMEOUT = 60.0
 ROLLOUT_DEADLINE = 300.0
 WARM_SECONDS = 1.0
 TAIL_SECONDS = 1.0
+SANDBOX_TEARDOWN_SECONDS = 0.3
+"""From a pod's exit to its network being gone (the kubelet stops the sandbox after its containers): on the real
+node (tests/node, kubelet 1.34, bridge CNI) refusals ran about 0.3 s past the exit, then connections the
+Service still sent there got no answer."""
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Cluster:
         self.replicas: list[Replica] = []
         self.events: list[Event] = []
         self.deleted_at: dict[str, float] = {}
+        self.exited_at: dict[str, float] = {}
         self.joined: set[str] = set()
         self.backend: asyncio.subprocess.Process | None = None
         self.backend_port = 0
@@ -105,8 +110,11 @@ class Cluster:
                 gone = deleted is not None and now >= deleted + lag  # not when it exits: that gap is the point
                 joins = replica.ready and replica.ready_at is not None and now >= replica.ready_at + lag
                 leaves = gone if deleted is not None else not replica.ready
-                vanished = deleted is not None and replica.exited.is_set() and replica.name in self.joined
-                if vanished and replica.name not in self.service.unreachable:
+                if replica.exited.is_set():
+                    self.exited_at.setdefault(replica.name, now)
+                exited = self.exited_at.get(replica.name)
+                vanished = deleted is not None and exited is not None and now >= exited + SANDBOX_TEARDOWN_SECONDS
+                if vanished and replica.name in self.joined and replica.name not in self.service.unreachable:
                     self.service.unreachable.add(replica.name)  # its sandbox is torn down while still listed
                     self.mark("pod network gone", replica.name)
                 if replica.name in self.joined and leaves:

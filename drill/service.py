@@ -5,7 +5,7 @@ with its endpoint until either side closes it, as conntrack keeps it. An endpoin
 drill says so (the kubelet's deletion plus the endpoint lag, see `kubelet`), not when its process stops
 listening: that gap is what loses connections. A connection whose endpoint refuses it is reset towards the
 client and remembered as *refused* (by the client's port), so the load generator can count it as such.
-Once the pod has exited while its endpoint is still listed (`unreachable`), its network is gone (the kubelet
+About 0.3 s after the pod exits while its endpoint is still listed (`unreachable`), its network is gone (the kubelet
 tears the pod sandbox down after its containers stop): kube-proxy still sends new connections to an address
 nothing answers, so they get no answer at all and the client times out, as measured on a real node
 (tests/node). Half-closes and resets are passed through in both directions.

@@ -29,6 +29,8 @@ BRANCHES = ("2.6", "3.2")
 RATE = 50.0
 """Requests per second of each client kind (keep-alive, new connection)."""
 DRILLED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+TIMELINES = ROOT / ".cache" / "node" / "timelines"
+"""Each rollout's timeline (restart, pod deletions seen, each failed request), for reading after a run."""
 
 SERVICE_ANSWERS = """
 import sys, time, urllib.request
@@ -143,6 +145,8 @@ def test_rollout_under_load(node: Node, guard: str, *, kind: str, branch: str, s
     predicted = drill(kind, branch, tmp_path)[spec]
     measured = Measured(kind, branch, spec, total, failures, predicted["requests"], predicted["failures"], seconds)
     RESULTS.append(measured)
+    TIMELINES.mkdir(parents=True, exist_ok=True)
+    (TIMELINES / f"{kind}-{branch}-{spec}.txt").write_text(timeline + "\n")
     node.kubectl("delete", "namespace", ns, "--wait=false")
     assert total > 0
     if spec == "mutated":
