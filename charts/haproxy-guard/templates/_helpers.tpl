@@ -148,7 +148,9 @@ spec:
           cpu: 10m
           memory: 64Mi
         limits:
-          memory: 128Mi
+          # 128Mi was OOMKilled on a real node (tests/node): the first container to read a new image's Python
+          # files is charged for their page and kernel caches (cgroup v1), on top of ~56 MiB resident.
+          memory: 256Mi
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
 {{- end -}}
