@@ -32,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -535,6 +536,30 @@ def start_node(images: Sequence[str] = ("pause", "haproxy-2.6", "haproxy-3.2", "
         yield node
     finally:
         node.stop()
+
+
+def new_namespace(node: Node) -> str:
+    """A new namespace for one test's objects."""
+    name = f"edge-{uuid.uuid4().hex[:6]}"
+    node.kubectl_ok("create", "namespace", name)
+    return name
+
+
+def available(node: Node, kind: str, name: str, ns: str, replicas: int) -> bool:
+    """Whether the workload finished its rollout: every replica updated and available (a DaemonSet: its pod)."""
+    found = node.get(kind, name, ns) or {}
+    status = found.get("status", {})
+    if kind == "daemonset":
+        return bool(
+            status.get("numberAvailable", 0) >= 1
+            and status.get("updatedNumberScheduled") == status.get("desiredNumberScheduled")
+            and status.get("observedGeneration") == found["metadata"]["generation"]
+        )
+    return bool(
+        status.get("observedGeneration") == found.get("metadata", {}).get("generation")
+        and status.get("updatedReplicas") == replicas and status.get("availableReplicas") == replicas
+        and status.get("replicas") == replicas
+    )  # fmt: skip
 
 
 def _ready(node: Node) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.node.cluster import Node, parts_missing, start_node
+from tests.node.cluster import Node, available, parts_missing, start_node
 from tests.node.workloads import BACKEND_IP, BACKEND_NAMESPACE, backend_objects, config_map
 from tests.ship.rendering import CHART, helm_binary
 
@@ -65,11 +65,9 @@ def backend(node: Node) -> str:
     applied = node.apply(backend_objects())
     assert applied.returncode == 0, applied.stderr
 
-    def available() -> bool:
-        found = node.get("deployment", "app", BACKEND_NAMESPACE) or {}
-        return bool(found.get("status", {}).get("availableReplicas") == 2)
-
-    node.wait_for("the application behind HAProxy", available, timeout=120)
+    node.wait_for(
+        "the application behind HAProxy", lambda: available(node, "deployment", "app", BACKEND_NAMESPACE, 2), 120
+    )
     return BACKEND_IP
 
 

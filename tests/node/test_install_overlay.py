@@ -11,9 +11,8 @@ import pytest
 import yaml
 
 from tests.helpers import ROOT
-from tests.node.cluster import BUILD, Node
+from tests.node.cluster import BUILD, Node, new_namespace
 from tests.node.conftest import wait_for_webhooks
-from tests.node.test_product import new_namespace
 from tests.node.workloads import BROKEN_CFG, BROKEN_LINE, config_map, workload
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(600)]

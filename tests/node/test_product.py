@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Any
 
 import pytest
 
-from tests.node.cluster import Node
+from tests.node.cluster import Node, available, new_namespace
 from tests.node.conftest import FULLNAME, GUARD_NAMESPACE
 from tests.node.workloads import BROKEN_CFG, BROKEN_LINE, HAPROXY_CFG, config_map, service, workload
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(600)]
-
-
-def new_namespace(node: Node) -> str:
-    name = f"edge-{uuid.uuid4().hex[:6]}"
-    node.kubectl_ok("create", "namespace", name)
-    return name
 
 
 def _webhook_pods(node: Node) -> list[dict[str, Any]]:
@@ -62,7 +55,7 @@ def test_an_haproxy_deployment_as_users_write_it_is_stored_mutated(node: Node, g
     assert _unavailable_at_once(stored) == 0, stored["spec"]["strategy"]
     assert "haproxy-guard.io/config-hash" in pod["metadata"].get("annotations", {})
     # The mutated pods really run and become Ready through the deep readiness endpoint.
-    node.wait_for("the mutated Deployment to be available", lambda: _available(node, "deployment", "edge", ns, 2), 180)
+    node.wait_for("the mutated Deployment to be available", lambda: available(node, "deployment", "edge", ns, 2), 180)
 
 
 def _unavailable_at_once(deployment: dict[str, Any]) -> int:
@@ -72,22 +65,6 @@ def _unavailable_at_once(deployment: dict[str, Any]) -> int:
         replicas: int = deployment["spec"]["replicas"]
         return int(written[:-1]) * replicas // 100
     return int(written)
-
-
-def _available(node: Node, kind: str, name: str, ns: str, replicas: int) -> bool:
-    found = node.get(kind, name, ns) or {}
-    status = found.get("status", {})
-    if kind == "daemonset":
-        return bool(
-            status.get("numberAvailable", 0) >= 1
-            and status.get("updatedNumberScheduled") == status.get("desiredNumberScheduled")
-            and status.get("observedGeneration") == found["metadata"]["generation"]
-        )
-    return bool(
-        status.get("observedGeneration") == found.get("metadata", {}).get("generation")
-        and status.get("updatedReplicas") == replicas and status.get("availableReplicas") == replicas
-        and status.get("replicas") == replicas
-    )  # fmt: skip
 
 
 def test_a_broken_haproxy_configmap_is_denied_with_file_and_line(node: Node, guard: str) -> None:
@@ -108,7 +85,7 @@ def test_a_configmap_change_applied_with_its_workload_rolls_the_pods(node: Node,
     node.kubectl_ok(
         "apply", "--server-side", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
     )
-    node.wait_for("the Deployment to be available", lambda: _available(node, "deployment", "edge", ns, 2), 180)
+    node.wait_for("the Deployment to be available", lambda: available(node, "deployment", "edge", ns, 2), 180)
     before = node.get("deployment", "edge", ns)
     assert before is not None
     old_hash = before["spec"]["template"]["metadata"]["annotations"]["haproxy-guard.io/config-hash"]
@@ -120,7 +97,7 @@ def test_a_configmap_change_applied_with_its_workload_rolls_the_pods(node: Node,
     after = node.get("deployment", "edge", ns)
     assert after is not None
     assert after["spec"]["template"]["metadata"]["annotations"]["haproxy-guard.io/config-hash"] != old_hash
-    node.wait_for("the rollout to finish", lambda: _available(node, "deployment", "edge", ns, 2), 180)
+    node.wait_for("the rollout to finish", lambda: available(node, "deployment", "edge", ns, 2), 180)
     assert not (set(_pod_names(node, ns)) & set(old_pods)), "the pods did not roll"
 
 
@@ -156,7 +133,7 @@ def test_killing_webhook_pods_behaves_as_the_failure_design_says(node: Node, gua
     finally:
         node.kubectl_ok("scale", "deployment", FULLNAME, "-n", GUARD_NAMESPACE, "--replicas=2")
         node.wait_for(
-            "the webhook to be back", lambda: _available(node, "deployment", FULLNAME, GUARD_NAMESPACE, 2), 180
+            "the webhook to be back", lambda: available(node, "deployment", FULLNAME, GUARD_NAMESPACE, 2), 180
         )
 
 

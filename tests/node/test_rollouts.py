@@ -17,9 +17,8 @@ import pytest
 import yaml
 
 from tests.helpers import ROOT
-from tests.node.cluster import Node
+from tests.node.cluster import Node, available, new_namespace
 from tests.node.report import RESULTS, Measured
-from tests.node.test_product import _available, new_namespace
 from tests.node.workloads import config_map, service, workload
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(600)]
@@ -139,7 +138,7 @@ def test_rollout_under_load(node: Node, guard: str, *, kind: str, branch: str, s
     has_wait = "preStop" in stored["spec"]["template"]["spec"]["containers"][0].get("lifecycle", {})
     assert has_wait == (spec == "mutated"), "the webhook should store the mutated spec, and skip the annotated one"
     node.wait_for(
-        f"{kind} {name} to be available", lambda: _available(node, kind.lower(), name, ns, _replicas(kind)), 180
+        f"{kind} {name} to be available", lambda: available(node, kind.lower(), name, ns, _replicas(kind)), 180
     )
     total, failures, seconds, timeline = rollout_under_load(node, kind, name, ns)
     predicted = drill(kind, branch, tmp_path)[spec]
