@@ -19,6 +19,8 @@ from haproxy_guard.certs.authority import generate
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries
 from tests.haproxy.corpus_report import summary_lines
 
+pytest_plugins = ["tests.leftover_check"]
+
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -7,7 +7,12 @@ file, single-threaded and between its start and the execve, applies every layer 
 1. resource limits: CPU seconds, address space, file size (SIGXFSZ ignored, so an oversize write fails
    instead of killing), open files, no core files, and no new processes where the limit applies (non-root);
 2. new user + network namespaces when the runtime allows them (an empty network: no interface, no route);
-3. `PR_SET_NO_NEW_PRIVS` and `PR_SET_PDEATHSIG` (the check dies with the webhook);
+   a new PID namespace where the kernel allows it, with the check as its init: when the check ends, the kernel
+   kills every process it started, also one in a session of its own;
+3. a keeper: the launcher forks, and the child goes on to become the check while the parent waits for it as a
+   child subreaper; when the check ends, the keeper kills whatever the check left behind (orphans come to it,
+   whatever session or group they moved to), then exits as the check did (its status, or its signal);
+   `PR_SET_NO_NEW_PRIVS` and `PR_SET_PDEATHSIG` (the check dies with the keeper, the keeper with the webhook);
 4. Landlock: read only the libraries, the binary, a few public files and the sandbox folder; execute only
    the binary and its loader; write nowhere but /dev/null; no TCP bind or connect; no signals or abstract sockets outside;
 5. a seccomp filter (libseccomp): no execve except the one below, no new process or session, no ptrace, no
@@ -47,10 +52,13 @@ _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 _CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWNS, _CLONE_THREAD = 0x10000000, 0x40000000, 0x00020000, 0x00010000
+_CLONE_NEWPID = 0x20000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 _MNT_DETACH, _SYS_PIVOT_ROOT = 2, 155  # pivot_root: x86-64 (arm64 is 41)
 _F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 1, 38, 22, 2
+_PR_SET_CHILD_SUBREAPER = 36
+_MAX_SWEEPS = 1000  # rounds of killing what is left (each kills every process that is a child then)
 _SIGKILL, _SIGXFSZ, _SIG_IGN = 9, 25, 1  # the `signal` module would import `enum`: numbers of x86-64 and arm64
 
 # libseccomp (seccomp.h)
@@ -322,6 +330,103 @@ def prepared_exec(lib: ctypes.CDLL | None, program_path: str) -> tuple[ctypes.Ar
     return prepared
 
 
+def _children_file() -> int:
+    """A descriptor of this process's list of children (`/proc/self/task/TID/children`, read again from its
+    start each time), opened before the check can hide /proc; -1 where the kernel has no such list."""
+    try:
+        return os.open(f"/proc/self/task/{os.getpid()}/children", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return -1
+
+
+def children_of(listing: int) -> list[int]:
+    """The pids in a children list (see `_children_file`), or those whose parent is this process (a /proc
+    scan) where there is no list."""
+    if listing >= 0:
+        chunks, offset = [], 0
+        while chunk := os.pread(listing, 1 << 16, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        return [int(word) for word in b"".join(chunks).split()]
+    found, own = [], os.getpid()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    fields = handle.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 1 and int(fields[1]) == own:
+                found.append(int(entry))
+    return found
+
+
+def sweep(listing: int, keep: frozenset[int] = frozenset()) -> int:
+    """Kill and reap every child of this process but `keep` (a subreaper's orphans: what a check left), round
+    after round until none is left: a process killed while its own children live hands them to us. The
+    number killed."""
+    killed = 0
+    for _ in range(_MAX_SWEEPS):
+        targets = [pid for pid in children_of(listing) if pid not in keep]
+        if not targets:
+            break
+        for pid in targets:
+            try:
+                os.kill(pid, _SIGKILL)
+                killed += 1
+            except OSError:
+                continue
+        for pid in targets:
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                continue
+    return killed
+
+
+def _exit_as(status: int) -> None:
+    """Exit as a process whose wait status is `status` did: the same code, or the same signal."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        _libc.signal(number, 0)  # SIG_DFL (no core file: RLIMIT_CORE is 0)
+        os.kill(os.getpid(), number)
+        os._exit(128 + number)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _keeper() -> None:
+    """Fork. The child returns and becomes the check. This process stays outside it as the check's parent, a
+    child subreaper holding no descriptor of the check's: it waits for the check, kills what the check left
+    (in a PID namespace the kernel did so already), and exits as the check did. It never returns."""
+    _libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)  # the keeper dies with whoever started it
+    _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    listing = _children_file()
+    child = os.fork()
+    if child == 0:
+        if listing >= 0:
+            os.close(listing)
+        return
+    top = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    os.closerange(0, listing if listing >= 0 else top)
+    os.closerange(listing + 1 if listing >= 0 else top, top)
+    status = 0
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid == child:
+            break
+    sweep(listing)
+    _exit_as(status)
+
+
 OPTIONS = ("read", "write", "read-dir", "exec", "rlimit", "require", "disable", "status-fd", "env-fd")
 
 
@@ -370,6 +475,9 @@ def launch(words: list[str]) -> int:
     _rlimits({name: int(value) for name, _, value in (item.partition("=") for item in spec["rlimit"])})
     layers["rlimits"] = True
     layers["network_namespace"] = "network_namespace" not in disabled and _namespaces()
+    # after the user namespace, which grants it where unprivileged; the next process forked is its init
+    layers["pid_namespace"] = "pid_namespace" not in disabled and _libc.unshare(_CLONE_NEWPID) == 0
+    _keeper()  # from here on, this is the child that becomes the check
     layers["mount_namespace"] = (
         layers["network_namespace"]
         and "mount_namespace" not in disabled
@@ -417,8 +525,9 @@ def launch(words: list[str]) -> int:
 # child starts a new session, puts the output on 1 and 2, /dev/null on 0, the status file on 3 and the
 # environment file on 4, closes every other
 # descriptor (the control socket above all), and continues exactly as a directly started launcher. The
-# server answers `pid P` at once and `exit STATUS` (a wait status) when it has reaped the child. It exits
-# when the webhook's end closes; its children die with it (PR_SET_PDEATHSIG).
+# server answers `pid P` at once and `exit STATUS` (a wait status) when it has reaped the child (and killed
+# any orphan a killed keeper left: the server is a child subreaper). It exits when the webhook's end closes;
+# its children die with it (PR_SET_PDEATHSIG).
 _STATUS_FD, _ENV_FD = 3, 4
 
 
@@ -475,6 +584,9 @@ def serve(control_fd: int) -> int:
     import socket  # noqa: PLC0415
 
     _load_libseccomp()  # loaded once; every child inherits it
+    # a subreaper: what a check leaves when its keeper is killed (a time limit) comes here and is killed
+    _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    listing = _children_file()
     control = socket.socket(fileno=control_fd)
     children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, reply socket)
     descriptor_space = socket.CMSG_SPACE(4 * array.array("i").itemsize)
@@ -483,7 +595,9 @@ def serve(control_fd: int) -> int:
             if ready != control_fd:
                 pid, reply = children.pop(ready)
                 os.close(ready)
-                _send(reply, b"exit %d" % os.waitpid(pid, 0)[1])
+                status = os.waitpid(pid, 0)[1]
+                sweep(listing, frozenset(pid for pid, _ in children.values()))  # orphans, before "exit"
+                _send(reply, b"exit %d" % status)
                 os.close(reply)
                 continue
             try:

@@ -80,6 +80,9 @@ class Layers:
     mount_namespace: bool = False
     """A private root holding only what Landlock allows (where user namespaces exist): host paths cannot
     even be `stat`ed."""
+    pid_namespace: bool = False
+    """The check is the init of its own PID namespace: every process it starts dies with it (elsewhere the
+    launcher's keeper kills them, see jail.py)."""
 
     @classmethod
     def from_status(cls, status: Mapping[str, object]) -> Layers:
@@ -94,6 +97,7 @@ class Layers:
             flag("no_new_privs"),
             flag("rlimits"),
             flag("mount_namespace"),
+            flag("pid_namespace"),
         )
 
     def active(self) -> dict[str, bool]:
@@ -104,6 +108,7 @@ class Layers:
             "no_new_privs": self.no_new_privs,
             "rlimits": self.rlimits,
             "mount_namespace": self.mount_namespace,
+            "pid_namespace": self.pid_namespace,
         }
 
     def missing(self, required: Sequence[str] = REQUIRED_LAYERS) -> tuple[str, ...]:

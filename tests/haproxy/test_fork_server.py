@@ -17,7 +17,7 @@ import pytest
 from haproxy_guard.policies.haproxy import jail, sandbox
 from haproxy_guard.policies.haproxy.sandbox import FORK_SERVER, Limits, SandboxMode
 
-LIST_DESCRIPTORS = ["/bin/sh", "-c", "echo /proc/$$/fd/*"]  # the shell's own descriptors, no new process
+LIST_DESCRIPTORS = ["/bin/sh", "-c", "echo /proc/self/fd/*"]  # the shell's own descriptors (its glob), no new process
 
 
 def _run(tmp_path: Path, command: list[str], **options: object) -> sandbox.JailResult:
@@ -42,13 +42,32 @@ def _server_pid() -> int:
 
 
 def test_checks_share_one_server_and_get_every_layer(tmp_path: Path) -> None:
-    first = _run(tmp_path, ["/bin/sh", "-c", "echo $PPID"])
+    first = _run(tmp_path, ["/bin/sh", "-c", "echo $$ $PPID"])
     server = _server_pid()
-    second = _run(tmp_path, ["/bin/sh", "-c", "echo $PPID"])
+    second = _run(tmp_path, ["/bin/sh", "-c", "echo $$ $PPID"])
     assert _server_pid() == server
     assert first.returncode == second.returncode == 0
-    assert first.output.strip() == second.output.strip() == str(server).encode()  # forked by the server
+    # the init of a PID namespace of its own, whose parent (the launcher's keeper) is out of sight
+    assert first.output.strip() == second.output.strip() == b"1 0"
     assert first.layers.missing() == () and first.layers.network_namespace and first.layers.no_new_privs
+    assert first.layers.pid_namespace
+
+
+def test_without_a_pid_namespace_the_check_is_the_keepers_child(tmp_path: Path) -> None:
+    """The keeper (forked by the server) waits for the check as its parent; the check runs under it."""
+    script = 'echo $PPID; read s < /proc/$PPID/stat; echo "$s"'
+    result = _run(tmp_path, ["/bin/sh", "-c", script], disable=_SEE_THE_KEEPER)
+    keeper, stat = result.output.decode().split("\n", 1)
+    assert not result.layers.pid_namespace
+    assert _parent_in(stat) == _server_pid() != int(keeper)  # the keeper's parent is the server
+
+
+_SEE_THE_KEEPER = ("pid_namespace", "landlock", "mount_namespace")  # the keeper in sight, /proc readable
+
+
+def _parent_in(stat: str) -> int:
+    """The parent pid in a line of /proc/PID/stat."""
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def test_the_same_jail_as_a_direct_launch(tmp_path: Path, direct: None) -> None:
@@ -101,10 +120,11 @@ def test_a_large_environment_takes_the_same_path(tmp_path: Path) -> None:
     the webhook start the launcher itself with the submitted environment, loader variables included)."""
     part = 100 * 1024  # one variable may not exceed execve's 128 KiB per string
     large = {"A": "x" * part, "B": "y" * part, "C": "z" * part}
-    result = _run(tmp_path, ["/bin/sh", "-c", "echo ${#A}${#B}${#C} $PPID"], env=large)
-    lengths, parent = result.output.split()
-    assert lengths == str(part).encode() * 3
-    assert parent == str(_server_pid()).encode()  # forked by the server, like every other check
+    script = 'echo ${#A}${#B}${#C}; read s < /proc/$PPID/stat; echo "$s"'
+    result = _run(tmp_path, ["/bin/sh", "-c", script], env=large, disable=_SEE_THE_KEEPER)
+    lengths, keeper = result.output.decode().split("\n", 1)
+    assert lengths == str(part) * 3
+    assert _parent_in(keeper) == _server_pid()  # forked by the server's keeper, like every other check
 
 
 def test_the_server_ends_when_its_webhook_end_closes(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 from haproxy_guard.policies.haproxy import sandbox
 from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.validator import Validator, discover_binaries, launch_command
+from tests import leftovers
 from tests.haproxy.hostile import USERS, attempts, compile_payloads, listeners, public_folder, run_job, secret_file
 
 BINARIES = discover_binaries()
@@ -65,11 +66,12 @@ def _run_payload(
     *,
     disable: tuple[str, ...] = (),
     mode: sandbox.SandboxMode = sandbox.SandboxMode.REQUIRE,
+    spin: bool = True,
 ) -> tuple[dict[str, str], dict[str, object], int, int]:
     for sentinel in (EXEC_SENTINEL, WRITE_SENTINEL):
         sentinel.unlink(missing_ok=True)
     with listeners() as network:
-        folder = _provider_folder(payloads[0], canary, network.tcp_port, network.udp_port, spin=True)
+        folder = _provider_folder(payloads[0], canary, network.tcp_port, network.udp_port, spin=spin)
         try:
             job = {"kind": "jail", "command": [*launch_command(BINARIES[version]), "-c", "-f", "h.cfg"], "folder": str(folder),
                    "timeout": 2.0, "disable": list(disable), "mode": str(mode)}  # fmt: skip
@@ -140,6 +142,32 @@ def test_each_layer_holds_on_its_own(
     layers = result["layers"]
     assert isinstance(layers, dict)
     assert [layer for layer in ("landlock", "seccomp", "network_namespace") if layers[layer]] == [alone]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("disable", [("seccomp",), ("seccomp", "pid_namespace")], ids=["pid-namespace", "keeper-alone"])
+@pytest.mark.parametrize("spin", [False, True], ids=["check-ends", "time-limit"])
+def test_what_a_check_starts_dies_with_it(
+    payloads: tuple[Path, Path], canary: Path, disable: tuple[str, ...], spin: bool
+) -> None:
+    """Without seccomp (best-effort mode where the kernel lacks it) a payload can fork; its child moves to a
+    session of its own (out of reach of a process-group kill) and waits forever. It must still die with the
+    check: in the check's PID namespace by the kernel, else by the launcher's keeper (a subreaper), or, when
+    the time limit kills the keeper, by the fork server (a subreaper too)."""
+    started = leftovers.now()
+    tried, result, _, _ = _run_payload(
+        "root", VERSIONS[-1], payloads, canary, disable=disable, mode=sandbox.SandboxMode.BEST_EFFORT, spin=spin
+    )
+    assert tried.get("fork") == "ok", f"the escape was not even tried: {tried}"
+    layers = result["layers"]
+    assert isinstance(layers, dict)
+    assert layers["pid_namespace"] is ("pid_namespace" not in disable)
+    assert result["timed_out"] is spin
+    deadline = time.monotonic() + 2
+    while (left := leftovers.haproxy_started_since(started)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leftovers.kill(left)
+    assert left == [], "a process of the check outlived it"
 
 
 @pytest.mark.parametrize("layer", ["landlock", "seccomp"])
