@@ -15,8 +15,9 @@ from haproxy_guard.policies.policy import Policy
 POLICY_ID = "haproxy-health-endpoint"
 SNIPPET = (
     "frontend health / bind :8405 / monitor-uri /healthz / acl no_servers nbsrv(<backend>) lt 1 / "
-    'http-request return status 503 string "not ready" if { path /ready } no_servers || { path /ready } { stopping } / '
-    'http-request return status 200 string "ok" if { path /ready }'
+    'http-request return status 503 content-type text/plain string "not ready" if { path /ready } no_servers || '
+    '{ path /ready } { stopping } / '
+    'http-request return status 200 content-type text/plain string "ok" if { path /ready }'
 )
 
 
