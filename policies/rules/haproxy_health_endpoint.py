@@ -16,7 +16,7 @@ POLICY_ID = "haproxy-health-endpoint"
 SNIPPET = (
     "frontend health / bind :8405 / monitor-uri /healthz / acl no_servers nbsrv(<backend>) lt 1 / "
     'http-request return status 503 content-type text/plain string "not ready" if { path /ready } no_servers || '
-    '{ path /ready } { stopping } / '
+    "{ path /ready } { stopping } / "
     'http-request return status 200 content-type text/plain string "ok" if { path /ready }'
 )
 
