@@ -25,20 +25,37 @@ CONFIG_HASH_ANNOTATION = ANNOTATION_PREFIX + "config-hash"
 _POINTER = json_pointer("spec", "template", "metadata", "annotations", CONFIG_HASH_ANNOTATION)
 
 
+PREFIX = "sha256:"
+LEGACY_HEX_DIGITS = 32
+"""Versions before the whole digest wrote only its first 32 hex digits; such a value still counts as current
+when it is the start of the expected digest, so an upgrade rolls no workload by itself."""
+
+
 def expected_hash(workload: Workload) -> str | None:
-    """sha256 over the mounted HAProxy ConfigMaps (names and contents), or None when one is unavailable."""
+    """`sha256:` and the whole SHA-256 (64 hex digits) over the mounted HAProxy ConfigMaps (each one's name and
+    content digest), or None when one is unavailable."""
     if workload.unavailable_configs or not workload.configs:
         return None
     hasher = hashlib.sha256()
     for name, digest in sorted({(m.configmap.name, m.configmap.digest()) for m in workload.configs}):
-        hasher.update(f"{name}={digest}\n".encode())
-    return "sha256:" + hasher.hexdigest()[:32]
+        hasher.update(f"{name}={digest}\n".encode())  # names are DNS subdomains: no `=`, no newline
+    return PREFIX + hasher.hexdigest()
+
+
+def is_current(value: object, expected: str) -> bool:
+    """Whether an annotation's value stands for the `expected` digest (the whole one, or a legacy prefix)."""
+    return value == expected or value == expected[: len(PREFIX) + LEGACY_HEX_DIGITS]
+
+
+def current_hash(template: object) -> object:
+    """The annotation's value on a pod template (None when absent)."""
+    metadata = template.get("metadata") if isinstance(template, dict) else None
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    return annotations.get(CONFIG_HASH_ANNOTATION) if isinstance(annotations, dict) else None
 
 
 def _current(workload: Workload) -> object:
-    metadata = workload.spec.get("template", {}).get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    return annotations.get(CONFIG_HASH_ANNOTATION) if isinstance(annotations, dict) else None
+    return current_hash(workload.spec.get("template"))
 
 
 _RELOADERS = ("reloader.stakater.com/auto", "configmap.reloader.stakater.com/reload", "reloader.stakater.com/search")
@@ -59,7 +76,7 @@ def rolls_on_change(workload: Workload) -> bool:
 
 def check(workload: Workload, settings: Settings) -> list[Violation]:
     expected = expected_hash(workload)
-    if expected is None or _current(workload) == expected or rolls_on_change(workload):
+    if expected is None or is_current(_current(workload), expected) or rolls_on_change(workload):
         return []
     return [
         Violation(
@@ -72,7 +89,7 @@ def check(workload: Workload, settings: Settings) -> list[Violation]:
 
 def fix(workload: Workload, settings: Settings) -> bool:
     expected = expected_hash(workload)
-    if expected is None or _current(workload) == expected or rolls_on_change(workload):
+    if expected is None or is_current(_current(workload), expected) or rolls_on_change(workload):
         return False
     template = workload.spec["template"]
     metadata = template.setdefault("metadata", {})
