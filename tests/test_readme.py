@@ -7,6 +7,7 @@ import re
 
 import yaml
 
+from haproxy_guard.policies.haproxy.validator import MAINTAINED_BRANCHES
 from haproxy_guard.policies.model.settings import ReadinessProbeSettings, Settings
 from haproxy_guard.policies.registry import ALL_POLICIES
 from tests.helpers import ROOT
@@ -79,3 +80,19 @@ def test_every_chart_value_has_a_row() -> None:
     values = yaml.safe_load((ROOT / "charts" / "haproxy-guard" / "values.yaml").read_text())
     rows = _table_rows("| value | default | what and why |")
     assert list(rows) == _value_keys(values)
+
+
+def _branches(text: str) -> list[str]:
+    return re.findall(r"\b(\d\.\d)\b", text)
+
+
+def test_the_image_validators_said_are_the_maintained_branches() -> None:
+    """The README's image section and the Dockerfile's header name every branch the image carries (the image
+    test checks the image itself against the same list)."""
+    readme = (ROOT / "README.md").read_text()
+    said = re.search(r"Validators: ([^.]*(?:\.\d[^.]*)*)\.", readme.split("- **Image** (`Dockerfile`)", 1)[1])
+    assert said is not None, "the README's image section names its validators"
+    assert _branches(said.group(1)) == list(MAINTAINED_BRANCHES), said.group(1)
+    header = (ROOT / "Dockerfile").read_text().split("\n\n", 1)[0]
+    first = header.splitlines()[0]
+    assert _branches(first) == [MAINTAINED_BRANCHES[0], MAINTAINED_BRANCHES[-1]], first

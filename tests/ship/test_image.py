@@ -101,6 +101,24 @@ def test_the_image_serves_a_real_review(running: tuple[str, Path]) -> None:
             assert verdict["allowed"] is allowed, (version, verdict)
 
 
+def test_the_image_carries_a_validator_per_maintained_branch(image: str) -> None:
+    """What the README and the Dockerfile say the image carries (tests/test_readme.py holds them to
+    MAINTAINED_BRANCHES) is what `validators list` finds in it."""
+    from haproxy_guard.policies.haproxy.validator import MAINTAINED_BRANCHES
+
+    container = f"hg-image-validators-{os.getpid()}"
+    subprocess.run(["buildah", "from", "--name", container, image], capture_output=True, env=ENV, check=True)
+    try:
+        listed = subprocess.run(
+            ["buildah", "run", "--isolation", "chroot", container, "--", "haproxy-guard", "validators", "list"],
+            capture_output=True, text=True, env=ENV, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        subprocess.run(["buildah", "rm", container], capture_output=True, env=ENV, check=False)
+    found = [line.split()[1].rstrip(":") for line in listed.splitlines() if line.startswith("HAProxy ")]
+    assert found == list(MAINTAINED_BRANCHES), listed
+
+
 def test_the_image_runs_as_non_root(image: str) -> None:
     inspect = subprocess.run(
         ["buildah", "inspect", "--format", "{{.OCIv1.Config.User}}", image],
