@@ -24,14 +24,9 @@ from haproxy_guard.policies.model.objects import object_identity
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import pod_spec_of
 from haproxy_guard.webhook.review import WRITE_OPERATIONS, AdmissionRequest, response_review
+from haproxy_guard.webhook.warnings import fit, warning_text
 
-MAX_WARNING_CHARS = 256  # the API server may truncate longer warnings
 MAX_AUDIT_ANNOTATION_CHARS = 8192  # keeps audit events small; the full list is in the denial or warnings
-
-
-def warning_text(finding: Finding) -> str:
-    text = f"[{finding.policy}] {finding.message}"
-    return text if len(text) <= MAX_WARNING_CHARS else text[: MAX_WARNING_CHARS - 1] + "…"
 
 
 def _denial_message(kind: str, namespace: str | None, name: str, reasons: str) -> str:
@@ -168,7 +163,7 @@ class Admission:
             reply = response_review(
                 request.uid,
                 patch=mutation.patch,
-                warnings=[warning_text(finding) for finding in mutation.findings],
+                warnings=fit(warning_text(finding) for finding in mutation.findings),
                 audit_annotations=annotations,
             )
             return reply, None, True
@@ -246,7 +241,7 @@ class Admission:
             uid,
             allowed=not denied,
             message=_denial_message(first.kind, first.namespace, first.name, reasons) if first and reasons else None,
-            warnings=[warning_text(finding) for finding in evaluation.warned],
+            warnings=fit(warning_text(finding) for finding in evaluation.warned),
             audit_annotations=annotations,
         )
         return reply, reasons

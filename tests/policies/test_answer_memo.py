@@ -29,8 +29,9 @@ from haproxy_guard.policies.haproxy.validator import Validator, discover_binarie
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import inspect_workload, pod_spec_of
 from haproxy_guard.policies.settings_file import parse_settings
-from haproxy_guard.webhook.admission import Admission, warning_text
+from haproxy_guard.webhook.admission import Admission
 from haproxy_guard.webhook.review import AdmissionRequest, parse_review, response_review
+from haproxy_guard.webhook.warnings import fit, warning_text
 from tests.helpers import golden_context, golden_id, golden_inputs, load_yaml, review
 
 WORKLOAD_INPUTS = [path for path in golden_inputs() if load_yaml(path).get("kind") != "ConfigMap"]
@@ -47,7 +48,7 @@ def _engine_reply(obj: dict[str, Any], settings: Settings, context: Context, req
     return response_review(
         request.uid,
         patch=mutation.patch,
-        warnings=[warning_text(finding) for finding in mutation.findings],
+        warnings=fit(warning_text(finding) for finding in mutation.findings),
         audit_annotations=annotations,
     )
 

@@ -20,6 +20,7 @@ from haproxy_guard.policies.model.settings import Mode, Settings
 from haproxy_guard.webhook.admission import MAX_AUDIT_ANNOTATION_CHARS, Admission, _findings_annotation
 from haproxy_guard.webhook.app import create_app
 from haproxy_guard.webhook.review import AdmissionRequest, parse_review
+from haproxy_guard.webhook.warnings import BUDGET_RUNES
 from tests.helpers import (
     GOLDEN,
     apply_patch,
@@ -148,7 +149,8 @@ def test_validate_denies_with_reasons_and_warns(client: TestClient) -> None:
     for policy in ("deployment-recreate", "prestop-wait", "termination-grace-period"):
         assert f"[{policy}]" in message
     assert any(w.startswith("[readiness-probe] ") for w in response["warnings"])
-    assert all(len(w) <= 256 for w in response["warnings"])
+    assert sum(len(w) for w in response["warnings"]) <= BUDGET_RUNES
+    assert not any(w.endswith("…") for w in response["warnings"]), "whole findings, never cut at 256"
     assert response["auditAnnotations"]["denied-by"] == "deployment-recreate,prestop-wait,termination-grace-period"
 
 
