@@ -243,11 +243,13 @@ def _serve(args: argparse.Namespace) -> int:
     cert, key = _serving_files(args)
     client = api_client()  # one client: the version at start-up, ConfigMaps and PDBs while serving
     settings = _effective_settings(load_settings(args.settings), client)
+    admission = _admission(settings, client, args.checker_socket)
+    if client is not None and settings.rollout_controller.enabled:
+        from haproxy_guard.webhook.rollouts.controller import RolloutController  # noqa: PLC0415
+
+        RolloutController(client, settings, admission.context.validator).start()
     try:
-        serve(
-            _admission(settings, client, args.checker_socket),
-            ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds, args.metrics_port),
-        )
+        serve(admission, ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds, args.metrics_port))
     except CertificateError as error:
         raise UsageError(str(error)) from None
     return EXIT_OK

@@ -52,6 +52,8 @@ def start_server(
     extra_args: list[str] | None = None,
     kubeconfig: Path | None = None,
     certificate_args: list[str] | None = None,
+    *,
+    environment: dict[str, str] | None = None,
 ) -> RunningServer:
     """The real `haproxy-guard serve` process; with no kubeconfig it has no cluster to talk to.
 
@@ -60,7 +62,7 @@ def start_server(
     port, metrics_port = free_port(), free_port()
     while metrics_port == port:  # neither is bound yet: the kernel may hand out the same free port twice
         metrics_port = free_port()
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig) if kubeconfig else "/nonexistent"}
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig) if kubeconfig else "/nonexistent", **(environment or {})}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     with log.open("wb") as sink:
         process = subprocess.Popen(

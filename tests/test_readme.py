@@ -6,9 +6,10 @@ import argparse
 import re
 
 import yaml
+from pydantic import BaseModel
 
 from haproxy_guard.policies.haproxy.validator import MAINTAINED_BRANCHES
-from haproxy_guard.policies.model.settings import ReadinessProbeSettings, Settings
+from haproxy_guard.policies.model.settings import ReadinessProbeSettings, RolloutControllerSettings, Settings
 from haproxy_guard.policies.registry import ALL_POLICIES
 from tests.helpers import ROOT
 
@@ -41,9 +42,15 @@ def test_every_policy_has_a_row_with_its_default() -> None:
 
 def test_every_setting_has_a_row() -> None:
     rows = _table_rows("| key | default | why |")
-    fields = [info.alias or name for name, info in Settings.model_fields.items() if name != "readiness_probe"]
-    probe = [f"readinessProbe.{info.alias or name}" for name, info in ReadinessProbeSettings.model_fields.items()]
-    assert sorted(rows) == sorted(fields + probe)
+    nested: dict[str, type[BaseModel]] = {
+        "readiness_probe": ReadinessProbeSettings,
+        "rollout_controller": RolloutControllerSettings,
+    }
+    fields = [info.alias or name for name, info in Settings.model_fields.items() if name not in nested]
+    for name, model in nested.items():
+        prefix = Settings.model_fields[name].alias or name
+        fields += [f"{prefix}.{info.alias or field}" for field, info in model.model_fields.items()]
+    assert sorted(rows) == sorted(fields)
     defaults = Settings()
     for key in ("preStopSeconds", "drainSeconds", "graceMarginSeconds", "minReadySeconds", "maxBodyBytes"):
         value = getattr(defaults, re.sub(r"([A-Z])", r"_\1", key).lower())

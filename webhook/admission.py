@@ -23,6 +23,7 @@ from haproxy_guard.policies.model.mounts import configmap_volumes
 from haproxy_guard.policies.model.objects import object_identity
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import pod_spec_of
+from haproxy_guard.policies.rules import config_hash
 from haproxy_guard.webhook.review import WRITE_OPERATIONS, AdmissionRequest, response_review
 from haproxy_guard.webhook.warnings import fit, warning_text
 
@@ -53,6 +54,13 @@ def _findings_annotation(findings: tuple[Finding, ...]) -> str:
 
 def _policy_list(findings: tuple[Finding, ...], severity: Severity) -> str:
     return ",".join(sorted({finding.policy for finding in findings if finding.severity is severity}))
+
+
+def _replaces_hash(obj: dict[str, Any], mutation: engine.Mutation) -> bool:
+    """Whether the mutation changes a `config-hash` annotation the object already carries."""
+    if config_hash.POLICY_ID not in mutation.changed_by:
+        return False
+    return config_hash.current_hash((obj.get("spec") or {}).get("template")) is not None
 
 
 def _mounts_configmaps(obj: dict[str, Any]) -> bool:
@@ -133,6 +141,15 @@ class Admission:
             self.context.autoscalers,
         )
 
+    def _forget_configmaps(self, namespace: str | None) -> bool:
+        """Drop the cached ConfigMaps of `namespace` (the next reads go to the API server); False when the
+        source keeps no cache."""
+        forget = getattr(self.context.configmaps, "forget", None)
+        if forget is None:
+            return False
+        forget(namespace)
+        return True
+
     def prepare(self, request: AdmissionRequest) -> Prepared:
         """Whether deciding may block, with the ConfigMap view made to know it (`validate` reuses it)."""
         if request.operation not in WRITE_OPERATIONS or request.object is None:
@@ -159,6 +176,12 @@ class Admission:
             mutation = engine.mutate(
                 obj, self.settings, namespace=request.namespace, operation=request.operation, context=context
             )
+            if _replaces_hash(obj, mutation) and self._forget_configmaps(request.namespace):
+                # about to overwrite a digest someone wrote (the rollout controller, from the API server's
+                # state now): never with one from a cached ConfigMap older than theirs; read them again
+                mutation = engine.mutate(
+                    obj, self.settings, namespace=request.namespace, operation=request.operation, context=context
+                )
             annotations = {"mutated-by": ",".join(mutation.changed_by)} if mutation.changed_by else None
             reply = response_review(
                 request.uid,

@@ -3,7 +3,9 @@ PodDisruptionBudgets, read from the API server with a short timeout and a small 
 
 Each is read once per `ttl_seconds` (default 10 s: a changed ConfigMap is picked up at the next read, and
 its own admission was validated anyway); a read that fails or times out counts as "unavailable", so the
-config-aware policies say so rather than block the write.
+config-aware policies say so rather than block the write. `forget` drops a namespace's ConfigMaps: the
+webhook reads them again before it would overwrite a `config-hash` the object already carries (the rollout
+controller writes one from the API server's state, which a cached read must never undo).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ class _TtlCache(Generic[Value]):
         self.ttl_seconds = ttl_seconds
         self._entries: dict[Hashable, tuple[float, Value | None]] = {}
         self._lock = threading.Lock()
+
+    def forget(self, matches: Callable[[Hashable], bool]) -> None:
+        with self._lock:
+            for key in [key for key in self._entries if matches(key)]:
+                del self._entries[key]
 
     def get(self, key: Hashable, load: Callable[[], Value], what: str) -> Value | None:
         now = time.monotonic()
@@ -66,6 +73,11 @@ class ClusterConfigMaps:
             return value
 
         return self._cache.get(key, load, f"ConfigMap {key[0]}/{name}")
+
+    def forget(self, namespace: str | None) -> None:
+        """Drop what is cached of `namespace`: its next reads go to the API server."""
+        wanted = namespace or "default"
+        self._cache.forget(lambda key: isinstance(key, tuple) and key[0] == wanted)
 
 
 class ClusterPdbs:

@@ -41,6 +41,16 @@ class ReadinessProbeSettings(_Model):
     success_threshold: int = Field(default=1, ge=1, le=10)
 
 
+class RolloutControllerSettings(_Model):
+    """The rollout controller that rolls HAProxy workloads when only their ConfigMap changes (README "ConfigMap
+    life cycle")."""
+
+    enabled: bool = True
+    patches_per_second: float = Field(default=2.0, gt=0, le=100)
+    burst: int = Field(default=10, ge=1, le=1000)
+    lease_duration_seconds: int = Field(default=15, ge=5, le=300)
+
+
 class Settings(_Model):
     """Everything a policy may read. Defaults are chosen for a typical HAProxy behind a cloud load balancer."""
 
@@ -53,6 +63,7 @@ class Settings(_Model):
     kubernetes_version: str | None = None
     container_stop_signals: bool = False
     readiness_probe: ReadinessProbeSettings = Field(default_factory=ReadinessProbeSettings)
+    rollout_controller: RolloutControllerSettings = Field(default_factory=RolloutControllerSettings)
     image_patterns: tuple[str, ...] = ()
     memory_base_mib: int = Field(default=24, ge=0, le=4096, alias="memoryBaseMiB")
     memory_reload_factor: int = Field(default=1, ge=1, le=4)
