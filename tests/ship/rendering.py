@@ -26,6 +26,7 @@ CHART_VARIANTS: dict[str, tuple[str, ...]] = {
     "chart:cert-manager": ("--set", "certificates.mode=cert-manager"),
     "chart:helm-certificates": ("--set", "certificates.mode=helm"),
     "chart:audit": ("--set", "settings.mode=audit"),
+    "chart:no-rollout-controller": ("--set", "settings.rolloutController.enabled=false"),
     "chart:api-server-only": ("--set", "networkPolicy.webhookFrom[0].ipBlock.cidr=192.0.2.0/24"),
     "chart:monitoring": (
         "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",

@@ -129,13 +129,48 @@ def test_audit_overlay_denies_nothing(source: str) -> None:
     assert parse_settings(settings).mode == "audit"
 
 
-@pytest.mark.parametrize("source", ["base", "chart"])
-def test_rbac_is_least_privilege(source: str) -> None:
-    webhook = _one(render(source), "ClusterRole", "haproxy-guard-webhook")
-    granted = {
-        (resource, verb) for rule in webhook["rules"] for resource in rule["resources"] for verb in rule["verbs"]
+def _granted(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (resource, verb, ",".join(rule.get("resourceNames", [])))
+        for rule in role["rules"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
     }
-    assert granted == {("configmaps", "get"), ("poddisruptionbudgets", "list")}
+
+
+ROLLOUTS = {
+    ("configmaps", "list", ""), ("configmaps", "watch", ""), ("namespaces", "get", ""), ("events", "create", ""),
+    *((kind, verb, "") for kind in ("deployments", "statefulsets", "daemonsets") for verb in ("get", "list", "watch", "patch")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_rbac_is_least_privilege(source: str) -> None:
+    """The webhook reads ConfigMaps and lists PDBs, nothing else; the rollout controller (unless turned off)
+    watches ConfigMaps and the three workload kinds, patches only the workloads, reads namespaces, creates
+    Events, and creates its Lease, then reads and renews it by name only, in its own namespace."""
+    objects = render(source)
+    assert _granted(_one(objects, "ClusterRole", "haproxy-guard-webhook")) == {
+        ("configmaps", "get", ""), ("poddisruptionbudgets", "list", "")}  # fmt: skip
+    cluster_roles = {o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRole"}
+    roles = [o for o in objects if o["kind"] == "Role"]
+    if source == "chart:no-rollout-controller":
+        assert "haproxy-guard-rollouts" not in cluster_roles
+        assert "haproxy-guard-rollouts-lease" not in {role["metadata"]["name"] for role in roles}
+        settings = yaml.safe_load(_one(objects, "ConfigMap", "haproxy-guard-settings")["data"]["settings.yaml"])
+        assert parse_settings(settings).rollout_controller.enabled is False
+        return
+    assert _granted(_one(objects, "ClusterRole", "haproxy-guard-rollouts")) == ROLLOUTS
+    lease = _one(objects, "Role", "haproxy-guard-rollouts-lease")
+    assert lease["metadata"]["namespace"] == "haproxy-guard"
+    assert _granted(lease) == {("leases", "create", ""), ("leases", "get", "haproxy-guard-rollouts"),
+                               ("leases", "update", "haproxy-guard-rollouts")}  # fmt: skip
+    for kind, name in (
+        ("ClusterRoleBinding", "haproxy-guard-rollouts"),
+        ("RoleBinding", "haproxy-guard-rollouts-lease"),
+    ):
+        subjects = _one(objects, kind, name)["subjects"]
+        assert subjects == [{"kind": "ServiceAccount", "name": "haproxy-guard", "namespace": "haproxy-guard"}]
 
 
 def _pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
