@@ -60,10 +60,11 @@ def _created(obj: dict[str, Any] | None) -> datetime | None:
 
 
 def _appeared_after(obj: dict[str, Any], mounted: list[dict[str, Any]]) -> bool:
-    """Whether every mounted HAProxy ConfigMap was created after the workload (strictly, to the second)."""
+    """Whether every mounted HAProxy ConfigMap was created after the workload (timestamps have whole seconds:
+    the same second counts, a workload and its ConfigMaps applied together in that order being the case)."""
     born = _created(obj)
     created = [_created(configmap) for configmap in mounted]
-    return born is not None and bool(created) and all(when is not None and when > born for when in created)
+    return born is not None and bool(created) and all(when is not None and when >= born for when in created)
 
 
 def decide(obj: dict[str, Any], settings: Settings, context: Context) -> Decision:
