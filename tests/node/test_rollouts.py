@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,13 @@ def _pods(node: Node, ns: str, name: str) -> list[dict[str, Any]]:
     return items
 
 
-def rollout_under_load(node: Node, kind: str, name: str, ns: str) -> tuple[int, dict[str, int], float, str]:
-    """`kubectl rollout restart` under load until the rollout is done and every old pod is gone; returns the
-    requests sent, the failures by kind, the seconds it took and a timeline (seconds since the load started:
-    the restart, each pod's deletion, and each failed request by client and kind)."""
+def rollout_under_load(
+    node: Node, kind: str, name: str, ns: str, trigger: Callable[[], None] | None = None
+) -> tuple[int, dict[str, int], float, str]:
+    """`kubectl rollout restart` (or `trigger`, which starts the rollout another way) under load until the
+    rollout is done and every old pod is gone; returns the requests sent, the failures by kind, the seconds it
+    took and a timeline (seconds since the load started: the trigger, each pod's deletion, and each failed
+    request by client and kind)."""
     address = node.get("service", name, ns)["spec"]["clusterIP"]  # type: ignore[index]
     answered = node.run_in([sys.executable, "-c", SERVICE_ANSWERS, address], timeout=90)
     assert answered.returncode == 0, f"the Service {address} does not answer before the rollout"
@@ -72,8 +76,11 @@ def rollout_under_load(node: Node, kind: str, name: str, ns: str) -> tuple[int, 
         assert client.stderr is not None and client.stderr.readline().strip() == "started"
         time.sleep(3)
         load_started = time.time() - 3
-        timeline = [f"{time.time() - load_started:.2f} restart"]
-        node.kubectl_ok("rollout", "restart", f"{kind.lower()}/{name}", "-n", ns)
+        timeline = [f"{time.time() - load_started:.2f} {'trigger' if trigger else 'restart'}"]
+        if trigger is None:
+            node.kubectl_ok("rollout", "restart", f"{kind.lower()}/{name}", "-n", ns)
+        else:
+            trigger()
         node.kubectl_ok("rollout", "status", f"{kind.lower()}/{name}", "-n", ns, "--timeout=240s", timeout=250)
         expected = _replicas(kind)
 
