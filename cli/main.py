@@ -191,10 +191,13 @@ def _admission(settings: Settings, client: Any | None, checker_socket: Path | No
     """The webhook's decisions: the validator, and the API server (when reachable) for the objects around."""
     from haproxy_guard.webhook.configmaps import ClusterConfigMaps, ClusterPdbs  # noqa: PLC0415
 
+    from haproxy_guard.webhook.stale import ClusterStaleWorkloads  # noqa: PLC0415
+
     validator = make_validator(settings, checker_socket)
     if client is None:
         return Admission(settings, Context(validator))
-    return Admission(settings, Context(validator, ClusterConfigMaps(client), ClusterPdbs(client)))
+    stale = None if settings.rollout_controller.enabled else ClusterStaleWorkloads(client, settings)
+    return Admission(settings, Context(validator, ClusterConfigMaps(client), ClusterPdbs(client)), stale)
 
 
 def _checker(args: argparse.Namespace) -> int:

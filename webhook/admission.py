@@ -25,6 +25,7 @@ from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import pod_spec_of
 from haproxy_guard.policies.rules import config_hash
 from haproxy_guard.webhook.review import WRITE_OPERATIONS, AdmissionRequest, response_review
+from haproxy_guard.webhook.stale import stale_warning
 from haproxy_guard.webhook.warnings import fit, warning_text
 
 MAX_AUDIT_ANNOTATION_CHARS = 8192  # keeps audit events small; the full list is in the denial or warnings
@@ -126,6 +127,9 @@ class Admission:
 
     settings: Settings
     context: Context = EMPTY_CONTEXT
+    stale_workloads: Callable[[str, str], list[str]] | None = None
+    """With the rollout controller off: (namespace, ConfigMap) -> the workloads that mount it (`webhook/stale.py`),
+    named in a warning when the ConfigMap changes."""
     mutations: Memo[_Remembered] = field(default_factory=Memo, compare=False, repr=False)
     validations: Memo[_Remembered] = field(default_factory=Memo, compare=False, repr=False)
 
@@ -155,13 +159,15 @@ class Admission:
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return NOT_BLOCKING
         if request.object.get("kind") == "ConfigMap":
-            # only an HAProxy ConfigMap whose answer is not cached yet runs `haproxy -c`; any other one is
-            # decided at once, without a trip through the thread pool
+            # only an HAProxy ConfigMap whose answer is not cached yet runs `haproxy -c` (or, with the rollout
+            # controller off, a changed one lists the workloads it leaves stale); any other one is decided at
+            # once, without a trip through the thread pool
             validator = self.context.validator
             configmap = inspect_configmap(request.object, request.namespace) if validator else None
             if configmap is None or validator is None:
                 return NOT_BLOCKING
-            return Prepared(not validator.answered(configmap.bundle(), configmap.version), configmap)
+            stale = self._names_stale_workloads(request)
+            return Prepared(stale or not validator.answered(configmap.bundle(), configmap.version), configmap)
         if self.context.pdbs is not None and request.object.get("kind") in _CLUSTER_KINDS:
             return Prepared(blocking=True)
         return Prepared(self.context.configmaps is not None and _mounts_configmaps(request.object))
@@ -193,9 +199,34 @@ class Admission:
 
         return self._remembering(self.mutations, request, self._fixing_context, decide, pod_labels=False)
 
+    def _names_stale_workloads(self, request: AdmissionRequest) -> bool:
+        """Whether this is a changed ConfigMap whose readers the warning names (the rollout controller off)."""
+        return (
+            self.stale_workloads is not None
+            and not self.settings.rollout_controller.enabled
+            and request.operation == "UPDATE"
+            and request.old_object is not None
+            and request.object is not None
+            and request.object.get("kind") == "ConfigMap"
+            and (request.old_object.get("data"), request.old_object.get("binaryData"))
+            != (request.object.get("data"), request.object.get("binaryData"))
+        )
+
     def validate(self, request: AdmissionRequest, prepared: Prepared = NOT_BLOCKING) -> dict[str, Any]:
         if request.operation not in WRITE_OPERATIONS or request.object is None:
             return response_review(request.uid)
+        reply = self._validate(request, prepared)
+        if prepared.configmap is not None and self._names_stale_workloads(request) and self.stale_workloads:
+            name, namespace = object_identity(request.object, request.namespace)
+            stale = self.stale_workloads(namespace or "default", name)
+            response = reply["response"]
+            if stale and response.get("allowed", True):
+                warning = stale_warning(namespace or "default", name, stale)
+                reply = {**reply, "response": {**response, "warnings": fit([warning, *response.get("warnings", [])])}}
+        return reply
+
+    def _validate(self, request: AdmissionRequest, prepared: Prepared) -> dict[str, Any]:
+        assert request.object is not None
         obj = request.object
 
         def decide(context: Context) -> tuple[dict[str, Any], str | None, bool]:

@@ -21,7 +21,7 @@ Value = TypeVar("Value")
 MAX_ENTRIES = 4096
 
 
-class _TtlCache(Generic[Value]):
+class TtlCache(Generic[Value]):
     """Values by key for `ttl_seconds`, failures included (cached as None), thread-safe."""
 
     def __init__(self, ttl_seconds: float) -> None:
@@ -62,7 +62,7 @@ class ClusterConfigMaps:
         self._api = client.CoreV1Api(api_client)
         self._serialize = api_client.sanitize_for_serialization
         self.timeout_seconds = timeout_seconds
-        self._cache: _TtlCache[dict[str, Any]] = _TtlCache(ttl_seconds)
+        self._cache: TtlCache[dict[str, Any]] = TtlCache(ttl_seconds)
 
     def __call__(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         key = (namespace or "default", name)
@@ -90,7 +90,7 @@ class ClusterPdbs:
         self._api = client.PolicyV1Api(api_client)
         self._serialize = api_client.sanitize_for_serialization
         self.timeout_seconds = timeout_seconds
-        self._cache: _TtlCache[list[dict[str, Any]]] = _TtlCache(ttl_seconds)
+        self._cache: TtlCache[list[dict[str, Any]]] = TtlCache(ttl_seconds)
 
     def __call__(self, namespace: str | None) -> list[dict[str, Any]] | None:
         key = namespace or "default"

@@ -163,10 +163,15 @@ def test_with_the_controller_off_nothing_rolls(control_plane: ControlPlane, tmp_
         ns = namespace(control_plane)
         control_plane.apply([*placed(EXAMPLES, ns), *placed([DEPLOYMENT], ns)]).check_returncode()
         before = _template(control_plane, ns)
-        control_plane.apply([_changed(ns, 4200)]).check_returncode()
+        applied = control_plane.apply([_changed(ns, 4200)])
+        assert applied.returncode == 0, applied.stderr
+        warning = f"Warning: [config-hash] ConfigMap {ns}/edge-haproxy changed and the rollout controller is off"
+        assert warning in applied.stderr and "Deployment/edge-haproxy keeps running the previous" in applied.stderr
         time.sleep(5)
         assert _template(control_plane, ns) == before
         assert _leader(control_plane, lease_namespace) is None, "no Lease is even taken"
+        unchanged = control_plane.apply([_changed(ns, 4200)])  # the same data again: nothing to warn about
+        assert "rollout controller is off" not in unchanged.stderr
 
 
 def test_a_killed_leader_hands_over_and_the_rollout_happens(control_plane: ControlPlane, tmp_path: Path) -> None:

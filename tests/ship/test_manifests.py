@@ -159,7 +159,10 @@ def test_rbac_is_least_privilege(source: str) -> None:
         assert "haproxy-guard-rollouts-lease" not in {role["metadata"]["name"] for role in roles}
         settings = yaml.safe_load(_one(objects, "ConfigMap", "haproxy-guard-settings")["data"]["settings.yaml"])
         assert parse_settings(settings).rollout_controller.enabled is False
+        stale = _one(objects, "ClusterRole", "haproxy-guard-stale-workloads")
+        assert _granted(stale) == {(kind, "list", "") for kind in ("deployments", "statefulsets", "daemonsets")}
         return
+    assert "haproxy-guard-stale-workloads" not in cluster_roles
     assert _granted(_one(objects, "ClusterRole", "haproxy-guard-rollouts")) == ROLLOUTS
     lease = _one(objects, "Role", "haproxy-guard-rollouts-lease")
     assert lease["metadata"]["namespace"] == "haproxy-guard"
