@@ -190,7 +190,6 @@ def make_validator(
 def _admission(settings: Settings, client: Any | None, checker_socket: Path | None = None) -> Admission:
     """The webhook's decisions: the validator, and the API server (when reachable) for the objects around."""
     from haproxy_guard.webhook.configmaps import ClusterConfigMaps, ClusterPdbs  # noqa: PLC0415
-
     from haproxy_guard.webhook.stale import ClusterStaleWorkloads  # noqa: PLC0415
 
     validator = make_validator(settings, checker_socket)
