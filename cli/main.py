@@ -246,12 +246,14 @@ def _serve(args: argparse.Namespace) -> int:
     client = api_client()  # one client: the version at start-up, ConfigMaps and PDBs while serving
     settings = _effective_settings(load_settings(args.settings), client)
     admission = _admission(settings, client, args.checker_socket)
+    rollouts = None
     if client is not None and settings.rollout_controller.enabled:
         from haproxy_guard.webhook.rollouts.controller import RolloutController  # noqa: PLC0415
 
-        RolloutController(client, settings, admission.context.validator).start()
+        rollouts = RolloutController(client, settings, admission.context.validator)
     try:
-        serve(admission, ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds, args.metrics_port))
+        options = ServeOptions(args.host, args.port, cert, key, args.cert_poll_seconds, args.metrics_port)
+        serve(admission, options, rollouts)
     except CertificateError as error:
         raise UsageError(str(error)) from None
     return EXIT_OK

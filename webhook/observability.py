@@ -61,6 +61,18 @@ class Metrics:
             ["webhook", "policy", "outcome"],
             registry=self.registry,
         )
+        self.rollouts = Counter(
+            "haproxy_guard_rollouts_total",
+            "Rollout controller outcomes: rolled (a ConfigMap change rolled a workload), blocked (the webhook would "
+            "deny the configuration), refused (admission refused the patch), failed (retried with a backoff)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.rollout_leader = Gauge(
+            "haproxy_guard_rollout_controller_leader",
+            "1 on the replica whose rollout controller holds the Lease, 0 on the others",
+            registry=self.registry,
+        )
         self.bad_requests = Counter(
             "haproxy_guard_bad_requests_total",
             "Requests answered 400, 413 or 503 (bodies in flight over budget)",

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -22,6 +23,9 @@ from haproxy_guard.webhook.app import create_app
 from haproxy_guard.webhook.limits import guarded_protocol
 from haproxy_guard.webhook.metrics_server import start_metrics_server
 from haproxy_guard.webhook.observability import Metrics
+
+if TYPE_CHECKING:
+    from haproxy_guard.webhook.rollouts.controller import RolloutController
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,9 @@ class _Server(uvicorn.Server):
             threading.Thread(target=self.validator.stop, daemon=True).start()  # off the signal handler
 
 
-def serve(admission: Admission, options: ServeOptions) -> None:
+def serve(admission: Admission, options: ServeOptions, rollouts: RolloutController | None = None) -> None:
+    """Serve until stopped; `rollouts` (the rollout controller) is started here, its outcomes and leadership
+    reported as metrics."""
     settings = admission.settings
     certificate = ReloadingCertificate(options.cert_file, options.key_file, settings.tls_min_version)
     validator = admission.context.validator
@@ -70,6 +76,11 @@ def serve(admission: Admission, options: ServeOptions) -> None:
     app = create_app(
         admission, readiness_checks=checks, metrics=metrics, metrics_on_webhook_port=not options.metrics_port
     )
+    if rollouts is not None:
+        controller = rollouts
+        controller.on_result = lambda result: metrics.rollouts.labels(result).inc()
+        metrics.rollout_leader.set_function(lambda: 1.0 if controller.leading.is_set() else 0.0)
+        controller.start()
     config = uvicorn.Config(
         app,
         host=options.host,

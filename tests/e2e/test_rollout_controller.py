@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from haproxy_guard.certs.authority import generate
@@ -90,7 +91,7 @@ def _changed(ns: str, maxconn: int, extra: bool = False) -> dict[str, Any]:
 
 
 def test_a_configmap_only_change_rolls_the_workload_once(control_plane: ControlPlane, tmp_path: Path) -> None:
-    with controllers(control_plane, tmp_path) as (_, lease_namespace):
+    with controllers(control_plane, tmp_path) as (servers, lease_namespace):
         ns = namespace(control_plane)
         control_plane.apply([*placed(EXAMPLES, ns), *placed([DEPLOYMENT], ns)]).check_returncode()
         first, generation = _template(control_plane, ns)
@@ -111,6 +112,9 @@ def test_a_configmap_only_change_rolls_the_workload_once(control_plane: ControlP
         events = _events(control_plane, ns, "ConfigurationChanged")
         assert len(events) == 1 and events[0]["involvedObject"]["name"] == "edge-haproxy"
         assert second in events[0]["message"] and "edge-haproxy" in events[0]["message"]
+        metrics = httpx.get(servers[0].metrics_url + "/metrics", timeout=5).text
+        assert 'haproxy_guard_rollouts_total{result="rolled"} 1.0' in metrics
+        assert "haproxy_guard_rollout_controller_leader 1.0" in metrics
 
 
 def test_a_configuration_the_webhook_would_deny_rolls_nothing(control_plane: ControlPlane, tmp_path: Path) -> None:

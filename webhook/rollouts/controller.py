@@ -113,7 +113,9 @@ class RolloutController:
         self._namespaces: dict[str, tuple[float, bool]] = {}
         self._reported: dict[WorkloadKey, str] = {}
         self.leading = threading.Event()
-        self.stats = {"rolled": 0, "blocked": 0, "failed": 0, "decided": 0}
+        self.stats = {"rolled": 0, "blocked": 0, "refused": 0, "failed": 0, "decided": 0}
+        self.on_result: Callable[[str], None] = lambda result: None
+        """Called with each result counted in `stats` but "decided" (the webhook's metrics attach here)."""
 
     # -- leadership --------------------------------------------------------------------------------------
 
@@ -299,7 +301,7 @@ class RolloutController:
                 else:
                     queue.retry(key)
             except Exception as error:
-                self.stats["failed"] += 1
+                self._count("failed")
                 delay = queue.retry(key)
                 log.warning("rollout controller: %s %s/%s failed (%s); again in %.0f s", *key, error, delay)
             finally:
@@ -325,7 +327,7 @@ class RolloutController:
         if decision.action is Action.NONE:
             return True
         if decision.action is Action.BLOCKED:
-            self.stats["blocked"] += 1
+            self._count("blocked")
             self._report_once(key, obj, decision, ("Warning", "ConfigurationRefused"), decision.reason)
             return True
         version = (obj.get("metadata") or {}).get("resourceVersion")
@@ -338,6 +340,7 @@ class RolloutController:
                 return False
             if error.status in (400, 403):  # refused by admission (ours or another): say so, try later
                 message = _status_message(error)
+                self._count("refused")
                 refused = f"rolling to {decision.new_hash} was refused: {message}"
                 self._report_once(key, obj, decision, ("Warning", "RolloutRefused"), refused)
                 return False
@@ -346,7 +349,7 @@ class RolloutController:
             log.warning("rollout controller: %s %s/%s: stored with another digest (admission changed it); again",
                         *key)  # fmt: skip
             return False
-        self.stats["rolled"] += 1
+        self._count("rolled")
         self._reported.pop(key, None)
         changed = ", ".join(mounted_configmaps(obj, self.settings))
         message = (f"ConfigMap {changed} changed: pod template {decision.old_hash or 'without a hash'} -> "
@@ -354,6 +357,10 @@ class RolloutController:
         log.info("rollout controller: %s %s/%s: %s", kind, namespace, name, message)
         self._event(obj, "Normal", "ConfigurationChanged", message)
         return True
+
+    def _count(self, result: str) -> None:
+        self.stats[result] += 1
+        self.on_result(result)
 
     def _ignored(self, namespace: str) -> bool:
         if namespace in NEVER_NAMESPACES or namespace == self.namespace:
