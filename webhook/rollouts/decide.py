@@ -29,8 +29,9 @@ from haproxy_guard.policies.registry import POLICIES
 from haproxy_guard.policies.rules import config_hash
 from haproxy_guard.webhook.rollouts.index import WORKLOAD_KINDS, mounted_configmaps
 
-_CONFIG_POLICIES = tuple(policy for policy in POLICIES if policy.check_configmap is not None or policy.id ==
-                         "haproxy-config-valid")  # fmt: skip
+_CONFIG_POLICIES = tuple(policy for policy in POLICIES if policy.check_configmap is not None)
+"""The policies that judge a configuration (`haproxy-config-valid` among them): a deny-level finding of one of
+them is what the webhook would refuse the configuration for."""
 
 
 class Action(enum.StrEnum):
