@@ -1,6 +1,8 @@
 """Fixtures of the node tests: one node (tests/node/cluster.py) for the package, stopped once tests/node is
 done (the other tests never run beside it), started after checking that `make e2e-node` built its parts (never
-built here, inside a test's timeout); the application behind HAProxy; the product installed with Helm."""
+built here, inside a test's timeout); the application behind HAProxy; the product installed with Helm; the order
+of the node tests (the kustomize overlay's, which installs into and then deletes the namespace the Helm release
+lives in, run before any other)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +41,19 @@ def node() -> Iterator[Node]:
             f"\nnode: images imported in {running.timings['images']:.1f} s, Ready in {running.timings['ready']:.1f} s"
         )
         yield running
+
+
+FIRST = "test_install_overlay.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the overlay's test before every other node test, whatever the file names: it installs into the
+    namespace `haproxy-guard` and deletes it, which would take the package's Helm release (`guard`) with it."""
+    places = [i for i, item in enumerate(items) if item.path.parent == Path(__file__).parent]
+    node_items = [items[i] for i in places]
+    ordered = sorted(node_items, key=lambda item: item.path.name != FIRST)
+    for place, item in zip(places, ordered, strict=True):
+        items[place] = item
 
 
 RELEASE, GUARD_NAMESPACE = "guard", "haproxy-guard"

@@ -1,7 +1,8 @@
 """The kustomize self-signed overlay installed on the real node as its README says (`kubectl apply -k
 manifests/overlays/self-signed`, the image set to the one `make test-image` built): the certificate Job writes
 the caBundle, the webhook pods serve, a Deployment is stored mutated and a broken ConfigMap is denied. Runs
-before the Helm install of the other node tests (file order) and removes itself (`kubectl delete -k`)."""
+before the Helm install of the other node tests (tests/node/conftest.py orders it first) and removes itself
+(`kubectl delete -k`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import yaml
 
 from tests.helpers import ROOT
 from tests.node.cluster import BUILD, Node, new_namespace
-from tests.node.conftest import wait_for_webhooks
+from tests.node.conftest import GUARD_NAMESPACE, wait_for_webhooks
 from tests.node.workloads import BROKEN_CFG, BROKEN_LINE, config_map, workload
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(600)]
@@ -34,6 +35,9 @@ def _rendered(node: Node) -> list[dict[str, Any]]:
 
 
 def test_the_self_signed_overlay_installs_and_enforces(node: Node) -> None:
+    assert node.get("namespace", GUARD_NAMESPACE, "") is None, (
+        f"namespace {GUARD_NAMESPACE} exists already: the overlay must run before the Helm release is installed there"
+    )
     objects = _rendered(node)
     applied = node.apply(objects)
     assert applied.returncode == 0, applied.stderr
