@@ -1,5 +1,6 @@
 """The session-end check (tests/leftover_check.py): a run that leaves an HAProxy process behind fails, even
-when its tests pass; one that leaves nothing passes. Proven on an inner pytest run."""
+when its tests pass; one that leaves nothing passes; an HAProxy process the run did not start (another run's,
+started while it ran) is neither reported nor killed. Proven on an inner pytest run."""
 
 from __future__ import annotations
 
@@ -55,3 +56,26 @@ def test_a_session_that_stops_its_processes_passes(tmp_path: Path) -> None:
     result = _inner(tmp_path, CLEAN)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "left behind" not in result.stdout
+
+
+def test_haproxy_processes_the_session_did_not_start_are_left_alone(tmp_path: Path) -> None:
+    """Another session's HAProxy (here the outer test's), started while the inner session runs: not the inner
+    session's to report or kill."""
+    (tmp_path / "go").unlink(missing_ok=True)
+    other = subprocess.Popen(
+        ["setsid", "bash", "-c", f"while [ ! -e {tmp_path}/go ]; do sleep 0.05; done; exec -a haproxy sleep 300"]
+    )
+    slow_clean = CLEAN.replace(
+        "def test_",
+        f"import pathlib, time\npathlib.Path({str(tmp_path)!r}, 'go').touch()\ntime.sleep(0.5)\ndef test_",
+        1,
+    )
+    try:
+        result = _inner(tmp_path, slow_clean)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "left behind" not in result.stdout
+        assert other.poll() is None, "the other run's HAProxy was killed"
+        assert "haproxy" in Path(f"/proc/{other.pid}/cmdline").read_text(), "it did run as haproxy meanwhile"
+    finally:
+        other.kill()
+        other.wait()
