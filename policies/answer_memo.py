@@ -2,13 +2,16 @@
 and a bounded memo of answers.
 
 A CI system rolling HAProxy Deployments sends the webhook the same manifest again and again with a new
-name, new labels and a new image tag. The policies read none of those: they read the pod spec, the
-annotations, the pod template's labels (only the PodDisruptionBudget check, and no fix) and, of each image,
-only whether it is an HAProxy image (`is_haproxy_image`) and its branch (`image_version`); the name and
-namespace a finding reports are taken from the object, never from what a policy says. The fingerprint is
-the object's JSON with exactly those parts left out or replaced by what is read from them, so two objects
-with one fingerprint get the same patch from `engine.mutate` and the same findings (but for the object's
-name) from `engine.check`. `tests/policies/test_answer_memo.py` checks this against the engine itself on
+name, new labels and a new image tag; `kubectl rollout restart` (and the restarts GitOps tools send) change
+only the value of one pod template annotation (`kubectl.kubernetes.io/restartedAt`). The policies read none
+of those: they read the pod spec, the pod template's labels (only the PodDisruptionBudget check, and no fix),
+of each image only whether it is an HAProxy image (`is_haproxy_image`) and its branch (`image_version`), and
+of the annotations (the object's and the pod template's) the values of ours (`haproxy-guard.io/...`) but of
+any other only whether it is there with a string value (a chart's `checksum/...`, a reloader's, the mirror
+Pod's); the name and namespace a finding reports are taken from the object, never from what a policy says.
+The fingerprint is the object's JSON with exactly those parts left out or replaced by what is read from
+them, so two objects with one fingerprint get the same patch from `engine.mutate` and the same findings
+(but for the object's name) from `engine.check`. `tests/policies/test_answer_memo.py` checks this against the engine itself on
 every golden input, varied in every left-out part and in parts that are read.
 
 Beyond the object, the engine reads the ConfigMaps a workload mounts and the PodDisruptionBudgets of its
@@ -29,13 +32,16 @@ import orjson
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.model.images import is_haproxy_image
 from haproxy_guard.policies.model.mounts import image_version
-from haproxy_guard.policies.model.objects import Object
+from haproxy_guard.policies.model.objects import ANNOTATION_PREFIX, Object
 from haproxy_guard.policies.model.workload import pod_spec_of
 
 UNREAD_METADATA: Final = frozenset(
     {"name", "generateName", "labels", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"}
 )
 """The workload's own metadata no policy reads (they read and write its annotations only)."""
+READ_ANNOTATION_PREFIX: Final = ANNOTATION_PREFIX
+"""The annotations whose values policies read; of every other one only its key and that its value is a string."""
+UNREAD_VALUE: Final = ""
 CONTAINER_LISTS: Final = ("containers", "initContainers", "ephemeralContainers")
 MAX_KEY_BYTES: Final = 64 * 1024
 """Larger objects are rare and answered afresh: a memo holds at most `MAX_ENTRIES` keys of this size (16 MiB)."""
@@ -68,6 +74,32 @@ def _containers(value: Any, image_patterns: tuple[str, ...]) -> Any:
     return replaced
 
 
+def _annotations(value: Any) -> Any:
+    """Annotations with every value no policy reads replaced by `UNREAD_VALUE` (kept when it is not a string:
+    `string_annotations` drops those, so their type is read)."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: item
+        if not isinstance(item, str) or not isinstance(key, str) or key.startswith(READ_ANNOTATION_PREFIX)
+        else UNREAD_VALUE
+        for key, item in value.items()
+    }
+
+
+def _metadata(metadata: Any, drop: frozenset[str]) -> Any:
+    """A metadata mapping without the keys in `drop`, its annotations projected."""
+    if not isinstance(metadata, dict):
+        return metadata
+    kept = {key: item for key, item in metadata.items() if key not in drop}
+    if "annotations" in kept:
+        kept["annotations"] = _annotations(kept["annotations"])
+    return kept
+
+
+_POD_LABELS: Final = frozenset({"labels"})
+
+
 def _projected(value: Any, rest: tuple[str, ...], image_patterns: tuple[str, ...], pod_labels: bool) -> Any:
     """`value` with the pod spec at `rest` below it projected (copies along the way, the rest shared)."""
     if not isinstance(value, dict):
@@ -78,9 +110,8 @@ def _projected(value: Any, rest: tuple[str, ...], image_patterns: tuple[str, ...
             if key in copy:
                 copy[key] = _containers(copy[key], image_patterns)
         return copy
-    metadata = copy.get("metadata")
-    if not pod_labels and rest == ("spec",) and isinstance(metadata, dict) and "labels" in metadata:
-        copy["metadata"] = {key: item for key, item in metadata.items() if key != "labels"}
+    if rest == ("spec",) and "metadata" in copy:  # a pod template
+        copy["metadata"] = _metadata(copy["metadata"], frozenset() if pod_labels else _POD_LABELS)
     copy[rest[0]] = _projected(copy.get(rest[0]), rest[1:], image_patterns, pod_labels)
     return copy
 
@@ -102,11 +133,10 @@ def fingerprint(
     if found is None:
         return None
     projected = _projected(obj, found[0], image_patterns, pod_labels)
-    metadata = projected.get("metadata")
-    if isinstance(metadata, dict):
-        projected["metadata"] = {
-            key: item for key, item in metadata.items() if key not in UNREAD_METADATA or (name and key == "name")
-        }
+    if "metadata" in projected:
+        projected["metadata"] = _metadata(
+            projected["metadata"], UNREAD_METADATA - {"name"} if name else UNREAD_METADATA
+        )
     try:
         key = orjson.dumps([namespace, operation, pod_labels, projected])
     except (orjson.JSONEncodeError, TypeError):

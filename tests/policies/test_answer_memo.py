@@ -1,6 +1,8 @@
 """The webhooks' memo of answers (`policies/answer_memo.py`, used by `webhook/admission.py`): a remembered
-reply is the reply made afresh, for every golden input varied in every part the fingerprint leaves out and
-in parts it keeps, and it is only reused while the ConfigMaps and PDBs the engine read are the same."""
+reply is the reply made afresh, for every golden input varied in every part the fingerprint leaves out (the
+values of annotations other than ours among them, as `kubectl rollout restart` changes them) and in parts it
+keeps (our annotations' values, other annotations' keys), and it is only reused while the ConfigMaps and PDBs
+the engine read are the same."""
 
 from __future__ import annotations
 
@@ -71,6 +73,26 @@ def _retag(image: str, index: int) -> str:
     return f"{repository}:{tag}" if tag else repository + ("@" + digest if digest else "")
 
 
+def _template_metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of `obj`'s pod template (of the Pod itself for a Pod), created when absent."""
+    found = pod_spec_of(obj)
+    assert found is not None
+    template: Any = obj
+    for key in found[0][:-1]:
+        template = template[key]
+    metadata: dict[str, Any] = template.setdefault("metadata", {})
+    return metadata
+
+
+def _revalued(metadata: dict[str, Any], index: int) -> None:
+    """Every annotation value no policy reads (not ours, a string) changed."""
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict):
+        for key, value in annotations.items():
+            if isinstance(value, str) and not key.startswith("haproxy-guard.io/"):
+                annotations[key] = f"{value}-v{index}"
+
+
 def _unread_variants(
     obj: dict[str, Any], pod_labels: bool = True, name: bool = True
 ) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -88,6 +110,8 @@ def _unread_variants(
         template = variant.get("spec", {}).get("template")
         if pod_labels and isinstance(template, dict):
             template.setdefault("metadata", {}).setdefault("labels", {})["release"] = f"r{index}"
+        _revalued(metadata, index)
+        _revalued(_template_metadata(variant), index)
         for container in _containers(variant):
             if isinstance(container.get("image"), str):
                 container["image"] = _retag(container["image"], index)
@@ -96,11 +120,34 @@ def _unread_variants(
         yield f"unread-{index}", variant
 
 
+def _restart_variants(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """What `kubectl rollout restart` sends, three times: the pod template's `restartedAt` (and the object's
+    revision annotation) with a new value each time. The first is new; the next two are remembered."""
+    for index in range(3):
+        variant = copy.deepcopy(obj)
+        template = _template_metadata(variant)
+        template.setdefault("annotations", {})["kubectl.kubernetes.io/restartedAt"] = f"2026-12-07T10:0{index}:00Z"
+        variant["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(index + 2)
+        yield f"restart-{index}", variant
+
+
 def _read_variants(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Copies of `obj` changed where the fixes read: they must not get the remembered reply."""
     annotated = copy.deepcopy(obj)
     annotated.setdefault("metadata", {}).setdefault("annotations", {})["haproxy-guard.io/skip"] = "true"
     yield "skip-annotation", annotated
+    hashed = copy.deepcopy(obj)
+    _template_metadata(hashed).setdefault("annotations", {})["haproxy-guard.io/config-hash"] = "sha256:" + "0" * 64
+    yield "our-annotation-value", hashed
+    checksummed = copy.deepcopy(obj)
+    _template_metadata(checksummed).setdefault("annotations", {})["checksum/added-by-test"] = "0"
+    yield "checksum-annotation-key", checksummed
+    reloaded = copy.deepcopy(obj)
+    reloaded["metadata"].setdefault("annotations", {})["configmap.reloader.stakater.com/reload"] = "edge"
+    yield "reloader-annotation-key", reloaded
+    mirrored = copy.deepcopy(obj)
+    mirrored["metadata"].setdefault("annotations", {})["kubernetes.io/config.mirror"] = "0"
+    yield "mirror-annotation-key", mirrored
     stripped = copy.deepcopy(obj)
     for container in _containers(stripped):
         container.pop("lifecycle", None)
@@ -131,7 +178,13 @@ def test_a_remembered_mutation_is_the_engines_patch(input_path: Path, validator:
     settings, context, obj = _case(input_path, validator)
     admission = Admission(settings, context)
     named = context.autoscalers is None  # with an HPA source, the name is read (the HPA's target)
-    sequence = [("input", obj), *_unread_variants(obj, name=named), *_read_variants(obj), ("input again", obj)]
+    sequence = [
+        ("input", obj),
+        *_unread_variants(obj, name=named),
+        *_restart_variants(obj),
+        *_read_variants(obj),
+        ("input again", obj),
+    ]
     for operation in ("CREATE", "UPDATE"):
         for position, (label, variant) in enumerate(sequence):
             request = _request(variant, operation, uid=f"{operation}-{position}")
@@ -140,7 +193,8 @@ def test_a_remembered_mutation_is_the_engines_patch(input_path: Path, validator:
             assert reply == _engine_reply(variant, settings, context, request), f"{operation} {label}"
             assert variant == before, "the memo must not change the object"
     if inspect_workload(obj, settings.image_patterns) is not None:
-        assert admission.mutations.hits >= 2 * 4, "the unread variants and the input again are remembered"
+        remembered = 2 * (3 + 2 + 1)
+        assert admission.mutations.hits >= remembered, "the unread variants, restarts and the input again are remembered"
 
 
 @pytest.mark.parametrize("with_pdbs", [True, False], ids=["pdb-source", "no-pdb-source"])
@@ -156,6 +210,7 @@ def test_a_remembered_validation_is_the_engines_findings_with_the_objects_name(
         ("input", obj),
         *_unread_variants(obj, pod_labels=False, name=context.autoscalers is None),
         *_unread_variants(obj, name=context.autoscalers is None),  # template labels are read: PDBs select by them
+        *_restart_variants(obj),
         *_read_variants(obj),
         ("input again", obj),
     ]
@@ -165,7 +220,7 @@ def test_a_remembered_validation_is_the_engines_findings_with_the_objects_name(
             reply = admission.validate(request)
             assert reply == Admission(settings, context).validate(request), f"{operation} {label}"
     if inspect_workload(obj, settings.image_patterns) is not None:
-        remembered = 2 * (4 if with_pdbs else 7)  # without PDBs, the template labels' variants too
+        remembered = 2 * (6 if with_pdbs else 9)  # without PDBs, the template labels' variants too
         assert admission.validations.hits >= remembered, "the name, labels and image tag variants are remembered"
 
 
@@ -177,6 +232,8 @@ def test_the_fingerprint_ignores_exactly_the_unread_parts() -> None:
         assert fingerprint(variant, "team", "CREATE", ()) == key, label
     for label, variant in _read_variants(obj):
         assert fingerprint(variant, "team", "CREATE", ()) != key, label
+    restarts = {fingerprint(variant, "team", "CREATE", ()) for _, variant in _restart_variants(obj)}
+    assert len(restarts) == 1 and key not in restarts, "a restart adds keys; its value is not read"
     assert fingerprint(obj, "other-team", "CREATE", ()) != key
     assert fingerprint(obj, "team", "UPDATE", ()) != key
     # an image that only an extra pattern makes HAProxy: the pattern decides, so it is part of what is read
@@ -185,12 +242,27 @@ def test_the_fingerprint_ignores_exactly_the_unread_parts() -> None:
     assert fingerprint(custom, "team", "CREATE", ()) != fingerprint(custom, "team", "CREATE", ("edge-proxy",))
 
 
+def test_an_annotation_value_that_is_not_a_string_stays_in_the_key() -> None:
+    """Policies read annotations through `string_annotations`, which drops values that are not strings: the
+    type of a value is read even where the value is not."""
+    obj = load_yaml(WORKLOAD_INPUTS[0])
+    keys = set()
+    for value in ("a", "b", 1, None):
+        variant = copy.deepcopy(obj)
+        variant.setdefault("metadata", {})["annotations"] = {"example.com/x": value}
+        keys.add(fingerprint(variant, None, "CREATE", ()))
+    assert len(keys) == 3, "the two strings share a key; 1 and None have their own"
+
+
 def test_no_fingerprint_for_other_objects_and_oversized_or_unencodable_ones() -> None:
     obj = load_yaml(WORKLOAD_INPUTS[0])
     assert fingerprint({"apiVersion": "v1", "kind": "ConfigMap", "data": {}}, None, "CREATE", ()) is None
     large = copy.deepcopy(obj)
-    large.setdefault("metadata", {}).setdefault("annotations", {})["big"] = "x" * MAX_KEY_BYTES
+    large.setdefault("metadata", {}).setdefault("annotations", {})["haproxy-guard.io/big"] = "x" * MAX_KEY_BYTES
     assert fingerprint(large, None, "CREATE", ()) is None
+    unread = copy.deepcopy(obj)  # a value no policy reads is not in the key, however large
+    unread.setdefault("metadata", {}).setdefault("annotations", {})["example.com/big"] = "x" * MAX_KEY_BYTES
+    assert fingerprint(unread, None, "CREATE", ()) is not None
     huge_number = copy.deepcopy(obj)
     huge_number["spec"]["replicas"] = 2**70  # exact in Python, not encodable by orjson
     assert fingerprint(huge_number, None, "CREATE", ()) is None
@@ -325,7 +397,7 @@ def test_an_idle_memo_still_answers_every_request_as_the_engine(validator: Valid
     obj = load_yaml(WORKLOAD_INPUTS[0])
     for number in range(IDLE_AFTER + 3 * PROBE_EVERY):  # all different: a new annotation each
         variant = copy.deepcopy(obj)
-        variant.setdefault("metadata", {}).setdefault("annotations", {})["example.com/build"] = str(number)
+        variant.setdefault("metadata", {}).setdefault("annotations", {})[f"example.com/build-{number}"] = "x"
         request = _request(variant, uid=f"u{number}")
         assert admission.mutate(request) == _engine_reply(variant, settings, context, request)
     looked_up = admission.mutations.hits + admission.mutations.misses
