@@ -5,7 +5,9 @@ as raw JSON and evaluated as each page arrives; the ConfigMaps they mount are re
 namespace's PodDisruptionBudgets on demand, both cached; ConfigMaps labelled `haproxy-guard.io/config` are
 listed too. Each result keeps only the object's identity and its findings, so memory does not grow with the
 cluster. Needs read access only, never writes. With `--format policyreport` it prints
-`wgpolicyk8s.io/v1alpha2` PolicyReport objects, one per namespace, that report viewers can show.
+`wgpolicyk8s.io/v1alpha2` PolicyReport objects, one per namespace, that report viewers can show: the namespaces
+are listed and audited one at a time, each report written when its namespace is done, so memory holds one
+namespace's results (where namespaces cannot be listed, the whole cluster's, as one pass).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import IO, Any
 
 import orjson
 import yaml
@@ -213,6 +215,39 @@ def stream_audit(
     return results, reader.requests
 
 
+def namespaces(api: Any) -> list[str] | None:
+    """The cluster's namespaces in the API's order (by name), or None when they cannot be listed (no `list`
+    on namespaces: then the audit reads the cluster in one pass)."""
+    reader = _Api(api, None)
+    try:
+        return [
+            str((item.get("metadata") or {}).get("name"))
+            for page in reader.pages("/api/v1", "namespaces", None)
+            for item in page
+        ]
+    except Exception as error:
+        if getattr(error, "status", None) in (401, 403, 404):
+            return None
+        raise ClusterError(f"cannot read the cluster: {getattr(error, 'reason', None) or error}") from None
+
+
+def write_policy_reports(
+    api: Any, namespace: str | None, settings: Settings, validator: Validator | None, out: IO[str]
+) -> bool:
+    """The PolicyReports as YAML documents, namespace by namespace: each namespace's results are held only
+    until its report is written. Whether any finding is deny-level."""
+    listed = [namespace] if namespace else namespaces(api)
+    groups = [None] if listed is None else listed
+    first, any_denied = True, False
+    for group in groups:
+        results, _ = stream_audit(api, group, settings, validator, sys.stderr.isatty())
+        any_denied = any_denied or denied(results)
+        for report in policy_reports(results):
+            out.write(("" if first else "---\n") + yaml.safe_dump(report, sort_keys=False))
+            first = False
+    return any_denied
+
+
 def policy_reports(results: Sequence[Audited]) -> list[dict[str, Any]]:
     """One wgpolicyk8s.io/v1alpha2 PolicyReport per namespace."""
     now = datetime.datetime.now(datetime.UTC)
@@ -292,9 +327,12 @@ def run_cluster_audit(
             shutil.copyfileobj(spool, sys.stdout)
         print()
         return EXIT_FINDINGS if report.denied else EXIT_OK
-    results, _ = stream_audit(api, namespace, settings, validator, progress)
     if output_format == "policyreport":
-        print(yaml.safe_dump_all(policy_reports(results), sort_keys=False), end="")
-    else:
-        print(render(results, output_format, tool_version(), sys.stdout))
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8") as spool:
+            found = write_policy_reports(api, namespace, settings, validator, spool)
+            spool.seek(0)
+            shutil.copyfileobj(spool, sys.stdout)
+        return EXIT_FINDINGS if found else EXIT_OK
+    results, _ = stream_audit(api, namespace, settings, validator, progress)
+    print(render(results, output_format, tool_version(), sys.stdout))
     return EXIT_FINDINGS if denied(results) else EXIT_OK

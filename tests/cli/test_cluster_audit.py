@@ -56,6 +56,8 @@ ROUTES = {
 EXTRA: list[dict[str, Any]] = []
 """Objects a test adds to the cluster (Services, HorizontalPodAutoscalers)."""
 SEEN: list[str] = []
+NAMESPACES_STATUS: list[int] = [200]
+"""What a list of namespaces gets (403: the audit may not list them)."""
 FAIL_AFTER: list[int] = []  # answer 500 to every request after this many (empty: never)
 
 
@@ -95,9 +97,13 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, raw_query = self.path.partition("?")
         query = {key: values[0] for key, values in urllib.parse.parse_qs(raw_query).items()}
         parts = path.strip("/").split("/")
-        namespace = parts[parts.index("namespaces") + 1] if "namespaces" in parts else None
+        namespace = parts[parts.index("namespaces") + 1] if "namespaces" in parts[:-1] else None
         status, answer = 404, {"kind": "Status", "code": 404}
-        if parts[-1] in ROUTES:
+        if parts == ["api", "v1", "namespaces"]:
+            names = sorted({obj["metadata"]["namespace"] for obj in [*RESOURCES, OWNED_POD, *EXTRA]})
+            status = NAMESPACES_STATUS[0]
+            answer = {"kind": "NamespaceList", "metadata": {}, "items": [{"metadata": {"name": n}} for n in names]}
+        elif parts[-1] in ROUTES:
             status, answer = 200, _list(parts[-1], namespace, query)
         elif len(parts) >= 2 and parts[-2] in {"configmaps", "services"}:
             kind = "ConfigMap" if parts[-2] == "configmaps" else "Service"
@@ -209,6 +215,54 @@ def test_policy_reports(kubeconfig: Path) -> None:
     }
 
 
+def _in_namespace(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+    moved = copy.deepcopy(obj)
+    moved["metadata"]["namespace"] = namespace
+    return moved
+
+
+@pytest.mark.parametrize("listable", [True, False], ids=["namespaces-listed", "namespaces-forbidden"])
+def test_policy_reports_are_written_namespace_by_namespace(
+    kubeconfig: Path, monkeypatch: pytest.MonkeyPatch, listable: bool
+) -> None:
+    """Each namespace is audited on its own (namespaced lists) and its report written before the next is read,
+    so memory holds one namespace's results; without `list` on namespaces, one pass over the cluster gives the
+    same reports."""
+    monkeypatch.setattr(sys.modules[__name__], "EXTRA", [_in_namespace(obj, "apps") for obj in RESOURCES])
+    monkeypatch.setattr(sys.modules[__name__], "NAMESPACES_STATUS", [200 if listable else 403])
+    SEEN.clear()
+    result = _audit(kubeconfig, "--format", "policyreport")
+    assert result.returncode == 1, result.stderr
+    reports = list(yaml.safe_load_all(result.stdout))
+    assert [r["metadata"]["namespace"] for r in reports] == ["apps", "edge"]
+    assert reports[0]["summary"] == reports[1]["summary"] == {"pass": 1, "fail": 2, "warn": 4, "error": 0, "skip": 0}
+    workload_lists = [path for path in SEEN if path.split("?")[0].endswith("/deployments")]
+    if listable:
+        assert sorted(p.split("?")[0] for p in workload_lists) == [
+            "/apis/apps/v1/namespaces/apps/deployments",
+            "/apis/apps/v1/namespaces/edge/deployments",
+        ]
+    else:
+        assert [p.split("?")[0] for p in workload_lists] == ["/apis/apps/v1/deployments"]
+
+
+def test_reports_hold_one_namespace_at_a_time(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "EXTRA", [_in_namespace(obj, "apps") for obj in RESOURCES])
+    held: list[set[str | None]] = []
+    real = cluster_audit.policy_reports
+
+    def recorded(results: Any) -> list[dict[str, Any]]:
+        held.append({result.evaluation.subject.namespace for result in results})
+        return real(results)
+
+    monkeypatch.setattr(cluster_audit, "policy_reports", recorded)
+    with _api(kubeconfig) as api:
+        out = io.StringIO()
+        assert cluster_audit.write_policy_reports(api, None, Settings(), None, out)
+    assert held == [{"apps"}, {"edge"}]
+    assert len(list(yaml.safe_load_all(out.getvalue()))) == 2
+
+
 def test_no_cluster_configuration_exits_2(tmp_path: Path) -> None:
     result = _audit(tmp_path / "absent-kubeconfig")
     assert result.returncode == 2
@@ -274,7 +328,7 @@ def test_a_sink_gets_every_result_and_nothing_is_kept(kubeconfig: Path) -> None:
     assert [r.findings for r in received] == [r.findings for r in listed]
 
 
-@pytest.mark.parametrize("output_format", ["json", "text", "sarif"])
+@pytest.mark.parametrize("output_format", ["json", "jsonl", "text", "sarif", "policyreport"])
 def test_a_failure_half_way_prints_no_half_report(
     kubeconfig: Path, output_format: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -305,7 +359,7 @@ def test_streamed_reports_equal_the_whole_document_reports(
     assert results
     for spool in (cluster_audit.SPOOL_BYTES, 16):
         monkeypatch.setattr(cluster_audit, "SPOOL_BYTES", spool)
-        for output_format in ("json", "text", "sarif"):
+        for output_format in ("json", "jsonl", "text", "sarif"):
             assert cluster_audit.run_cluster_audit(Settings(), None, output_format, None) == 1
             expected = render(results, output_format, tool_version(), io.StringIO()) + "\n"
             assert capsys.readouterr().out == expected
