@@ -6,6 +6,12 @@ distinct configurations, as releases share a few), and unrelated objects (other 
 half). Each audit runs as a subprocess; its time and peak RSS (wait4) are printed with the growth from 5,000
 to 20,000 objects. Needs `make e2e-tools`. Run by hand:
 `.venv/bin/python bench/bench_cluster_audit.py [--baseline REV] [--small 5000 --large 20000]`.
+
+With `--stand-in`, the same objects come from `bench/api_stand_in.py` (generated page by page, so any size):
+5,000, 20,000 and 100,000 objects, each audited with `--format json` (the whole cluster in one pass, the report
+streamed) and `--format policyreport` (namespace by namespace), printing time, peak RSS, objects of the
+cluster per second and the memory growth against the smallest size:
+`.venv/bin/python bench/bench_cluster_audit.py --stand-in [--sizes 5000,20000,100000]`.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 BUILD = ROOT / ".cache" / "e2e"
 NAMESPACES = 20
 CONFIG = """global
@@ -137,9 +145,9 @@ def load(api: Any, start: int, stop: int) -> float:
     return time.monotonic() - started
 
 
-def audit(kubeconfig: Path, source: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS MiB, resources) of one `audit --cluster --format json` run with `source` first on
-    the import path."""
+def audit(kubeconfig: Path, source: Path, output_format: str = "json") -> tuple[float, float, int]:
+    """(seconds, peak RSS MiB, resources) of one `audit --cluster --format json` (or `policyreport`) run with
+    `source` first on the import path."""
     env = {
         "KUBECONFIG": str(kubeconfig),
         "PATH": "/usr/bin:/bin",
@@ -148,7 +156,7 @@ def audit(kubeconfig: Path, source: Path) -> tuple[float, float, int]:
     }
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "haproxy_guard.cli.main", "audit", "--cluster", "--format", "json"],
+        [sys.executable, "-m", "haproxy_guard.cli.main", "audit", "--cluster", "--format", output_format],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=source,
     )  # fmt: skip
     assert process.stdout is not None
@@ -158,7 +166,36 @@ def audit(kubeconfig: Path, source: Path) -> tuple[float, float, int]:
     process.stdout.close()
     if os.waitstatus_to_exitcode(status) not in {0, 1}:
         raise RuntimeError(f"audit from {source} failed: {output[-500:]!r}")
+    if output_format == "policyreport":
+        reports = [report for report in yaml.load_all(output, Loader=yaml.CSafeLoader) if report]
+        resources = sum(len({str(r["resources"][0]) for r in report["results"]}) for report in reports)
+        return seconds, usage.ru_maxrss / 1024, resources
     return seconds, usage.ru_maxrss / 1024, orjson.loads(output)["summary"]["resources"]
+
+
+def stand_in(sizes: list[int]) -> None:
+    from bench import api_stand_in
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-stand-in-"))
+    try:
+        figures: dict[tuple[str, int], tuple[float, float, int]] = {}
+        for size in sizes:
+            for output_format in ("json", "policyreport"):
+                with api_stand_in.serve(size) as (url, served):
+                    kubeconfig = api_stand_in.kubeconfig(folder, url)
+                    figures[output_format, size] = found = audit(kubeconfig, ROOT, output_format)
+                seconds, rss, resources = found
+                print(
+                    f"--format {output_format:<12} {size:>7} objects: {seconds:6.1f} s, {rss:5.0f} MiB peak, "
+                    f"{resources} resources, {served.requests} requests, {size / seconds:,.0f} objects/s",
+                    flush=True,
+                )
+        for output_format in ("json", "policyreport"):
+            base = figures[output_format, sizes[0]][1]
+            growth = ", ".join(f"{size}: {figures[output_format, size][1] / base:.2f}x" for size in sizes[1:])
+            print(f"--format {output_format}: memory against {sizes[0]} objects: {growth}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -180,7 +217,12 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=5000)
     parser.add_argument("--large", type=int, default=20000)
     parser.add_argument("--baseline", help="a git revision to run the same way (e.g. the last non-streaming one)")
+    parser.add_argument("--stand-in", action="store_true", help="bench/api_stand_in.py instead of kube-apiserver")
+    parser.add_argument("--sizes", default="5000,20000,100000", help="object counts for --stand-in")
     args = parser.parse_args()
+    if args.stand_in:
+        stand_in([int(size) for size in args.sizes.split(",")])
+        return
     with apiserver() as kubeconfig, _client(kubeconfig) as api, maybe_worktree(args.baseline) as baseline:
         for ns in range(NAMESPACES):
             _post(

@@ -4,8 +4,10 @@ Starts both servers as real processes on loopback, drives each with `wrk` (16 co
 makes every request's body different: name, uid, labels and image tag of a typical HAProxy Deployment, or the
 name and a comment of its ConfigMap) and prints requests/s, p50 and p99 per case with the ratios. Cases:
 /mutate and /validate of the Deployment (whose answers the webhook remembers: only the name, labels and image
-tag differ), the same with a new annotation in each body (nothing is remembered: the engine's whole work on
-every request), /validate of the ConfigMap cold (each body a new configuration, so each request runs
+tag differ); of what `kubectl rollout restart` sends (only the pod template's `restartedAt` differs, which no
+policy reads); of a mix of 80 % objects of other applications and 20 % HAProxy Deployments of ten shapes; of
+the Deployment with a new annotation key in each body (nothing is remembered: the engine's whole work on
+every request); /validate of the ConfigMap cold (each body a new configuration, so each request runs
 `haproxy -c`) and cached (the same body again). Both servers run all along and take turns
 (`--rounds`, each round in the other order); the figures are medians of the rounds, and each ratio is the
 median of the rounds' ratios, since this machine's speed drifts within minutes. Run by hand: `make bench` or
@@ -37,6 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import corpus  # noqa: E402
 from haproxy_guard.certs.authority import generate  # noqa: E402
 
 OURS, BASELINE = "haproxy-guard", "minimal FastAPI"
@@ -45,15 +48,20 @@ CONFIGMAP = ROOT / "examples" / "haproxy-configmap.yaml"
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-local file = io.open("{body}", "rb")
-local template = file:read("*a")
-file:close()
+local templates = {}
+for _, path in ipairs({@FILES@}) do
+  local file = io.open(path, "rb")
+  templates[#templates + 1] = file:read("*a")
+  file:close()
+end
 local counter = 0
 math.randomseed(os.time())
 local run = tostring(math.random(1, 1000000000))
--- every request differs: name, uid, labels and image tag carry a counter (no cache of whole answers counts)
+-- every request differs: name, uid, labels and image tag carry a counter (no cache of whole answers counts);
+-- a case with several bodies sends them in turn
 request = function()
   counter = counter + 1
+  local template = templates[(counter % #templates) + 1]
   local body = template:gsub("@ID@", run .. "-" .. counter):gsub("@N@", tostring(counter))
   return wrk.format(nil, nil, nil, body)
 end
@@ -146,30 +154,69 @@ def _review(obj: dict[str, Any], resource: str, operation: str = "CREATE") -> by
     return json.dumps(review).encode()
 
 
-def cases() -> dict[str, tuple[str, bytes]]:
-    """name -> (path, body template): each body differs per request where the template has `@ID@`."""
+def _mix() -> list[bytes]:
+    """What a webhook without an object selector sees: of every 50 bodies, 40 of other applications (20
+    Deployments, 10 Pods, 10 ConfigMaps) and 10 HAProxy Deployments of 10 shapes (`bench/corpus.py`: hardened
+    or as teams write them, four branches, `Recreate`, a short grace period), each with a new name per request."""
+    bodies: list[bytes] = []
+    for index in range(50):
+        if index % 5 == 0:
+            obj = corpus.release(index // 5, configs=10)[1]
+            resource = "deployments"
+        elif index % 5 in (1, 2):
+            obj = corpus.other(index)
+            resource = "deployments"
+        elif index % 5 == 3:
+            deployment = corpus.other(index)
+            obj = {"apiVersion": "v1", "kind": "Pod", "metadata": dict(deployment["metadata"]),
+                   "spec": deployment["spec"]["template"]["spec"]}  # fmt: skip
+            resource = "pods"
+        else:
+            obj = {"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": f"app-{index}", "namespace": f"apps-{index % 10}"},
+                   "data": {"application.properties": f"server.port=8080\nfeature.{index}=on\n"}}  # fmt: skip
+            resource = "configmaps"
+        obj["metadata"]["name"] = f"{obj['metadata']['name']}-{UNIQUE}"
+        obj["metadata"]["labels"] = {**obj["metadata"].get("labels", {}), "release": UNIQUE}
+        bodies.append(_review(obj, resource))
+    return bodies
+
+
+def cases() -> dict[str, tuple[str, list[bytes]]]:
+    """name -> (path, body templates sent in turn): each body differs per request where it has `@ID@`."""
     deployment = yaml.safe_load(SAMPLE.read_text())
+    restarted = yaml.safe_load(SAMPLE.read_text())
     deployment["metadata"]["name"] = f"edge-haproxy-{UNIQUE}"
     deployment["metadata"]["labels"] = {"release": UNIQUE}
     deployment["spec"]["template"]["metadata"]["labels"]["release"] = UNIQUE
     deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "haproxytech/haproxy-alpine:2.8.@N@"
     workload = _review(deployment, "deployments")
-    # the same with an annotation that differs per request: the policies read the annotations, so no two
-    # bodies share a fingerprint and no answer is remembered (the engine's whole work on every request)
-    deployment["metadata"].setdefault("annotations", {})["example.com/build"] = UNIQUE
+    # `kubectl rollout restart`: the same Deployment, only the pod template's restartedAt differs (and the uid)
+    restarted["spec"]["template"]["metadata"].setdefault("annotations", {})["kubectl.kubernetes.io/restartedAt"] = (
+        f"2026-12-07T10:00:00.{UNIQUE}Z"
+    )
+    restart = _review(restarted, "deployments", "UPDATE")
+    # a new annotation key in each body: the policies read which annotations there are, so no two bodies
+    # share a fingerprint and no answer is remembered (the engine's whole work on every request)
+    deployment["metadata"].setdefault("annotations", {})[f"example.com/build-{UNIQUE}"] = "1"
     unrecognised = _review(deployment, "deployments")
     configmap = next(doc for doc in yaml.safe_load_all(CONFIGMAP.read_text()) if doc)
     configmap["metadata"]["name"] = f"edge-haproxy-{UNIQUE}"
     configmap["data"]["haproxy.cfg"] += f"# release {UNIQUE}\n"
     cold = _review(configmap, "configmaps")
     cached = cold.replace(UNIQUE.encode(), b"same")
+    mix = _mix()
     return {
-        "/mutate workload": ("/mutate", workload),
-        "/validate workload": ("/validate", workload),
-        "/mutate workload, new annotation": ("/mutate", unrecognised),
-        "/validate workload, new annotation": ("/validate", unrecognised),
-        "/validate ConfigMap cold": ("/validate", cold),
-        "/validate ConfigMap cached": ("/validate", cached),
+        "/mutate workload": ("/mutate", [workload]),
+        "/validate workload": ("/validate", [workload]),
+        "/mutate rollout restart": ("/mutate", [restart]),
+        "/validate rollout restart": ("/validate", [restart]),
+        "/mutate mix 80/20": ("/mutate", mix),
+        "/validate mix 80/20": ("/validate", mix),
+        "/mutate workload, all differ": ("/mutate", [unrecognised]),
+        "/validate workload, all differ": ("/validate", [unrecognised]),
+        "/validate ConfigMap cold": ("/validate", [cold]),
+        "/validate ConfigMap cached": ("/validate", [cached]),
     }
 
 
@@ -195,10 +242,13 @@ def main() -> int:
     generate(work / "certs", ["localhost", "127.0.0.1"])
     chosen = {name: case for name, case in cases().items() if not args.case or name in args.case}
     scripts: dict[str, Path] = {}
-    for index, (name, (_, body)) in enumerate(chosen.items()):
-        (work / f"body-{index}.json").write_bytes(body)
+    for index, (name, (_, bodies)) in enumerate(chosen.items()):
+        files = []
+        for number, body in enumerate(bodies):
+            files.append(work / f"body-{index}-{number}.json")
+            files[-1].write_bytes(body)
         scripts[name] = work / f"post-{index}.lua"
-        scripts[name].write_text(LUA.format(body=work / f"body-{index}.json"))
+        scripts[name].write_text(LUA.replace("@FILES@", ", ".join(f'"{file}"' for file in files)))
     env = {**os.environ, "KUBECONFIG": "/nonexistent"}
     commands = {
         OURS: [sys.executable, "-m", "haproxy_guard.cli", "serve", "--host", "127.0.0.1", "--cert-dir",
@@ -211,7 +261,7 @@ def main() -> int:
         for server, command in commands.items():
             started[server] = _start(command, work, env)
         if "/mutate workload" in chosen:
-            _check_reply(started[OURS][1], work / "certs" / "ca.crt", chosen["/mutate workload"][1])
+            _check_reply(started[OURS][1], work / "certs" / "ca.crt", chosen["/mutate workload"][1][0])
         # Both servers run all along (an idle one costs nothing) and take turns, each round in the other
         # order: this machine's speed drifts by a third within minutes, so runs far apart compare badly.
         for round_index in range(args.rounds):

@@ -2,7 +2,7 @@
 
 Calls the webhook's ASGI application directly (no TLS, no HTTP server, no client): what a review costs
 haproxy-guard itself. Each run is a fresh process that answers `--reviews` unique reviews (the bodies of
-`bench_mutate.py`: name, uid, labels and image tag differ per review) after 500 to warm up, and prints the
+`bench_mutate.py`, sent in turn: name, uid, labels and image tag differ per review) after 500 to warm up, and prints the
 mean time per review. With `--against REV`, a worktree of REV runs the same bodies, alternating with this
 tree run by run (this machine's speed drifts within minutes: only alternated runs compare). Prints every
 run and the medians. Run by hand:
@@ -28,8 +28,9 @@ from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.webhook.admission import Admission
 from haproxy_guard.webhook.app import create_app
 
-template, path, count = open(sys.argv[1], "rb").read(), sys.argv[2], int(sys.argv[3])
-bodies = [template.replace(b"@ID@", b"r-%d" % i).replace(b"@N@", b"%d" % i) for i in range(count + 500)]
+templates, path, count = open(sys.argv[1], "rb").read().split(b"\\0"), sys.argv[2], int(sys.argv[3])
+bodies = [templates[i % len(templates)].replace(b"@ID@", b"r-%d" % i).replace(b"@N@", b"%d" % i)
+          for i in range(count + 500)]
 settings = Settings()
 app = create_app(Admission(settings, Context(make_validator(settings))))
 
@@ -79,10 +80,10 @@ def main() -> int:
     parser.add_argument("--reviews", type=int, default=2500)
     parser.add_argument("--against", help="a git revision to run alternately with this tree")
     args = parser.parse_args()
-    path, template = cases()[args.case]
+    path, templates = cases()[args.case]
     with tempfile.TemporaryDirectory(prefix="hg-bench-review-") as work:
         folder = Path(work)
-        (folder / "template.json").write_bytes(template)
+        (folder / "template.json").write_bytes(b"\0".join(templates))  # JSON never holds a raw NUL
         (folder / "child.py").write_text(CHILD)
         trees = {"this tree": ROOT}
         if args.against:
