@@ -9,12 +9,11 @@ carry their source; README.md, "HAProxy families", repeats them for users.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from haproxy_guard.policies.model.commands import SHELLS, shell_script
+from haproxy_guard.policies.model.commands import SHELLS, program_name, shell_script
 from haproxy_guard.policies.model.images import HAPROXY_IMAGE_NAMES, image_repository, is_haproxy_image
 
 StopKind = Literal["soft", "hard", "controller", "unknown"]
@@ -163,7 +162,7 @@ def _runs_haproxy(words: list[str]) -> bool | None:
     told: an entrypoint, a wrapper; the image decides)."""
     if not words:
         return None
-    program = posixpath.basename(words[0])
+    program = program_name(words[0])
     if program == "haproxy":
         return True
     if program in SHELLS:

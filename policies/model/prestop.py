@@ -19,14 +19,13 @@ soft-stops and waits for the drain.
 
 from __future__ import annotations
 
-import posixpath
 import re
 import shlex
 import signal
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from haproxy_guard.policies.model.commands import shell_script
+from haproxy_guard.policies.model.commands import program_name, shell_script
 
 _SIGNALLERS = frozenset({"kill", "killall", "pkill"})
 _HARMLESS = frozenset({"echo", "true", ":", "printf", "logger", "date", "set", "export"})
@@ -159,7 +158,7 @@ def _simple(words: list[str]) -> Step | Literal["noop"] | None:
         words = words[1:]
     if not words:
         return "noop"
-    program = posixpath.basename(words[0])
+    program = program_name(words[0])
     if program == "sleep" and len(words) >= 2:
         seconds = [_seconds(word) for word in words[1:]]
         return None if any(second is None for second in seconds) else Step("wait", sum(s or 0 for s in seconds))
@@ -182,7 +181,7 @@ def _is_alive_test(words: list[str]) -> bool:
     """`killall -0 haproxy`, `kill -0 $pid`, `pidof haproxy`, `pgrep haproxy`, `[ -e /proc/1 ]`..."""
     if not words:
         return False
-    program = posixpath.basename(words[0])
+    program = program_name(words[0])
     if program in _SIGNALLERS:
         return _kill_signal(words) == "SIG0"
     if program in _ALIVE_TESTS:

@@ -11,11 +11,10 @@ never a change to a file the controller writes.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from typing import Any
 
-from haproxy_guard.policies.model.commands import SHELLS, shell_script
+from haproxy_guard.policies.model.commands import SHELLS, program_name, shell_script
 from haproxy_guard.policies.model.findings import Severity, Violation
 from haproxy_guard.policies.model.health import HealthEndpoint, known_endpoint
 from haproxy_guard.policies.model.objects import ContainerRef
@@ -34,7 +33,7 @@ def _shallow_command(words: list[str]) -> bool:
     """Whether an exec probe only sees the process or a file (or a port being open)."""
     if not words:
         return True
-    program = posixpath.basename(words[0])
+    program = program_name(words[0])
     if program in SHELLS:
         script = shell_script(words) or ""
         parts = [part.split() for part in re.split(r"&&|\|\||;|\n", script) if part.strip()]

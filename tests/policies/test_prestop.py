@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from haproxy_guard.policies.model.commands import shell_script
+from haproxy_guard.policies.model.commands import program_name, shell_script
 from haproxy_guard.policies.model.lifecycle import prestop_wait_seconds
 from haproxy_guard.policies.model.prestop import Step, read_pre_stop
 from haproxy_guard.policies.rules.prestop_wait import _script_with_wait
@@ -122,3 +123,8 @@ def test_an_exec_signal_first_keeps_its_words_literal_behind_the_wait() -> None:
     command = _script_with_wait(["kill", "-USR1", "$(pidof haproxy)"], 10)
     assert command == ["/bin/sh", "-c", "sleep 10; kill -USR1 '$(pidof haproxy)'"]
     assert read_pre_stop(_exec(*command)).wait_seconds == 10
+
+
+@given(st.text(alphabet="/ab.-", max_size=12))
+def test_a_programs_name_is_its_paths_basename(word: str) -> None:
+    assert program_name(word) == posixpath.basename(word)
