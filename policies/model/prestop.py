@@ -250,6 +250,29 @@ def script_steps(script: str) -> tuple[Step, ...] | None:
     return tuple(steps)
 
 
+_EXEC_READINGS: dict[tuple[str, ...], PreStop] = {}
+_MAX_EXEC_READINGS = 1024
+"""Exec handlers already read, by command (their reading is the shell parse; the policies read each HAProxy
+container's handler several times per admission, and a fleet's commands repeat). Bounded: commands come
+from admitted objects; once full, new commands are read every time."""
+
+
+def _read_exec(command: list[str]) -> PreStop:
+    key = tuple(command)
+    found = _EXEC_READINGS.get(key)
+    if found is not None:
+        return found
+    script = shell_script(command)
+    if script is not None:
+        found = PreStop("exec", script_steps(script))
+    else:
+        step = _simple(list(command))
+        found = PreStop("exec", None if step is None else () if step == "noop" else (step,))
+    if len(_EXEC_READINGS) < _MAX_EXEC_READINGS:
+        _EXEC_READINGS[key] = found
+    return found
+
+
 def read_pre_stop(container: dict[str, Any]) -> PreStop:
     """The container's preStop handler."""
     handler = _mapping(_mapping(container.get("lifecycle")).get("preStop"))
@@ -266,10 +289,4 @@ def read_pre_stop(container: dict[str, Any]) -> PreStop:
     command = _mapping(handler.get("exec")).get("command")
     if not isinstance(command, list) or not command or not all(isinstance(part, str) for part in command):
         return PreStop("exec", None)
-    script = shell_script(command)
-    if script is not None:
-        return PreStop("exec", script_steps(script))
-    step = _simple(list(command))
-    if step is None:
-        return PreStop("exec", None)
-    return PreStop("exec", () if step == "noop" else (step,))
+    return _read_exec(command)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from haproxy_guard.policies.model.commands import program_name, shell_script
 from haproxy_guard.policies.model.lifecycle import prestop_wait_seconds
-from haproxy_guard.policies.model.prestop import Step, read_pre_stop
+from haproxy_guard.policies.model.prestop import PreStop, Step, read_pre_stop
 from haproxy_guard.policies.rules.prestop_wait import _script_with_wait
 
 
@@ -128,3 +128,15 @@ def test_an_exec_signal_first_keeps_its_words_literal_behind_the_wait() -> None:
 @given(st.text(alphabet="/ab.-", max_size=12))
 def test_a_programs_name_is_its_paths_basename(word: str) -> None:
     assert program_name(word) == posixpath.basename(word)
+
+
+def test_exec_readings_are_remembered_within_a_bound_and_read_alike_past_it() -> None:
+    from haproxy_guard.policies.model import prestop
+
+    command = ["/bin/sh", "-c", "sleep 7; kill -USR1 1"]
+    first = read_pre_stop(_exec(*command))
+    assert read_pre_stop(_exec(*command)) == first and first.steps is not None
+    for number in range(prestop._MAX_EXEC_READINGS + 10):
+        read_pre_stop(_exec("sleep", str(number)))
+    assert len(prestop._EXEC_READINGS) <= prestop._MAX_EXEC_READINGS
+    assert read_pre_stop(_exec("sleep", "99999")) == PreStop("exec", (Step("wait", 99999.0),))
