@@ -194,7 +194,9 @@ def test_a_remembered_mutation_is_the_engines_patch(input_path: Path, validator:
             assert variant == before, "the memo must not change the object"
     if inspect_workload(obj, settings.image_patterns) is not None:
         remembered = 2 * (3 + 2 + 1)
-        assert admission.mutations.hits >= remembered, "the unread variants, restarts and the input again are remembered"
+        assert admission.mutations.hits >= remembered, (
+            "the unread variants, restarts and the input again are remembered"
+        )
 
 
 @pytest.mark.parametrize("with_pdbs", [True, False], ids=["pdb-source", "no-pdb-source"])
