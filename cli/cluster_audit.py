@@ -239,72 +239,101 @@ def write_policy_reports(
     listed = [namespace] if namespace else namespaces(api)
     groups = [None] if listed is None else listed
     first, any_denied = True, False
+    timestamp = _timestamp()
     for group in groups:
         results, _ = stream_audit(api, group, settings, validator, sys.stderr.isatty())
         any_denied = any_denied or denied(results)
-        for report in policy_reports(results):
-            out.write(("" if first else "---\n") + yaml.safe_dump(report, sort_keys=False))
-            first = False
+        first = write_reports(results, out, timestamp, first)
     return any_denied
 
 
-def policy_reports(results: Sequence[Audited]) -> list[dict[str, Any]]:
-    """One wgpolicyk8s.io/v1alpha2 PolicyReport per namespace."""
-    now = datetime.datetime.now(datetime.UTC)
-    timestamp = {"seconds": int(now.timestamp()), "nanos": 0}
-    by_namespace: dict[str, list[dict[str, Any]]] = {}
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _timestamp() -> dict[str, int]:
+    return {"seconds": int(datetime.datetime.now(datetime.UTC).timestamp()), "nanos": 0}
+
+
+def _entries(result: Audited, timestamp: dict[str, int]) -> Iterator[dict[str, Any]]:
+    """The PolicyReport results of one audited object: one per finding, or one `pass`."""
+    subject = result.evaluation.subject
+    assert subject is not None
+    metadata = result.document.obj.get("metadata") or {}
+    resource = {
+        "apiVersion": result.document.obj["apiVersion"],
+        "kind": subject.kind,
+        "name": subject.name,
+        "namespace": subject.namespace,
+        "uid": metadata.get("uid"),
+    }
+    for finding in result.findings:
+        yield {
+            "source": "haproxy-guard",
+            "policy": finding.policy,
+            "rule": finding.policy,
+            "result": "fail" if finding.severity is Severity.DENY else "warn",
+            "severity": "high" if finding.severity is Severity.DENY else "medium",
+            "message": finding.message,
+            "scored": True,
+            "timestamp": timestamp,
+            "resources": [resource],
+            "properties": {"path": finding.path or ""},
+        }
+    if not result.findings:
+        yield {"source": "haproxy-guard", "policy": "haproxy-guard", "rule": "all", "result": "pass",
+               "message": "no findings", "scored": True, "timestamp": timestamp, "resources": [resource]}  # fmt: skip
+
+
+def _head(namespace: str, results: Sequence[Audited]) -> dict[str, Any]:
+    counts = {"pass": 0, "fail": 0, "warn": 0}
+    for result in results:
+        for finding in result.findings:
+            counts["fail" if finding.severity is Severity.DENY else "warn"] += 1
+        if not result.findings:
+            counts["pass"] += 1
+    return {
+        "apiVersion": "wgpolicyk8s.io/v1alpha2",
+        "kind": "PolicyReport",
+        "metadata": {
+            "name": "haproxy-guard",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "haproxy-guard"},
+        },
+        "summary": {**counts, "error": 0, "skip": 0},
+    }
+
+
+def _by_namespace(results: Sequence[Audited]) -> list[tuple[str, list[Audited]]]:
+    groups: dict[str, list[Audited]] = {}
     for result in results:
         subject = result.evaluation.subject
         assert subject is not None
-        metadata = result.document.obj.get("metadata") or {}
-        resource = {
-            "apiVersion": result.document.obj["apiVersion"],
-            "kind": subject.kind,
-            "name": subject.name,
-            "namespace": subject.namespace,
-            "uid": metadata.get("uid"),
-        }
-        entries = by_namespace.setdefault(subject.namespace or "default", [])
-        for finding in result.findings:
-            entries.append(
-                {
-                    "source": "haproxy-guard",
-                    "policy": finding.policy,
-                    "rule": finding.policy,
-                    "result": "fail" if finding.severity is Severity.DENY else "warn",
-                    "severity": "high" if finding.severity is Severity.DENY else "medium",
-                    "message": finding.message,
-                    "scored": True,
-                    "timestamp": timestamp,
-                    "resources": [resource],
-                    "properties": {"path": finding.path or ""},
-                }
-            )
-        if not result.findings:
-            entries.append(
-                {"source": "haproxy-guard", "policy": "haproxy-guard", "rule": "all", "result": "pass",
-                 "message": "no findings", "scored": True, "timestamp": timestamp, "resources": [resource]}
-            )  # fmt: skip
-    reports = []
-    for namespace, entries in sorted(by_namespace.items()):
-        counts = {key: sum(1 for entry in entries if entry["result"] == key) for key in ("pass", "fail", "warn")}
-        reports.append(
-            {
-                "apiVersion": "wgpolicyk8s.io/v1alpha2",
-                "kind": "PolicyReport",
-                "metadata": {
-                    "name": "haproxy-guard",
-                    "namespace": namespace,
-                    "labels": {"app.kubernetes.io/managed-by": "haproxy-guard"},
-                },
-                "scope": None,
-                "summary": {**counts, "error": 0, "skip": 0},
-                "results": entries,
-            }
-        )
-    for report in reports:
-        del report["scope"]
-    return reports
+        groups.setdefault(subject.namespace or "default", []).append(result)
+    return sorted(groups.items(), key=lambda item: item[0])
+
+
+def write_reports(results: Sequence[Audited], out: IO[str], timestamp: dict[str, int], first: bool = True) -> bool:
+    """One wgpolicyk8s.io/v1alpha2 PolicyReport per namespace of `results`, as YAML documents (`---` before
+    each but the very first), written entry by entry: what is held while writing is one entry, never a
+    report's whole document (PyYAML's nodes for a namespace of thousands of objects would be most of the
+    audit's memory). Whether the next document is still the first."""
+    for namespace, group in _by_namespace(results):
+        out.write(("" if first else "---\n") + yaml.dump(_head(namespace, group), Dumper=_DUMPER, sort_keys=False))
+        out.write("results:\n")
+        for result in group:
+            for entry in _entries(result, timestamp):
+                out.write(yaml.dump([entry], Dumper=_DUMPER, sort_keys=False))
+        first = False
+    return first
+
+
+def policy_reports(results: Sequence[Audited]) -> list[dict[str, Any]]:
+    """The PolicyReports of `results` as objects (what `write_reports` writes, parsed)."""
+    timestamp = _timestamp()
+    return [
+        {**_head(namespace, group), "results": [entry for result in group for entry in _entries(result, timestamp)]}
+        for namespace, group in _by_namespace(results)
+    ]
 
 
 def run_cluster_audit(

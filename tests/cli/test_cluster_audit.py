@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -249,18 +250,56 @@ def test_policy_reports_are_written_namespace_by_namespace(
 def test_reports_hold_one_namespace_at_a_time(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.modules[__name__], "EXTRA", [_in_namespace(obj, "apps") for obj in RESOURCES])
     held: list[set[str | None]] = []
-    real = cluster_audit.policy_reports
+    real = cluster_audit.write_reports
 
-    def recorded(results: Any) -> list[dict[str, Any]]:
+    def recorded(results: Any, *args: Any) -> bool:
         held.append({result.evaluation.subject.namespace for result in results})
-        return real(results)
+        return real(results, *args)
 
-    monkeypatch.setattr(cluster_audit, "policy_reports", recorded)
+    monkeypatch.setattr(cluster_audit, "write_reports", recorded)
     with _api(kubeconfig) as api:
         out = io.StringIO()
         assert cluster_audit.write_policy_reports(api, None, Settings(), None, out)
     assert held == [{"apps"}, {"edge"}]
     assert len(list(yaml.safe_load_all(out.getvalue()))) == 2
+
+
+class _Counting:
+    """A text sink that keeps only how much was written."""
+
+    def __init__(self) -> None:
+        self.characters = 0
+
+    def write(self, text: str) -> int:
+        self.characters += len(text)
+        return len(text)
+
+
+def test_a_report_is_written_entry_by_entry(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The written reports parse to the report objects; writing a namespace of 3,000 objects holds about one
+    entry at a time, where dumping the report whole holds every entry and PyYAML's nodes for them."""
+    monkeypatch.setattr(sys.modules[__name__], "EXTRA", [_in_namespace(obj, "apps") for obj in RESOURCES])
+    with _api(kubeconfig) as api:
+        results, _ = cluster_audit.stream_audit(api, None, Settings(), None)
+    timestamp = {"seconds": 1, "nanos": 0}
+    out = io.StringIO()
+    assert cluster_audit.write_reports(results, out, timestamp) is False
+    expected = cluster_audit.policy_reports(results)
+    for report in expected:
+        for entry in report["results"]:
+            entry["timestamp"] = timestamp
+    assert list(yaml.safe_load_all(out.getvalue())) == expected
+    many = [result for result in results if getattr(result.evaluation.subject, "namespace", None) == "edge"] * 1000
+    tracemalloc.start()
+    try:
+        cluster_audit.write_reports(many, _Counting(), timestamp)  # type: ignore[arg-type]
+        _, streamed = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        yaml.dump_all(cluster_audit.policy_reports(many), _Counting(), Dumper=yaml.CSafeDumper, sort_keys=False)
+        _, whole = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert streamed < 1024 * 1024 < 4 * 1024 * 1024 < whole, (streamed, whole)
 
 
 def test_no_cluster_configuration_exits_2(tmp_path: Path) -> None:
