@@ -35,22 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BUILD = ROOT / ".cache" / "e2e"
-NAMESPACES = 20
-CONFIG = """global
-  maxconn 2000
-  hard-stop-after 30s
-defaults
-  mode http
-  timeout client 30s
-  timeout server 30s
-  timeout connect 5s
-  option idle-close-on-response
-frontend fe
-  bind :8080
-  default_backend app
-backend app
-  server a 10.0.{variant}.1:8080
-"""
+from bench.api_stand_in import CONFIG, NAMESPACES  # noqa: E402  (the same objects as the stand-in's)
 
 
 @contextmanager
