@@ -232,7 +232,13 @@ def namespaces(api: Any) -> list[str] | None:
 
 
 def write_policy_reports(
-    api: Any, namespace: str | None, settings: Settings, validator: Validator | None, out: IO[str]
+    api: Any,
+    namespace: str | None,
+    settings: Settings,
+    validator: Validator | None,
+    out: IO[str],
+    *,
+    progress: bool = False,
 ) -> bool:
     """The PolicyReports as YAML documents, namespace by namespace: each namespace's results are held only
     until its report is written. Whether any finding is deny-level."""
@@ -241,7 +247,7 @@ def write_policy_reports(
     first, any_denied = True, False
     timestamp = _timestamp()
     for group in groups:
-        results, _ = stream_audit(api, group, settings, validator, sys.stderr.isatty())
+        results, _ = stream_audit(api, group, settings, validator, progress)
         any_denied = any_denied or denied(results)
         first = write_reports(results, out, timestamp, first)
     return any_denied
@@ -358,7 +364,7 @@ def run_cluster_audit(
         return EXIT_FINDINGS if report.denied else EXIT_OK
     if output_format == "policyreport":
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8") as spool:
-            found = write_policy_reports(api, namespace, settings, validator, spool)
+            found = write_policy_reports(api, namespace, settings, validator, spool, progress=progress)
             spool.seek(0)
             shutil.copyfileobj(spool, sys.stdout)
         return EXIT_FINDINGS if found else EXIT_OK

@@ -39,6 +39,8 @@ UNREAD_METADATA: Final = frozenset(
     {"name", "generateName", "labels", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"}
 )
 """The workload's own metadata no policy reads (they read and write its annotations only)."""
+UNREAD_METADATA_BUT_NAME: Final = UNREAD_METADATA - {"name"}
+"""The same when the name is read (to find the workload's HorizontalPodAutoscaler): made once, not per request."""
 READ_ANNOTATION_PREFIX: Final = ANNOTATION_PREFIX
 """The annotations whose values policies read; of every other one only its key and that its value is a string."""
 UNREAD_VALUE: Final = ""
@@ -134,9 +136,7 @@ def fingerprint(
         return None
     projected = _projected(obj, found[0], image_patterns, pod_labels)
     if "metadata" in projected:
-        projected["metadata"] = _metadata(
-            projected["metadata"], UNREAD_METADATA - {"name"} if name else UNREAD_METADATA
-        )
+        projected["metadata"] = _metadata(projected["metadata"], UNREAD_METADATA_BUT_NAME if name else UNREAD_METADATA)
     try:
         key = orjson.dumps([namespace, operation, pod_labels, projected])
     except (orjson.JSONEncodeError, TypeError):
