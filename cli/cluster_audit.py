@@ -31,7 +31,9 @@ from haproxy_guard.policies import engine
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.haproxy.validator import Validator
 from haproxy_guard.policies.model.findings import Severity
+from haproxy_guard.policies.model.mounts import MOUNTER_KINDS, configuration_versions
 from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import inspect_workload
 
 REQUEST_TIMEOUT = 30
 
@@ -66,9 +68,11 @@ class _Api:
     """Raw JSON reads through the kubernetes client's configuration and TLS (no typed models: decoding a
     large list into them costs more than the audit), paginated, with small caches for what workloads mount."""
 
-    def __init__(self, api: Any, namespace: str | None) -> None:
+    def __init__(self, api: Any, namespace: str | None, image_patterns: tuple[str, ...] = ()) -> None:
         self.api, self.namespace = api, namespace
+        self.image_patterns = image_patterns
         self.requests = 0
+        self.mounts = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._mounts)
         self.configmap = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._configmap)
         self.pdbs = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._pdbs)
         self.service = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._service)
@@ -146,6 +150,29 @@ class _Api:
         except Exception:
             return ()
 
+    def _mounts(self, namespace: str | None) -> dict[str, tuple[str | None, ...]] | None:
+        """ConfigMap name -> the HAProxy versions of the namespace's workloads that mount it as configuration,
+        as the webhook lists them (`webhook/stale.py`); None when they cannot be listed."""
+        found: dict[str, list[str | None]] = {}
+        try:
+            for api_version, kind, group, resource in WORKLOADS:
+                if kind not in MOUNTER_KINDS:
+                    continue
+                for page in self.pages(group, resource, namespace or "default"):
+                    for item in page:
+                        obj = {"apiVersion": api_version, "kind": kind, **item}
+                        workload = inspect_workload(obj, self.image_patterns, namespace)
+                        for name, versions in configuration_versions(workload).items() if workload else ():
+                            found.setdefault(name, []).extend(versions)
+        except Exception:
+            return None
+        return {name: tuple(versions) for name, versions in found.items()}
+
+    def mounters(self, namespace: str | None, name: str) -> tuple[str | None, ...] | None:
+        """The HAProxy versions of the containers that mount ConfigMap `name` (`Context.mounters`)."""
+        mounts = self.mounts(namespace)
+        return None if mounts is None else mounts.get(name, ())
+
     def autoscaler(self, namespace: str | None, kind: str, name: str) -> dict[str, Any] | None:
         """The HorizontalPodAutoscaler of the namespace that scales that workload."""
         for item in self.autoscalers(namespace):
@@ -169,8 +196,8 @@ def stream_audit(
     audited), the ConfigMaps they mount and their namespace's PDBs read on demand and cached, plus the
     ConfigMaps labelled `haproxy-guard.io/config`. Returns the slim results and the number of requests; with a
     `sink`, each result goes to it instead and the list stays empty (memory independent of the cluster's size)."""
-    reader = _Api(api, namespace)
-    context = Context(validator, reader.configmap, reader.pdbs, reader.service, reader.autoscaler)
+    reader = _Api(api, namespace, settings.image_patterns)
+    context = Context(validator, reader.configmap, reader.pdbs, reader.service, reader.autoscaler, reader.mounters)
     results: list[Audited] = []
     seen_configmaps: set[tuple[str | None, str]] = set()
     index = 0

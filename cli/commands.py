@@ -80,7 +80,7 @@ def mutate_documents(
 
 
 def _mutations(documents: Sequence[Document], settings: Settings, validator: Validator | None) -> list[Mutation]:
-    context = input_context([document.obj for document in documents], validator)
+    context = input_context([document.obj for document in documents], validator, settings.image_patterns)
     return [
         engine.mutate(document.obj, settings, namespace=document.namespace, operation="CREATE", context=context)
         for document in documents
@@ -188,7 +188,7 @@ def run_mutate(
         sys.stdout.buffer.write(_joined(outputs))
         sys.stdout.buffer.flush()
     mutated = [mutation.mutated for mutation in mutations]
-    context = input_context(mutated, validator)
+    context = input_context(mutated, validator, settings.image_patterns)
     remaining = [
         (document.source, finding)
         for document, obj in zip(documents, mutated, strict=True)

@@ -195,8 +195,9 @@ def _admission(settings: Settings, client: Any | None, checker_socket: Path | No
     validator = make_validator(settings, checker_socket)
     if client is None:
         return Admission(settings, Context(validator))
-    stale = None if settings.rollout_controller.enabled else ClusterStaleWorkloads(client, settings)
-    return Admission(settings, Context(validator, ClusterConfigMaps(client), ClusterPdbs(client)), stale)
+    mounts = ClusterStaleWorkloads(client, settings)
+    context = Context(validator, ClusterConfigMaps(client), ClusterPdbs(client), mounters=mounts.mounters)
+    return Admission(settings, context, None if settings.rollout_controller.enabled else mounts)
 
 
 def _checker(args: argparse.Namespace) -> int:

@@ -147,8 +147,8 @@ def prepare(
 ) -> list[Target]:
     """Every HAProxy workload of the input, as written and as mutated, ready to run."""
     mutated = mutate_documents(documents, settings, validator)
-    written_context = input_context([document.obj for document in documents], validator)
-    mutated_context = input_context(mutated, validator)
+    written_context = input_context([document.obj for document in documents], validator, settings.image_patterns)
+    mutated_context = input_context(mutated, validator, settings.image_patterns)
     targets: list[Target] = []
     for index, (document, after) in enumerate(zip(documents, mutated, strict=True)):
         workload, _ = _workload(document, settings, written_context)

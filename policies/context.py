@@ -6,7 +6,7 @@ left None is "unknown", and the policies that need it say so or stand aside.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from haproxy_guard.policies.haproxy.validator import Validator
@@ -19,6 +19,9 @@ ServiceSource = Callable[[str | None, str], Object | None]
 """(namespace, name) -> the Service, or None when it does not exist or cannot be read."""
 AutoscalerSource = Callable[[str | None, str, str], Object | None]
 """(namespace, kind, name) -> the HorizontalPodAutoscaler that scales that workload, or None."""
+MounterSource = Callable[[str | None, str], Sequence[str | None] | None]
+"""(namespace, ConfigMap name) -> the HAProxy versions (`image_version`, None for a tag that names none) of the
+containers that mount it as their configuration, or None when the workloads cannot be listed."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Context:
     pdbs: PdbSource | None = None
     services: ServiceSource | None = None
     autoscalers: AutoscalerSource | None = None
+    mounters: MounterSource | None = None
 
 
 EMPTY_CONTEXT = Context()

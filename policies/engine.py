@@ -16,13 +16,14 @@ from typing import TypeVar
 from haproxy_guard.policies.context import EMPTY_CONTEXT, Context
 from haproxy_guard.policies.model.configmap import ConfigSubject, HAProxyConfigMap, inspect_configmap
 from haproxy_guard.policies.model.findings import Finding, Severity, Violation
-from haproxy_guard.policies.model.mounts import attach_configs
+from haproxy_guard.policies.model.mounts import attach_configs, preferred_branch
 from haproxy_guard.policies.model.objects import Object
 from haproxy_guard.policies.model.patch import Operation, diff
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import Workload, inspect_workload
 from haproxy_guard.policies.policy import Fix, Policy
 from haproxy_guard.policies.registry import POLICIES, SKIP_POLICY
+from haproxy_guard.policies.rules.haproxy_config_valid import POLICY_ID as CONFIG_VALID
 from haproxy_guard.policies.rules.skip_annotation import is_skipped
 from haproxy_guard.policies.rules.skip_annotation import violation as skip_violation
 
@@ -202,9 +203,21 @@ def check(
     skipped, skip_findings = _skip_findings(configmap, settings)
     if skipped:
         return Evaluation(configmap, skip_findings, skipped=True)
-    subject = ConfigSubject(configmap, context.validator, version=configmap.version, services=context.services)
+    subject = ConfigSubject(
+        configmap,
+        context.validator,
+        version=configmap.version,
+        services=context.services,
+        prefer=preferred_branch(configmap, context.mounters),
+    )
     checks = _enabled(settings, configmap.kind, policies)[0]
     return _evaluate(configmap, checks, lambda policy: _present(policy.check_configmap)(subject, settings))
+
+
+def validates(settings: Settings, policies: Sequence[Policy] = POLICIES) -> bool:
+    """Whether an enabled policy runs `haproxy -c` (only `haproxy-config-valid` reads a validation): the audit
+    starts checks ahead of the evaluations only then."""
+    return any(policy.id == CONFIG_VALID for policy, _ in _enabled(settings, "ConfigMap", policies)[0])
 
 
 def mutate(

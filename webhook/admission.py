@@ -167,7 +167,10 @@ class Admission:
             if configmap is None or validator is None:
                 return NOT_BLOCKING
             stale = self._names_stale_workloads(request)
-            return Prepared(stale or not validator.answered(configmap.bundle(), configmap.version), configmap)
+            # without a declared version, the branch tried first is that of the workloads mounting it, which
+            # are listed from the API server (cached): that may block too
+            lists = self.context.mounters is not None and configmap.version is None
+            return Prepared(stale or lists or not validator.answered(configmap.bundle(), configmap.version), configmap)
         if self.context.pdbs is not None and request.object.get("kind") in _CLUSTER_KINDS:
             return Prepared(blocking=True)
         return Prepared(self.context.configmaps is not None and _mounts_configmaps(request.object))

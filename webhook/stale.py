@@ -1,9 +1,11 @@
-"""With the rollout controller off, a ConfigMap update warns which workloads keep the previous configuration.
+"""The HAProxy workloads of a namespace that mount a ConfigMap, listed from the API server on a ConfigMap write.
 
 `ClusterStaleWorkloads` lists the HAProxy Deployments, StatefulSets and DaemonSets of a namespace (short
 timeout, small cache) and answers which mount a given ConfigMap (the engine's notion of a configuration mount,
-`rollouts.index.mounted_configmaps`); `stale_warning` words the warning. A list that fails says nothing: the
-warning is advice, never a reason to refuse the write.
+`mounts.config_mounts`) and with which HAProxy versions (`mounters`, the engine's `Context.mounters`: a
+ConfigMap is checked first with its pods' branch). With the rollout controller off, a ConfigMap update warns
+which workloads keep the previous configuration; `stale_warning` words the warning. A list that fails says
+nothing: the warning is advice, never a reason to refuse the write, and the branch order is only an order.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from haproxy_guard.policies.model.mounts import configuration_versions
 from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import inspect_workload
 from haproxy_guard.webhook.configmaps import TtlCache
-from haproxy_guard.webhook.rollouts.index import WORKLOAD_KINDS, mounted_configmaps
+from haproxy_guard.webhook.rollouts.index import WORKLOAD_KINDS
 
+_Mounting = tuple[str, str, dict[str, list[str | None]]]
+"""(kind, name, ConfigMap name -> the versions of the containers mounting it)"""
 _PLURAL = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}
 
 
@@ -29,10 +35,10 @@ class ClusterStaleWorkloads:
         self._apps = client.AppsV1Api(api_client)
         self.settings = settings
         self.timeout_seconds = timeout_seconds
-        self._cache: TtlCache[list[tuple[str, str, list[str]]]] = TtlCache(ttl_seconds)
+        self._cache: TtlCache[list[_Mounting]] = TtlCache(ttl_seconds)
 
-    def _mounts(self, namespace: str) -> list[tuple[str, str, list[str]]] | None:
-        def load() -> list[tuple[str, str, list[str]]]:
+    def _mounts(self, namespace: str) -> list[_Mounting] | None:
+        def load() -> list[_Mounting]:
             found = []
             for kind in WORKLOAD_KINDS:
                 listed = getattr(self._apps, f"list_namespaced_{_PLURAL[kind]}")(
@@ -40,14 +46,23 @@ class ClusterStaleWorkloads:
                 )
                 for item in json.loads(listed.data).get("items") or []:
                     item["kind"], item["apiVersion"] = kind, "apps/v1"  # a list's items carry neither
-                    if mounted := mounted_configmaps(item, self.settings):
-                        found.append((kind, str(item["metadata"]["name"]), mounted))
+                    workload = inspect_workload(item, self.settings.image_patterns, namespace)
+                    if workload is not None and (versions := configuration_versions(workload)):
+                        found.append((kind, str(item["metadata"]["name"]), versions))
             return found
 
         return self._cache.get(namespace, load, f"workloads of {namespace}")
 
     def __call__(self, namespace: str, configmap: str) -> list[str]:
         return [f"{kind}/{name}" for kind, name, mounted in self._mounts(namespace) or [] if configmap in mounted]
+
+    def mounters(self, namespace: str | None, configmap: str) -> list[str | None] | None:
+        """The HAProxy versions of the containers that mount the ConfigMap (`Context.mounters`), or None when
+        the namespace's workloads cannot be listed."""
+        mounts = self._mounts(namespace or "default")
+        if mounts is None:
+            return None
+        return [version for _, _, mounted in mounts for version in mounted.get(configmap, ())]
 
 
 def stale_warning(namespace: str, configmap: str, workloads: list[str]) -> str:

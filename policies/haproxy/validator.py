@@ -292,20 +292,24 @@ class Validator:
                 return f"validator binary {binary} for HAProxy {version} does not run"
         return None
 
-    def validate(self, bundle: ConfigBundle, version: str | None = None) -> ValidationResult:
+    def validate(
+        self, bundle: ConfigBundle, version: str | None = None, *, prefer: str | None = None
+    ) -> ValidationResult:
         """The result for `bundle` with the binary for `version`; concurrent calls for the same input wait for
         the one check already running instead of starting another.
 
         When the pods' version is unknown (None: a ConfigMap without `haproxy-guard.io/haproxy-version`, an
-        image tag like `lts` or a digest), the configuration is valid when some branch accepts it: the default
-        branch first, then the others from the newest; the branches that refuse it are named in warnings.
-        Never blocking a valid rollout outweighs catching a configuration no branch of the pods would run."""
-        result = self._observed(bundle, version)
+        image tag like `lts` or a digest), the configuration is valid when some branch accepts it: `prefer`
+        first (the branch of the workloads that mount a ConfigMap, when they all run one), then the default
+        branch, then the others from the newest; the branches that refuse it are named in warnings. The order
+        never changes the verdict, only which branch's messages are shown. Never blocking a valid rollout
+        outweighs catching a configuration no branch of the pods would run."""
+        result = self._observed(bundle, self._first(version, prefer))
         if version is not None or result.valid or not result.errors or result.unavailable or result.timed_out:
             return result
         refusals = [result]
-        for other in sorted(self.binaries, key=_version_key, reverse=True):
-            if other == result.version:
+        for other in [self.default_version, *sorted(self.binaries, key=_version_key, reverse=True)]:
+            if any(refused.version == other for refused in refusals):
                 continue
             attempt = self._observed(bundle, other)
             if attempt.valid:
@@ -319,12 +323,18 @@ class Validator:
             refusals.append(attempt)
         return result
 
-    def answered(self, bundle: ConfigBundle, version: str | None = None) -> bool:
-        """Whether `validate(bundle, version)` would be answered from the cache, without running anything
-        (the webhook then decides on its event loop instead of in a thread)."""
+    def _first(self, version: str | None, prefer: str | None) -> str | None:
+        """The branch `validate` tries first: `prefer` only for an unknown version and a branch judged here."""
+        if version is None and prefer is not None and _BRANCH.match(prefer) and self.missing(prefer) is None:
+            return self.choose(prefer)[0]
+        return version
+
+    def answered(self, bundle: ConfigBundle, version: str | None = None, *, prefer: str | None = None) -> bool:
+        """Whether `validate(bundle, version, prefer=prefer)` would be answered from the cache, without running
+        anything (the webhook then decides on its event loop instead of in a thread)."""
         if self.missing(version) is not None:
             return True  # answered at once: not checked
-        _, binary = self.choose(version)
+        _, binary = self.choose(self._first(version, prefer))
         key = _cache_key(binary, bundle)
         with self._lock:
             cached = self._cache.get(key)

@@ -126,6 +126,9 @@ class ConfigSubject:
     """What the container mounting it sees (None: the ConfigMap checked alone)."""
     services: Callable[[str | None, str], Object | None] | None = None
     """(namespace, name) -> a Service around it, when known (the CLI's input, the cluster)."""
+    prefer: str | None = None
+    """For a ConfigMap checked alone with no version: the branch of the workloads that mount it, tried first
+    (`Validator.validate`)."""
     _result: ValidationResult | None = None
 
     @property
@@ -139,7 +142,7 @@ class ConfigSubject:
             return None
         if self._result is None:
             bundle = self.configmap.bundle() if self.view is None else self.configmap.bundle_in(self.view)
-            self._result = self.validator.validate(bundle, self.version)
+            self._result = self.validator.validate(bundle, self.version, prefer=self.prefer)
         return self._result
 
 

@@ -7,11 +7,11 @@ source at all every mounted ConfigMap is "unavailable": the config-aware policie
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from haproxy_guard.policies.haproxy.validator import Validator
-from haproxy_guard.policies.model.configmap import ConfigSubject, inspect_configmap
+from haproxy_guard.policies.model.configmap import ConfigSubject, HAProxyConfigMap, inspect_configmap
 from haproxy_guard.policies.model.container_view import ConfigMapSource, ContainerView, container_view
 from haproxy_guard.policies.model.images import image_repository
 from haproxy_guard.policies.model.mounted import ConfigMount, MountedConfig
@@ -98,3 +98,35 @@ def attach_configs(
     if not mounted and not unavailable:
         return workload
     return workload.evolve(configs=tuple(mounted), unavailable_configs=tuple(unavailable))
+
+
+MOUNTER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+"""The workloads whose branches decide a ConfigMap's first branch (`preferred_branch`), for the webhook, the
+cluster audit and the file audit alike: a Pod of theirs runs their images, and standalone Pods are left out
+(the webhook would have to list every Pod of a namespace on each ConfigMap write)."""
+
+
+def configuration_versions(workload: Workload) -> dict[str, list[str | None]]:
+    """ConfigMap name -> the HAProxy versions (`image_version`) of the containers that mount it as their
+    configuration, for the workloads around a ConfigMap (`preferred_branch`)."""
+    versions: dict[str, list[str | None]] = {}
+    for mount in config_mounts(workload):
+        if mount.configmap not in NEVER_CONFIG:
+            versions.setdefault(mount.configmap, []).append(
+                image_version(str(mount.container.container.get("image", "")))
+            )
+    return versions
+
+
+def preferred_branch(
+    configmap: HAProxyConfigMap, mounters: Callable[[str | None, str], Sequence[str | None] | None] | None
+) -> str | None:
+    """The branch to check a ConfigMap alone with first: the one every container that mounts it runs (by
+    image tag), when there are such containers and their tags all name the same branch; None otherwise (the
+    ConfigMap names its version, nothing mounts it, the workloads cannot be listed, tags disagree or name none)."""
+    if configmap.version is not None or mounters is None:
+        return None
+    versions = set(mounters(configmap.namespace, configmap.name) or ())
+    if len(versions) != 1:
+        return None
+    return next(iter(versions))

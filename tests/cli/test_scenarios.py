@@ -22,7 +22,9 @@ from fastapi.testclient import TestClient
 
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.model.mounts import MOUNTER_KINDS, configuration_versions
 from haproxy_guard.policies.model.settings import Settings
+from haproxy_guard.policies.model.workload import inspect_workload
 from haproxy_guard.policies.registry import ALL_POLICIES, POLICY_IDS, SKIP_POLICY
 from haproxy_guard.webhook.admission import Admission
 from haproxy_guard.webhook.app import create_app
@@ -92,13 +94,22 @@ def _source(objects: list[dict[str, Any]]) -> Context:
             o for o in objects if o["kind"] == "PodDisruptionBudget" and o["metadata"].get("namespace") == namespace
         ]
 
-    return Context(None, configmap, pdbs)
+    def mounters(namespace: str | None, name: str) -> list[str | None]:
+        """As `webhook/stale.py` lists them: the namespace's Deployments, StatefulSets and DaemonSets."""
+        workloads = (
+            inspect_workload(o, (), namespace)
+            for o in objects
+            if o["kind"] in MOUNTER_KINDS and o["metadata"].get("namespace") == namespace
+        )
+        return [v for w in workloads if w is not None for v in configuration_versions(w).get(name, ())]
+
+    return Context(None, configmap, pdbs, mounters=mounters)
 
 
 def webhook_results(scenario: Path, validator: Validator) -> tuple[Results, list[dict[str, Any]]]:
     documents = list(yaml.safe_load_all((scenario / "resources.yaml").read_text()))
     context = _source(documents)
-    admission = Admission(Settings(), Context(validator, context.configmaps, context.pdbs))
+    admission = Admission(Settings(), Context(validator, context.configmaps, context.pdbs, mounters=context.mounters))
     results, patched = {}, []
     with TestClient(create_app(admission), base_url="https://testserver") as client:
         for obj in documents:
@@ -121,7 +132,13 @@ def outcomes(validator: Validator) -> Iterator[dict[Path, tuple[tuple[Results, l
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_cli_and_webhook_agree_and_match_the_expectation(scenario: Path, outcomes: dict[Path, Any]) -> None:
     (cli, cli_patched), (hook, hook_patched) = outcomes[scenario]
-    assert cli == hook, "the CLI and the webhook disagree"
+    differing = sorted(
+        (key, policy, found, hook.get(key, {}).get(policy))
+        for key, results in cli.items()
+        for policy, found in results.items()
+        if hook.get(key, {}).get(policy) != found
+    )
+    assert cli == hook, f"the CLI and the webhook disagree (object, policy, CLI, webhook): {differing}"
     assert cli_patched == hook_patched, "mutate and the mutating webhook disagree"
     if UPDATE:
         (scenario / "expected.yaml").write_text(yaml.safe_dump(cli, sort_keys=False))

@@ -140,3 +140,32 @@ def test_cluster_audit_reads_this_api_server(control_plane: ControlPlane, webhoo
     report = json.loads(result.stdout)
     assert report["summary"]["resources"] == 4, "the ConfigMap and three workloads"
     assert report["summary"]["deny"] == 0, "what the webhook stored passes its own audit"
+
+
+def test_a_configmap_is_checked_first_with_its_pods_branch(control_plane: ControlPlane, webhook: Webhook) -> None:
+    """The webhook lists the namespace's workloads on a ConfigMap write: what their branch (2.6 here) refuses
+    is named in a warning, never a denial (a newer branch accepts it: the same apply may upgrade the pods), and
+    the cluster audit says the same of the stored ConfigMap."""
+    ns = namespace(control_plane)
+    deployment = placed([DEPLOYMENT], ns)[0]
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "haproxy:2.6"
+    # the workload first: the webhook keeps a namespace's list for 5 s, and a list taken while the ConfigMap
+    # was created ahead of it in one apply would not show it yet (the order is advice, so a stale list may be)
+    control_plane.apply([deployment, *placed(EXAMPLES[1:], ns)]).check_returncode()
+    changed = placed(EXAMPLES[:1], ns)[0]
+    changed["data"]["haproxy.cfg"] += "  filter bwlim-out lim default-limit 1m default-period 1s\n"
+    applied = control_plane.apply([changed])
+    assert applied.returncode == 0, applied.stderr
+    assert "[haproxy-config-valid]" in applied.stderr and "not valid for HAProxy 2.6" in applied.stderr
+    assert "bwlim-out" in applied.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "haproxy_guard.cli.main", "audit", "--cluster", "--namespace", ns, "--format", "json"],
+        capture_output=True, text=True, cwd=ROOT, env={"KUBECONFIG": str(control_plane.kubeconfig), "PATH": "/usr/bin:/bin"},
+        check=False, timeout=120,
+    )  # fmt: skip
+    findings = json.loads(result.stdout)["findings"]
+    assert [
+        f["severity"]
+        for f in findings
+        if f["kind"] == "ConfigMap" and f["policy"] == "haproxy-config-valid" and "HAProxy 2.6" in f["message"]
+    ] == ["warn"]
