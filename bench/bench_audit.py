@@ -2,7 +2,7 @@
 
 The corpus (`bench/corpus.py`): 1,000 HAProxy releases (ConfigMap + Deployment + Service each, 50 distinct
 configurations over four HAProxy branches) and 500 unrelated Deployments. Each tool runs as a subprocess on
-the same folder, `--runs` times in turn; the median wall time and the largest peak RSS (`wait4`, the
+the same folder, `--runs` times in turn; the median wall time and the largest peak RSS (`bench/peak.py`, the
 process tree's largest member) are printed with the ratios the goals are stated in. Peers:
 - checkov (`--framework kubernetes`, a Python peer), installed into .bench/checkov on first use;
 - the Kyverno CLI (`kyverno apply bench/kyverno-policy.yaml --resource DIR`, five equivalent rules), built
@@ -21,11 +21,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import peak
 from bench.corpus import write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,14 +37,11 @@ POLICY = ROOT / "bench" / "kyverno-policy.yaml"
 
 
 def measure(command: list[str]) -> tuple[float, float, int, float]:
-    """Wall seconds, peak RSS in MiB, the exit code and CPU seconds. `wait4`'s ru_maxrss is the largest of the
-    process and the descendants it reaped (Linux), so `haproxy -c` checks count too; its CPU times add up the
-    process and those descendants (the checks' own CPU included)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+    """Wall seconds, peak RSS in MiB, the exit code and CPU seconds (`bench/peak.py`: the largest of the
+    process and the descendants it reaped, so `haproxy -c` checks count too, never the benchmark's own size;
+    CPU adds up the process and those descendants, the checks' own CPU included)."""
+    measured = peak.run(command)
+    return measured.seconds, measured.peak_mib, measured.exit_code, measured.cpu_seconds
 
 
 def checkov_binary() -> Path:

@@ -3,7 +3,7 @@
 
 The cluster holds HAProxy Deployments with the ConfigMaps they mount (a quarter of the objects each; 50
 distinct configurations, as releases share a few), and unrelated objects (other Deployments and ConfigMaps,
-half). Each audit runs as a subprocess; its time and peak RSS (wait4) are printed with the growth from 5,000
+half). Each audit runs as a subprocess; its time and peak RSS (`bench/peak.py`: the audit's own, never the bench's) are printed with the growth from 5,000
 to 20,000 objects. Needs `make e2e-tools`. Run by hand:
 `.venv/bin/python bench/bench_cluster_audit.py [--baseline REV] [--small 5000 --large 20000]`.
 
@@ -35,6 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BUILD = ROOT / ".cache" / "e2e"
+from bench import peak  # noqa: E402
 from bench.api_stand_in import CONFIG, NAMESPACES  # noqa: E402  (the same objects as the stand-in's)
 
 
@@ -139,23 +140,18 @@ def audit(kubeconfig: Path, source: Path, output_format: str = "json") -> tuple[
         "PYTHONPATH": str(source),
         "HAPROXY_GUARD_VALIDATORS_DIR": str(ROOT / ".cache" / "validators"),
     }
-    started = time.monotonic()
-    process = subprocess.Popen(
+    measured = peak.run(
         [sys.executable, "-m", "haproxy_guard.cli.main", "audit", "--cluster", "--format", output_format],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=source,
+        stdout=subprocess.PIPE, env=env, cwd=str(source),
     )  # fmt: skip
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.monotonic() - started
-    process.stdout.close()
-    if os.waitstatus_to_exitcode(status) not in {0, 1}:
+    output = measured.output
+    if measured.exit_code not in {0, 1}:
         raise RuntimeError(f"audit from {source} failed: {output[-500:]!r}")
     if output_format == "policyreport":
         reports = [report for report in yaml.load_all(output, Loader=yaml.CSafeLoader) if report]
         resources = sum(len({str(r["resources"][0]) for r in report["results"]}) for report in reports)
-        return seconds, usage.ru_maxrss / 1024, resources
-    return seconds, usage.ru_maxrss / 1024, orjson.loads(output)["summary"]["resources"]
+        return measured.seconds, measured.peak_mib, resources
+    return measured.seconds, measured.peak_mib, orjson.loads(output)["summary"]["resources"]
 
 
 def stand_in(sizes: list[int]) -> None:
