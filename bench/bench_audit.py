@@ -26,7 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import peak
-from bench.corpus import write
+from bench.corpus import IMAGES, configuration, write
+from haproxy_guard.policies.haproxy.validator import discover_binaries, launch_command
+from haproxy_guard.policies.model.mounts import image_version
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / ".bench"
@@ -42,6 +44,23 @@ def measure(command: list[str]) -> tuple[float, float, int, float]:
     CPU adds up the process and those descendants, the checks' own CPU included)."""
     measured = peak.run(command)
     return measured.seconds, measured.peak_mib, measured.exit_code, measured.cpu_seconds
+
+
+def floor_cpu(folder: Path, configs: int) -> tuple[float, int]:
+    """CPU seconds of the corpus's distinct `haproxy -c` checks run bare (no sandbox, one after another), and
+    their number: the least any tool that runs them spends on this machine."""
+    binaries = discover_binaries()
+    total, runs = 0.0, 0
+    for index in range(configs):
+        branch = image_version(IMAGES[index % len(IMAGES)])
+        if branch not in binaries:
+            continue
+        config = folder.parent / f"floor-{index}.cfg"
+        config.write_text(configuration(index))
+        total += peak.run([*launch_command(binaries[branch]), "-c", "-f", str(config)]).cpu_seconds
+        config.unlink()
+        runs += 1
+    return total, runs
 
 
 def checkov_binary() -> Path:
@@ -114,6 +133,11 @@ def main() -> int:
                 f"CPU {used:6.2f} s ({used / median[name]:.2f} of {os.cpu_count()} cores)  exit {sorted(codes[name])}"
             )
         guard = "haproxy-guard"
+        floor, checks = floor_cpu(folder, min(args.configs, args.releases))
+        print(
+            f"floor: the corpus's {checks} distinct haproxy -c checks, bare and one at a time: CPU {floor:.2f} s "
+            f"({floor / statistics.median(cpu[guard]) * 100:.0f} % of haproxy-guard's)"
+        )
         for peer, goal_time, goal_memory in (("checkov", 10, 4), ("kyverno", 2.5, 2)):
             print(
                 f"{peer:8} / haproxy-guard: time {median[peer] / median[guard]:5.2f}x (goal >= {goal_time}x), "
