@@ -36,8 +36,12 @@ class ClusterStaleWorkloads:
         self.settings = settings
         self.timeout_seconds = timeout_seconds
         self._cache: TtlCache[list[_Mounting]] = TtlCache(ttl_seconds)
+        self._branches: TtlCache[list[_Mounting]] = TtlCache(ttl_seconds)
+        """Lists taken for `mounters` (on every ConfigMap write), apart from the stale warning's (on updates):
+        a list taken when a ConfigMap was created just ahead of its workload must not hide that workload from
+        the warning on the update that follows."""
 
-    def _mounts(self, namespace: str) -> list[_Mounting] | None:
+    def _mounts(self, namespace: str, cache: TtlCache[list[_Mounting]] | None = None) -> list[_Mounting] | None:
         def load() -> list[_Mounting]:
             found = []
             for kind in WORKLOAD_KINDS:
@@ -51,7 +55,7 @@ class ClusterStaleWorkloads:
                         found.append((kind, str(item["metadata"]["name"]), versions))
             return found
 
-        return self._cache.get(namespace, load, f"workloads of {namespace}")
+        return (cache or self._cache).get(namespace, load, f"workloads of {namespace}")
 
     def __call__(self, namespace: str, configmap: str) -> list[str]:
         return [f"{kind}/{name}" for kind, name, mounted in self._mounts(namespace) or [] if configmap in mounted]
@@ -59,7 +63,7 @@ class ClusterStaleWorkloads:
     def mounters(self, namespace: str | None, configmap: str) -> list[str | None] | None:
         """The HAProxy versions of the containers that mount the ConfigMap (`Context.mounters`), or None when
         the namespace's workloads cannot be listed."""
-        mounts = self._mounts(namespace or "default")
+        mounts = self._mounts(namespace or "default", self._branches)
         if mounts is None:
             return None
         return [version for _, _, mounted in mounts for version in mounted.get(configmap, ())]
