@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from haproxy_guard.policies.model.mounts import NEVER_CONFIG, config_mounts
+from haproxy_guard.policies.model.mounts import configuration_versions
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.model.workload import inspect_workload
 
@@ -25,7 +25,7 @@ def mounted_configmaps(obj: dict[str, Any], settings: Settings) -> list[str]:
     workload = inspect_workload(obj, settings.image_patterns, metadata.get("namespace"))
     if workload is None:
         return []
-    return sorted({mount.configmap for mount in config_mounts(workload)} - NEVER_CONFIG)
+    return sorted(configuration_versions(workload))
 
 
 def key_of(obj: dict[str, Any]) -> WorkloadKey:
