@@ -8,8 +8,9 @@ none), exactly as the webhook finds them in the API server.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+import json
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,96 +147,160 @@ def _is_configmap(obj: dict[str, Any]) -> bool:
     return obj.get("kind") == "ConfigMap" and obj.get("apiVersion") == "v1"
 
 
+class _Ahead:
+    """A workload's configuration checks, started while the input is read (`warm`); once all is read, started
+    once more when they missed a ConfigMap then."""
+
+    def __init__(self, pool: ThreadPoolExecutor, warm: Callable[[Workload], bool], workload: Workload) -> None:
+        self.pool, self.warm, self.workload = pool, warm, workload
+        self.future = pool.submit(warm, workload)
+        self.final = False
+
+    def refresh(self) -> None:
+        """Start the checks again, with the whole input, if they are done and missed a ConfigMap (once)."""
+        if self.final or not self.future.done():
+            return
+        self.final = True
+        if self.future.exception() is None and self.future.result():
+            self.future = self.pool.submit(self.warm, self.workload)
+
+    def wait(self) -> None:
+        """Until the checks are done with the whole input (an error in them is met again at evaluation)."""
+        wait([self.future])
+        self.refresh()
+        wait([self.future])
+
+
+class _Checks:
+    """The configuration checks started while the input is read, so that the evaluation finds them in the
+    validator's cache: one start for each distinct workload (`_shared_checks`), in the pool's threads."""
+
+    def __init__(self, index: InputIndex, validator: Validator | None, pool: ThreadPoolExecutor) -> None:
+        self.index, self.validator, self.pool = index, validator, pool
+        self.ahead: dict[int, _Ahead] = {}
+        """Position of each workload read -> its checks (those of the first workload like it)."""
+        self.leaders: dict[str, _Ahead] = {}
+        self.mounting: dict[str, list[int]] = {}
+        """ConfigMap name -> positions of the workloads that mount it as configuration."""
+
+    def warm(self, workload: Workload) -> bool:
+        """Run a workload's configuration checks with the input read so far; whether a ConfigMap it reads
+        was missing then."""
+        missed = False
+
+        def configmap(namespace: str | None, name: str) -> dict[str, Any] | None:
+            nonlocal missed
+            found = self.index.configmap(namespace, name)
+            missed = missed or found is None
+            return found
+
+        for mounted in attach_configs(workload, configmap, self.validator).configs:
+            _ = mounted.subject.validation
+        return missed
+
+    def start(self, position: int, workload: Workload) -> None:
+        key = _shared_checks(workload, self.index)
+        started = self.leaders.get(key) if key is not None else None
+        if started is None:
+            started = _Ahead(self.pool, self.warm, workload)
+            if key is not None:
+                self.leaders[key] = started
+        self.ahead[position] = started
+        for mounted in config_mounts(workload):
+            self.mounting.setdefault(mounted.configmap, []).append(position)
+
+    def read(self) -> None:
+        """All is read: checks that missed a ConfigMap and are done start again now."""
+        for started in self.ahead.values():
+            started.refresh()
+
+    def unmounted(self, document: Document) -> bool:
+        """A ConfigMap that no workload of the input mounts (its own check may run)."""
+        return _is_configmap(document.obj) and not self.mounting.get(_name_of(document.obj))
+
+    def wait(self, position: int, document: Document) -> None:
+        """Until the checks a document's evaluation needs are done: a workload's own, a ConfigMap's mounters'."""
+        if position in self.ahead:
+            self.ahead[position].wait()
+        elif _is_configmap(document.obj):
+            for mounter in self.mounting.get(_name_of(document.obj), ()):
+                self.ahead[mounter].wait()
+
+
 def audit(documents: Iterable[Document], settings: Settings, validator: Validator | None) -> list[Audited]:
-    """Findings for every document, in input order, by `validatorConcurrency` threads (the time goes to
-    `haproxy -c` subprocesses, which run in parallel; the validator bounds them).
+    """Findings for every document, in input order.
 
     `documents` may be a generator: a workload's configuration checks start as soon as it is read (with the
-    ConfigMaps read before it), while the rest of the input is still being parsed; every document is
-    evaluated once all are read, since a workload may mount a ConfigMap that comes later. A ConfigMap is
+    ConfigMaps read before it), in `validatorConcurrency` threads whose time goes to `haproxy -c`, while the
+    rest of the input is still being parsed (`_Checks`). Every document is evaluated once all are read (a
+    workload may mount a ConfigMap that comes later), on this thread, in input order, each once the checks
+    started for it are done, so that the validator's cache answers them: handing every document to another
+    thread cost more than evaluating it (their locks, and the interpreter lock passed back and forth). A
+    workload that read a ConfigMap missing at the time is checked again with all the input. A ConfigMap is
     evaluated after the checks of the workloads that mount it: checked alone, it is tried first with their
-    branch (`preferred_branch`), and when it renders the same, their run answers it (`RenderedRuns`). A
-    ManifestError raised by the generator cancels what has not started."""
+    branch (`preferred_branch`), and when it renders the same, their run answers it (`RenderedRuns`); one
+    that no workload mounts is evaluated in the pool, since it runs its own check. A ManifestError raised
+    by the generator cancels what has not started."""
     index = InputIndex(settings.image_patterns)
     context = index.context(validator)
     pool = ThreadPoolExecutor(max_workers=settings.validator_concurrency)
-    # Workloads that mount the same configuration through the same images mostly share their checks: the first
-    # of each goes to the pool, the others to one more thread once that first is done, so their (Python) checks
-    # run while the pool's threads wait on `haproxy -c`, instead of all of them after the last run.
-    followers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-followers")
-    checking = validator is not None and engine.validates(settings)
+    checks = _Checks(index, validator, pool) if validator is not None and engine.validates(settings) else None
 
     def one(document: Document) -> Audited:
         evaluation = engine.check(document.obj, settings, namespace=document.namespace, context=context)
         return slim(Audited(document, evaluation))
 
-    def after(leaders: Sequence[Future[Any]], document: Document) -> Audited:
-        wait(leaders)
-        return one(document)
-
-    def warm(workload: Workload) -> None:
-        """Run a workload's configuration checks while the input is still read (its findings also depend on
-        the rest of the input, so it is evaluated at the end, from the validator's cache)."""
-        for mounted in attach_configs(workload, index.configmap, validator).configs:
-            _ = mounted.subject.validation
-
-    warming: dict[str, list[Future[None]]] = {}
-    futures: list[Document] = []
+    read: list[Document] = []
     try:
         for document in documents:
             workload = index.add(document.obj)
-            if workload is not None and checking:
-                started = pool.submit(warm, workload)
-                for mounted in config_mounts(workload):
-                    warming.setdefault(mounted.configmap, []).append(started)
-            futures.append(document)
-        # The first workload of each configuration goes to the pool at once (its checks wait on `haproxy -c`);
-        # what needs no new run (documents without a configuration, then the workloads sharing a first one's,
-        # in the order of their first) goes to the followers' thread, whose Python work then overlaps the runs
-        leaders: dict[tuple[Any, ...], Future[Audited]] = {}
-        waiting: dict[tuple[Any, ...], list[tuple[int, Document]]] = {}
-        pending: dict[int, Future[Audited]] = {}
-        for position, item in enumerate(futures):
-            if _is_configmap(item.obj):
-                name = (item.obj.get("metadata") or {}).get("name")
-                pending[position] = followers.submit(after, warming.get(str(name), []), item)
-                continue
-            key = _shared_checks(item, index)
-            if key is None:
-                pending[position] = followers.submit(one, item)
-            elif key in leaders:
-                waiting[key].append((position, item))
+            if workload is not None and checks is not None:
+                checks.start(len(read), workload)
+            read.append(document)
+        if checks is None:
+            return [one(document) for document in read]
+        checks.read()
+        alone = {position: pool.submit(one, doc) for position, doc in enumerate(read) if checks.unmounted(doc)}
+        results: list[Audited] = []
+        for position, document in enumerate(read):
+            if position in alone:
+                results.append(alone[position].result())
             else:
-                pending[position] = leaders[key] = pool.submit(one, item)
-                waiting[key] = []
-        for key, documents_after in waiting.items():
-            for position, document in documents_after:
-                pending[position] = followers.submit(after, [leaders[key]], document)
-        return [pending[position].result() for position in range(len(futures))]
+                checks.wait(position, document)
+                results.append(one(document))
+        return results
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        followers.shutdown(wait=True, cancel_futures=True)
 
 
-def _shared_checks(document: Document, index: InputIndex) -> tuple[Any, ...] | None:
-    """What decides a workload's configuration checks, roughly (only the order of work depends on it): the
-    content of each ConfigMap it mounts and its containers' images; None for anything else."""
-    found = pod_spec_of(document.obj)
-    if found is None:
-        return None
-    volumes = configmap_volumes(found[1])
-    if not volumes:
-        return None
-    contents = []
-    for name in sorted(set(volumes.values())):
-        configmap = index.configmap(document.namespace, name)
-        data = configmap.get("data") if configmap is not None else None
-        contents.append(tuple(sorted((str(k), str(v)) for k, v in data.items())) if isinstance(data, dict) else name)
-    containers = found[1].get("containers")
-    images = (
-        tuple(str(c.get("image")) for c in containers if isinstance(c, dict)) if isinstance(containers, list) else ()
-    )
-    return (tuple(contents), images)
+def _shared_checks(workload: Workload, index: InputIndex) -> str | None:
+    """What decides a workload's configuration checks, as one text: its annotations, its pod template's, and
+    its pod spec with each ConfigMap volume's name replaced by that ConfigMap's content; None while one of
+    them is not read yet. Two workloads with the same text mostly share their checks (a ConfigMap their
+    containers take variables from, a projected volume, may still tell them apart): only the order of work
+    depends on it, never a result."""
+    volumes: list[Any] = []
+    for volume in workload.pod_spec.get("volumes") or []:
+        source = volume.get("configMap") if isinstance(volume, dict) else None
+        if isinstance(source, dict) and isinstance(source.get("name"), str):
+            configmap = index.configmap(workload.namespace, source["name"])
+            if configmap is None:
+                return None
+            content = [configmap.get("data"), configmap.get("binaryData")]
+            volumes.append({**volume, "configMap": {**source, "name": content}})
+        else:
+            volumes.append(volume)
+    metadata, template = workload.obj.get("metadata"), (workload.obj.get("spec") or {}).get("template")
+    decides = {
+        "annotations": metadata.get("annotations") if isinstance(metadata, dict) else None,
+        "template": (template.get("metadata") or {}).get("annotations") if isinstance(template, dict) else None,
+        "spec": {**workload.pod_spec, "volumes": volumes},
+    }
+    return json.dumps(decides, sort_keys=True, default=str)
+
+
+def _name_of(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name"))
 
 
 def slim(result: Audited) -> Audited:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from haproxy_guard.cli.audit import Audited, audit, denied, input_context
 from haproxy_guard.cli.manifests import STDIN, Document, ManifestError, empty_input_message, expand, parse_text
 from haproxy_guard.cli.read_ahead import audit_documents
 from haproxy_guard.cli.report import render
-from haproxy_guard.cli.roundtrip import RoundTripError, rewrite_stream
 from haproxy_guard.policies import engine
 from haproxy_guard.policies.engine import Mutation
 from haproxy_guard.policies.haproxy.validator import Validator
@@ -132,6 +130,8 @@ def _rewritten(source: _Source, mutations: Sequence[Mutation]) -> bytes:
             changes.setdefault(document.index, []).append((prefix, mutation.patch))
     if not changes:
         return source.data
+    from haproxy_guard.cli.roundtrip import RoundTripError, rewrite_stream  # noqa: PLC0415 - `mutate` only
+
     try:
         return rewrite_stream(source.data, changes)
     except RoundTripError as error:
@@ -173,6 +173,8 @@ def run_mutate(
         for name in changed:
             print(f"would change: {name}", file=sys.stderr)
     elif options.diff:
+        import difflib  # noqa: PLC0415 - `mutate --diff` only
+
         for source, output in zip(sources, outputs, strict=True):
             if output != source.data:
                 sys.stdout.writelines(

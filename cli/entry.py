@@ -6,6 +6,7 @@ second core parses YAML). Everything else is `cli.main`."""
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Sequence
 
 from haproxy_guard.cli.arguments import build_parser
@@ -18,7 +19,14 @@ process holding the interpreter lock), with these about 16 times (0.03 s), at th
 (`bench/README.md`)."""
 
 
+PYDANTIC_PLUGINS = ("PYDANTIC_DISABLE_PLUGINS", "__all__")
+"""Pydantic loads the plugins every installed distribution declares (an `entry_points()` scan of the whole
+environment: 20-50 ms of `audit` in a development environment) when the first model is built. None is used
+here, and code this program does not import should not run in it: they are off unless the variable is set."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault(*PYDANTIC_PLUGINS)
     args = build_parser().parse_args(argv)
     if args.command in {"audit", "mutate"}:
         gc.set_threshold(*BATCH_COLLECTOR_THRESHOLDS)

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -19,12 +19,13 @@ from haproxy_guard.cli.arguments import build_parser
 from haproxy_guard.cli.check_config import CheckConfigError, check_files, parse_env
 from haproxy_guard.cli.commands import MutateOptions, run_audit, run_mutate
 from haproxy_guard.cli.manifests import Document, ManifestError
-from haproxy_guard.policies.cel import validating_admission_policies
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.haproxy.validator import Validator, build_validator
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.settings_file import SettingsError, load_settings
-from haproxy_guard.webhook.admission import Admission
+
+if TYPE_CHECKING:  # the webhook's modules are imported by the commands that use them, not by `audit`
+    from haproxy_guard.webhook.admission import Admission
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -189,6 +190,7 @@ def make_validator(
 
 def _admission(settings: Settings, client: Any | None, checker_socket: Path | None = None) -> Admission:
     """The webhook's decisions: the validator, and the API server (when reachable) for the objects around."""
+    from haproxy_guard.webhook.admission import Admission  # noqa: PLC0415
     from haproxy_guard.webhook.configmaps import ClusterConfigMaps, ClusterPdbs  # noqa: PLC0415
     from haproxy_guard.webhook.stale import ClusterStaleWorkloads  # noqa: PLC0415
 
@@ -288,6 +290,8 @@ def run(args: argparse.Namespace, documents: Iterator[Document] | None = None) -
         if args.command == "validators":
             return _validators(args)
         if args.command == "export":
+            from haproxy_guard.policies.cel import validating_admission_policies  # noqa: PLC0415
+
             objects = validating_admission_policies(load_settings(args.settings))
             print(yaml.safe_dump_all(objects, sort_keys=False, width=1000), end="")
             return EXIT_OK

@@ -230,51 +230,85 @@ def test_input_index_keeps_the_first_match_in_input_order() -> None:
     assert [pdb["metadata"]["name"] for pdb in index.budgets("x")] == ["p"] and index.budgets("y") == []
 
 
-def test_workloads_sharing_their_checks_wait_for_the_first_and_answer_as_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The first workload of each configuration runs in the pool; the others (same ConfigMap content, same
-    images) run on the followers' thread once that first one is done, and the results are those of every
-    workload checked on its own, in input order."""
-    import threading
-    import time
-
-    from bench.corpus import write
+def _alone(paths: list[str], validator: Any) -> list[Any]:
+    """Each document of `paths` evaluated on its own, with the whole input as its context."""
     from haproxy_guard.cli import audit as audit_module
     from haproxy_guard.policies import engine
 
+    documents = list(iter_documents(paths))
+    context = audit_module.input_context((d.obj for d in documents), validator)
+    return [
+        audit_module.slim(
+            audit_module.Audited(d, engine.check(d.obj, Settings(), namespace=d.namespace, context=context))
+        )
+        for d in documents
+    ]
+
+
+def _recorded_checks(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """(workloads whose checks were started ahead, threads that ran a `haproxy -c`), recorded."""
+    import threading
+
+    from haproxy_guard.cli import audit as audit_module
+    from haproxy_guard.policies.haproxy import validator as validator_module
+
+    started: list[str] = []
+    runners: list[str] = []
+    warm, run = audit_module._Checks.warm, validator_module.run
+
+    def warming(self: Any, workload: Any) -> bool:
+        started.append(workload.obj["metadata"]["name"])
+        return warm(self, workload)
+
+    def running(*args: Any, **kwargs: Any) -> Any:
+        runners.append(threading.current_thread().name)
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(audit_module._Checks, "warm", warming)
+    monkeypatch.setattr(validator_module, "run", running)  # the sandboxed `haproxy -c` itself
+    return started, runners
+
+
+def test_workloads_sharing_their_checks_start_them_once_and_answer_as_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the first workload of each configuration (same ConfigMap content, same pod spec otherwise) starts
+    checks while the input is read; every `haproxy -c` runs in the pool, none on the evaluating thread; the
+    results are those of every document evaluated on its own, in input order."""
+    from bench.corpus import write
+
     write(tmp_path, releases=12, others=3, configs=3)
-    events: list[tuple[str, str, str, float]] = []  # (name, kind, thread, when) at start and at end
-    check = engine.check
-
-    def recording(obj: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        name, thread = f"{obj['kind']}/{obj['metadata']['name']}", threading.current_thread().name
-        events.append((name, "start", thread, time.monotonic()))
-        try:
-            return check(obj, *args, **kwargs)
-        finally:
-            events.append((name, "end", thread, time.monotonic()))
-
-    monkeypatch.setattr(engine, "check", recording)  # cli.audit calls it through the module
+    started, runners = _recorded_checks(monkeypatch)
     validator = build_validator()
     results = audit(iter_documents([str(tmp_path)]), Settings(), validator)
     monkeypatch.undo()
-    alone = [
-        audit_module.slim(audit_module.Audited(document, engine.check(document.obj, Settings(), namespace=document.namespace, context=context)))
-        for documents in [list(iter_documents([str(tmp_path)]))]
-        for context in [audit_module.input_context((d.obj for d in documents), validator)]
-        for document in documents
-    ]  # fmt: skip
     assert [(r.document.file, r.document.index, r.findings) for r in results] == [
-        (r.document.file, r.document.index, r.findings) for r in alone
+        (r.document.file, r.document.index, r.findings) for r in _alone([str(tmp_path)], validator)
     ]
-    started = {name: (thread, when) for name, kind, thread, when in events if kind == "start"}
-    ended = {name: when for name, kind, _, when in events if kind == "end"}
-    deployments = [f"Deployment/edge-{index:04}" for index in range(12)]  # release i uses configuration i % 3
-    for index, name in enumerate(deployments):
-        thread, when = started[name]
-        if index < 3:
-            assert not thread.startswith("audit-followers"), name
-        else:
-            assert thread.startswith("audit-followers"), name
-            assert when >= ended[deployments[index % 3]], f"{name} started before the first of its configuration ended"
+    # release i uses configuration i % 3; even and odd releases differ in their pod specs (probes), and
+    # release 8 in its grace period: the other five releases wait for the first like them
+    assert sorted(started) == [f"edge-{i:04}" for i in (0, 1, 2, 3, 4, 5, 8)]
+    assert runners and "MainThread" not in runners
+
+
+def test_a_workload_read_before_its_configmap_is_checked_again_in_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workload whose ConfigMap comes later in the input starts its checks without it (it missed it), then
+    once more with the whole input, in the pool; a ConfigMap no workload mounts runs its check there too."""
+    from bench.corpus import configuration, release
+
+    configmap, deployment, _ = release(0, 1)
+    alone = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "spare", "namespace": "team-00"},
+             "data": {"haproxy.cfg": configuration(7)}}  # fmt: skip
+    path = tmp_path / "later.yaml"
+    path.write_text("---\n".join(json.dumps(obj) + "\n" for obj in (deployment, alone, configmap)))
+    started, runners = _recorded_checks(monkeypatch)
+    validator = build_validator()
+    results = audit(iter_documents([str(path)]), Settings(), validator)
+    monkeypatch.undo()
+    assert [r.findings for r in results] == [r.findings for r in _alone([str(path)], validator)]
+    assert started == ["edge-0000", "edge-0000"]
+    assert len(runners) >= 2 and "MainThread" not in runners
+    valid = [f for f in results[0].findings if f.policy == "haproxy-config-valid"]
+    assert not any("not found" in f.message or "missing" in f.message for f in valid), valid
