@@ -179,7 +179,7 @@ class _Checks:
         self.index, self.validator, self.pool = index, validator, pool
         self.ahead: dict[int, _Ahead] = {}
         """Position of each workload read -> its checks (those of the first workload like it)."""
-        self.leaders: dict[str, _Ahead] = {}
+        self.leaders: dict[tuple[Any, ...], _Ahead] = {}
         self.mounting: dict[str, list[int]] = {}
         """ConfigMap name -> positions of the workloads that mount it as configuration."""
 
@@ -273,21 +273,22 @@ def audit(documents: Iterable[Document], settings: Settings, validator: Validato
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _shared_checks(workload: Workload, index: InputIndex) -> str | None:
-    """What decides a workload's configuration checks, as one text: its annotations, its pod template's, and
-    its pod spec with each ConfigMap volume's name replaced by that ConfigMap's content; None while one of
-    them is not read yet. Two workloads with the same text mostly share their checks (a ConfigMap their
-    containers take variables from, a projected volume, may still tell them apart): only the order of work
-    depends on it, never a result."""
+def _shared_checks(workload: Workload, index: InputIndex) -> tuple[Any, ...] | None:
+    """What decides a workload's configuration checks: its annotations, its pod template's, and its pod spec
+    with each ConfigMap volume's name replaced by that ConfigMap's content (kept apart from the text, whose
+    strings are hashed once, not copied into it); None while one of them is not read yet. Two workloads
+    with the same key mostly share their checks (a ConfigMap their containers take variables from, a
+    projected volume, may still tell them apart): only the order of work depends on it, never a result."""
     volumes: list[Any] = []
+    contents: list[tuple[Any, ...]] = []
     for volume in workload.pod_spec.get("volumes") or []:
         source = volume.get("configMap") if isinstance(volume, dict) else None
         if isinstance(source, dict) and isinstance(source.get("name"), str):
             configmap = index.configmap(workload.namespace, source["name"])
             if configmap is None:
                 return None
-            content = [configmap.get("data"), configmap.get("binaryData")]
-            volumes.append({**volume, "configMap": {**source, "name": content}})
+            contents.append(tuple(_items(configmap.get(field)) for field in ("data", "binaryData")))
+            volumes.append({**volume, "configMap": {**source, "name": len(contents)}})
         else:
             volumes.append(volume)
     metadata, template = workload.obj.get("metadata"), (workload.obj.get("spec") or {}).get("template")
@@ -296,7 +297,13 @@ def _shared_checks(workload: Workload, index: InputIndex) -> str | None:
         "template": (template.get("metadata") or {}).get("annotations") if isinstance(template, dict) else None,
         "spec": {**workload.pod_spec, "volumes": volumes},
     }
-    return json.dumps(decides, sort_keys=True, default=str)
+    return json.dumps(decides, sort_keys=True, default=str), tuple(contents)
+
+
+def _items(value: Any) -> tuple[tuple[str, str], ...] | str:
+    if isinstance(value, dict):
+        return tuple(sorted((str(key), str(item)) for key, item in value.items()))
+    return repr(value)
 
 
 def _name_of(obj: dict[str, Any]) -> str:

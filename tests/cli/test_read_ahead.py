@@ -183,3 +183,74 @@ sys.exit(code)
     )
     expected = BATCH_COLLECTOR_THRESHOLDS if batch else (700, 10, 10)
     assert result.stderr.strip().splitlines()[-1] == str(expected), result.stderr
+
+
+def _input_read(pid: int) -> int:
+    """Bytes the process has read so far (`rchar` of /proc/PID/io)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar")
+
+
+def test_the_worker_parses_on_while_nobody_reads_its_answers(tmp_path: Path) -> None:
+    """The answers outgrow the pipe long before the last file: the worker keeps them (`_Backlog`) and reads
+    every file while this side has not read one answer yet, as the audit does while importing the engine."""
+    import pickle
+    import time
+
+    files = []
+    for index in range(40):
+        path = tmp_path / f"m{index:02}.yaml"
+        value = f"{index:02}" * 40_000  # 80 kB a file, 3.2 MB of answers: fifty times a default pipe
+        path.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: m{index}}}\ndata: {{k: '{value}'}}\n")
+        files.append(str(path))
+    total = sum(Path(file).stat().st_size for file in files)
+    worker = subprocess.Popen(list(read_ahead.WORKER), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write(pickle.dumps(files, protocol=5))
+    worker.stdin.close()
+    try:
+        deadline = time.monotonic() + 30
+        while _input_read(worker.pid) < total and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _input_read(worker.pid) >= total, "the worker stopped parsing at a full pipe"
+        names = []
+        for _ in files:
+            answer = read_ahead._frame(worker.stdout)
+            assert answer is not None and answer[0] == "ok"
+            names.append(answer[1][0][1]["metadata"]["name"])
+        assert names == [f"m{i}" for i in range(40)]
+        assert worker.wait(timeout=30) == 0
+    finally:
+        worker.kill()
+        worker.wait()
+        worker.stdout.close()
+
+
+def test_the_backlog_is_bounded_and_stops_when_the_reader_is_gone() -> None:
+    import os
+    import threading
+
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as stream, os.fdopen(read, "rb") as reader:
+        backlog = read_ahead._Backlog(stream, limit=200_000)
+        answer = ("ok", [(0, {"data": "x" * 100_000})])
+        queued = [backlog.put(answer) for _ in range(2)]  # a default pipe holds 64 KiB: most of it waits here
+        blocked = threading.Thread(target=backlog.put, args=(answer,))
+        blocked.start()
+        blocked.join(timeout=0.5)
+        assert queued == [True, True] and blocked.is_alive(), "the backlog grew past its limit"
+        assert read_ahead._frame(reader) == answer  # reading frees room: the third answer goes in
+        blocked.join(timeout=10)
+        assert not blocked.is_alive()
+        reader.close()  # nobody reads any more: the writer fails, and puts say so instead of waiting
+        deadline = threading.Event()
+        results = []
+        for _ in range(5):
+            results.append(backlog.put(answer))
+            if not results[-1]:
+                break
+            deadline.wait(0.05)
+        assert results[-1] is False
+        backlog.close()
