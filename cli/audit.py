@@ -19,6 +19,7 @@ from haproxy_guard.policies import engine
 from haproxy_guard.policies.context import Context
 from haproxy_guard.policies.engine import Evaluation
 from haproxy_guard.policies.haproxy.validator import Validator
+from haproxy_guard.policies.model.configmap import inspect_configmap
 from haproxy_guard.policies.model.findings import Finding, Severity
 from haproxy_guard.policies.model.mounts import (
     MOUNTER_KINDS,
@@ -175,8 +176,8 @@ class _Checks:
     """The configuration checks started while the input is read, so that the evaluation finds them in the
     validator's cache: one start for each distinct workload (`_shared_checks`), in the pool's threads."""
 
-    def __init__(self, index: InputIndex, validator: Validator | None, pool: ThreadPoolExecutor) -> None:
-        self.index, self.validator, self.pool = index, validator, pool
+    def __init__(self, index: InputIndex, context: Context, pool: ThreadPoolExecutor) -> None:
+        self.index, self.context, self.validator, self.pool = index, context, context.validator, pool
         self.ahead: dict[int, _Ahead] = {}
         """Position of each workload read -> its checks (those of the first workload like it)."""
         self.leaders: dict[tuple[Any, ...], _Ahead] = {}
@@ -196,6 +197,12 @@ class _Checks:
 
         for mounted in attach_configs(workload, configmap, self.validator).configs:
             _ = mounted.subject.validation
+        # and each ConfigMap as its own evaluation will check it, alone (mostly answered by the run above)
+        for name in dict.fromkeys(mount.configmap for mount in config_mounts(workload)):
+            obj = self.index.configmap(workload.namespace, name)
+            alone = inspect_configmap(obj, _namespace_of(obj)) if obj is not None else None
+            if alone is not None and not engine.opted_out(alone):
+                _ = engine.configmap_subject(alone, self.context).validation
         return missed
 
     def start(self, position: int, workload: Workload) -> None:
@@ -244,7 +251,7 @@ def audit(documents: Iterable[Document], settings: Settings, validator: Validato
     index = InputIndex(settings.image_patterns)
     context = index.context(validator)
     pool = ThreadPoolExecutor(max_workers=settings.validator_concurrency)
-    checks = _Checks(index, validator, pool) if validator is not None and engine.validates(settings) else None
+    checks = _Checks(index, context, pool) if validator is not None and engine.validates(settings) else None
 
     def one(document: Document) -> Audited:
         evaluation = engine.check(document.obj, settings, namespace=document.namespace, context=context)

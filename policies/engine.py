@@ -203,15 +203,26 @@ def check(
     skipped, skip_findings = _skip_findings(configmap, settings)
     if skipped:
         return Evaluation(configmap, skip_findings, skipped=True)
-    subject = ConfigSubject(
+    subject = configmap_subject(configmap, context)
+    checks = _enabled(settings, configmap.kind, policies)[0]
+    return _evaluate(configmap, checks, lambda policy: _present(policy.check_configmap)(subject, settings))
+
+
+def configmap_subject(configmap: HAProxyConfigMap, context: Context) -> ConfigSubject:
+    """A ConfigMap as `check` judges it on its own: its declared version, else its pods' branch first (the
+    audit starts the same check ahead of the evaluation)."""
+    return ConfigSubject(
         configmap,
         context.validator,
         version=configmap.version,
         services=context.services,
         prefer=preferred_branch(configmap, context.mounters),
     )
-    checks = _enabled(settings, configmap.kind, policies)[0]
-    return _evaluate(configmap, checks, lambda policy: _present(policy.check_configmap)(subject, settings))
+
+
+def opted_out(subject: Subject) -> bool:
+    """Whether the object's annotations skip every policy (`check` then judges nothing)."""
+    return is_skipped(subject.annotations)
 
 
 def validates(settings: Settings, policies: Sequence[Policy] = POLICIES) -> bool:

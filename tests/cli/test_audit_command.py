@@ -245,8 +245,9 @@ def _alone(paths: list[str], validator: Any) -> list[Any]:
     ]
 
 
-def _recorded_checks(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
-    """(workloads whose checks were started ahead, threads that ran a `haproxy -c`), recorded."""
+def _recorded_checks(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str], list[str]]:
+    """(workloads whose checks were started ahead, threads that ran a `haproxy -c`, threads that prepared a
+    check the validator's cache did not answer: rendered it, then ran it or found a run that read the same)."""
     import threading
 
     from haproxy_guard.cli import audit as audit_module
@@ -254,7 +255,9 @@ def _recorded_checks(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[s
 
     started: list[str] = []
     runners: list[str] = []
-    warm, run = audit_module._Checks.warm, validator_module.run
+    preparers: list[str] = []
+    warm, run_checked = audit_module._Checks.warm, validator_module.Validator._run_checked
+    run = vars(validator_module)["run"]  # the sandbox's `run`, as the validator calls it
 
     def warming(self: Any, workload: Any) -> bool:
         started.append(workload.obj["metadata"]["name"])
@@ -265,8 +268,14 @@ def _recorded_checks(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[s
         return run(*args, **kwargs)
 
     monkeypatch.setattr(audit_module._Checks, "warm", warming)
+
+    def preparing(self: Any, *args: Any) -> Any:
+        preparers.append(threading.current_thread().name)
+        return run_checked(self, *args)
+
     monkeypatch.setattr(validator_module, "run", running)  # the sandboxed `haproxy -c` itself
-    return started, runners
+    monkeypatch.setattr(validator_module.Validator, "_run_checked", preparing)
+    return started, runners, preparers
 
 
 def test_workloads_sharing_their_checks_start_them_once_and_answer_as_alone(
@@ -278,7 +287,7 @@ def test_workloads_sharing_their_checks_start_them_once_and_answer_as_alone(
     from bench.corpus import write
 
     write(tmp_path, releases=12, others=3, configs=3)
-    started, runners = _recorded_checks(monkeypatch)
+    started, runners, preparers = _recorded_checks(monkeypatch)
     validator = build_validator()
     results = audit(iter_documents([str(tmp_path)]), Settings(), validator)
     monkeypatch.undo()
@@ -289,6 +298,9 @@ def test_workloads_sharing_their_checks_start_them_once_and_answer_as_alone(
     # release 8 in its grace period: the other five releases wait for the first like them
     assert sorted(started) == [f"edge-{i:04}" for i in (0, 1, 2, 3, 4, 5, 8)]
     assert runners and "MainThread" not in runners
+    # each ConfigMap's own check (alone, its pods' branch first) is prepared ahead too: the evaluation of
+    # every document is answered by the cache
+    assert len(preparers) == 6 and "MainThread" not in preparers
 
 
 def test_a_workload_read_before_its_configmap_is_checked_again_in_the_pool(
@@ -303,12 +315,12 @@ def test_a_workload_read_before_its_configmap_is_checked_again_in_the_pool(
              "data": {"haproxy.cfg": configuration(7)}}  # fmt: skip
     path = tmp_path / "later.yaml"
     path.write_text("---\n".join(json.dumps(obj) + "\n" for obj in (deployment, alone, configmap)))
-    started, runners = _recorded_checks(monkeypatch)
+    started, runners, preparers = _recorded_checks(monkeypatch)
     validator = build_validator()
     results = audit(iter_documents([str(path)]), Settings(), validator)
     monkeypatch.undo()
     assert [r.findings for r in results] == [r.findings for r in _alone([str(path)], validator)]
     assert started == ["edge-0000", "edge-0000"]
-    assert len(runners) >= 2 and "MainThread" not in runners
+    assert len(runners) >= 2 and "MainThread" not in runners and "MainThread" not in preparers
     valid = [f for f in results[0].findings if f.policy == "haproxy-config-valid"]
     assert not any("not found" in f.message or "missing" in f.message for f in valid), valid

@@ -144,3 +144,17 @@ def test_the_bookworm_layout_runs_in_the_jail(tmp_path: Path) -> None:
     result = validator.validate(ConfigBundle((("haproxy.cfg", GUID_CONFIG),)), "2.6")
     assert not result.valid and "guid" in result.errors[0].text, result
     assert (result.layers is not None and result.layers.mount_namespace) or result.layers == validator.layers()
+
+
+def test_versions_are_asked_of_every_binary_at_once_with_each_answer_its_own(tmp_path: Path) -> None:
+    """`versions_of` starts every `haproxy -v` before reading any (discovery no longer waits for one after
+    another); each binary gets its own answer, and one that cannot run or says no version gets None."""
+    silent = tmp_path / "silent"
+    silent.write_text("#!/bin/sh\necho not haproxy\n")
+    silent.chmod(0o755)
+    binaries = discover_binaries()
+    asked = [*binaries.values(), str(silent), str(tmp_path / "absent")]
+    answers = validator_module.versions_of(asked)
+    assert answers == {**{binary: version for version, binary in binaries.items()}, asked[-2]: None, asked[-1]: None}
+    assert validator_module.binary_versions(asked) == answers
+    assert validator_module.binary_version(asked[0]) == next(iter(binaries))
