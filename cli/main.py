@@ -20,6 +20,7 @@ from haproxy_guard.cli.check_config import CheckConfigError, check_files, parse_
 from haproxy_guard.cli.commands import MutateOptions, run_audit, run_mutate
 from haproxy_guard.cli.manifests import Document, ManifestError
 from haproxy_guard.policies.context import Context
+from haproxy_guard.policies.haproxy import binary_facts
 from haproxy_guard.policies.haproxy.validator import Validator, build_validator
 from haproxy_guard.policies.model.settings import Settings
 from haproxy_guard.policies.settings_file import SettingsError, load_settings
@@ -28,6 +29,9 @@ if TYPE_CHECKING:  # the webhook's modules are imported by the commands that use
     from haproxy_guard.webhook.admission import Admission
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+KEEPS_BINARY_FACTS = frozenset({"audit", "mutate", "check-config", "drill"})
+"""Short-lived commands keep what they learn of the validator binaries for the next run (`binary_facts`);
+the webhook and the checker live long enough to learn it once."""
 
 
 class UsageError(Exception):
@@ -269,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: argparse.Namespace, documents: Iterator[Document] | None = None) -> int:
     """The command `args` asks for; `documents`: the audit's input, already being read (`cli.entry`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in KEEPS_BINARY_FACTS:
+        binary_facts.enable()
     try:
         if args.command == "serve":
             return _serve(args)

@@ -23,8 +23,6 @@ import pickle
 import struct
 import subprocess
 import sys
-import threading
-from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -39,8 +37,6 @@ AHEAD_MIN_BYTES = 256 * 1024
 PIPE_BYTES = 1 << 20
 """The worker's output pipe (the most an unprivileged process may ask for by default): about 250 files of
 the benchmark corpus, so the worker keeps parsing while this process is still importing the engine."""
-BACKLOG_BYTES = 64 << 20
-"""What the worker keeps parsed beyond the pipe (`_Backlog`) before it waits for this process to read on."""
 _LENGTH = struct.Struct(">I")
 WORKER = (sys.executable, "-m", "haproxy_guard.cli.read_ahead")
 
@@ -136,81 +132,24 @@ def _documents(files: list[str], worker: subprocess.Popen[bytes] | None) -> Gene
             worker.stdout.close()
 
 
-class _Backlog:
-    """The worker's answers on their way out, written by a thread of their own: the pipe fills (1 MiB, about
-    250 files) while the audit is still importing the engine, and the worker would stop parsing there, with
-    the second core idle. It parses on instead, keeping up to `BACKLOG_BYTES` of answers in hand (then it
-    waits). If the reading end closes, the answers are dropped and the worker stops at its next file."""
-
-    def __init__(self, stream: IO[bytes], limit: int = BACKLOG_BYTES) -> None:
-        self.stream, self.limit = stream, limit
-        self.frames: deque[bytes] = deque()
-        self.size = 0
-        self.closed = self.broken = False
-        self.changed = threading.Condition()
-        self.thread = threading.Thread(target=self._write, name="read-ahead-writer", daemon=True)
-        self.thread.start()
-
-    def put(self, answer: tuple[str, object]) -> bool:
-        """Queue one file's answer; False when nobody reads any more."""
-        data = pickle.dumps(answer, protocol=5)
-        frame = _LENGTH.pack(len(data)) + data
-        with self.changed:
-            while self.size >= self.limit and not self.broken:
-                self.changed.wait()
-            if self.broken:
-                return False
-            self.frames.append(frame)
-            self.size += len(frame)
-            self.changed.notify_all()
-        return True
-
-    def close(self) -> None:
-        """Wait until everything queued is written (or cannot be)."""
-        with self.changed:
-            self.closed = True
-            self.changed.notify_all()
-        self.thread.join()
-
-    def _write(self) -> None:
-        while True:
-            with self.changed:
-                while not self.frames and not self.closed:
-                    self.changed.wait()
-                if not self.frames:
-                    return
-                frame = self.frames.popleft()
-            try:
-                self.stream.write(frame)
-                self.stream.flush()
-            except OSError:  # BrokenPipeError included: the audit stopped reading
-                with self.changed:
-                    self.broken = True
-                    self.frames.clear()
-                    self.changed.notify_all()
-                return
-            with self.changed:
-                self.size -= len(frame)
-                self.changed.notify_all()
+def _send(stream: IO[bytes], answer: tuple[str, object]) -> None:
+    data = pickle.dumps(answer, protocol=5)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
 
 
 def worker_main() -> int:
     """The worker: the file list from stdin, each file's objects (or the error that ends the reading) to
     stdout, in order."""
     files = pickle.load(sys.stdin.buffer)  # noqa: S301 - the file list, from the process that started this one
-    backlog = _Backlog(sys.stdout.buffer)
-    try:
-        for file in files:
-            try:
-                documents = parse_file(file, keep_nodes=False)
-            except ManifestError as error:
-                backlog.put(("error", str(error)))
-                return 0
-            if not backlog.put(("ok", [(document.index, document.obj) for document in documents])):
-                return 0
-        return 0
-    finally:
-        backlog.close()
+    for file in files:
+        try:
+            documents = parse_file(file, keep_nodes=False)
+        except ManifestError as error:
+            _send(sys.stdout.buffer, ("error", str(error)))
+            return 0
+        _send(sys.stdout.buffer, ("ok", [(document.index, document.obj) for document in documents]))
+    return 0
 
 
 if __name__ == "__main__":

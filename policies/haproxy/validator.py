@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from haproxy_guard.policies.digest import record
+from haproxy_guard.policies.haproxy import binary_facts
 from haproxy_guard.policies.haproxy.bundle import ConfigBundle
 from haproxy_guard.policies.haproxy.code_loading import OutsideCode, may_run_code
 from haproxy_guard.policies.haproxy.config import HAProxyConfig, parse
@@ -178,12 +179,17 @@ _VERSIONS_LOCK = threading.Lock()
 
 
 def binary_versions(binaries: Sequence[str]) -> dict[str, str | None]:
-    """`versions_of`, remembered for the process's life (binaries that do not change)."""
+    """`versions_of`, remembered for the process's life (binaries that do not change), and across processes
+    where the command keeps them (`binary_facts`)."""
     with _VERSIONS_LOCK:
         unknown = [binary for binary in dict.fromkeys(binaries) if binary not in _VERSIONS]
-    learnt = versions_of(unknown) if unknown else {}
+    recorded = {binary: binary_facts.version(binary) for binary in unknown}
+    learnt = versions_of([binary for binary in unknown if recorded[binary] is None])
+    for binary, version in learnt.items():
+        if version is not None:
+            binary_facts.remember_version(binary, version)
     with _VERSIONS_LOCK:
-        for binary, version in learnt.items():
+        for binary, version in {**recorded, **learnt}.items():
             _VERSIONS.setdefault(binary, version)
         return {binary: _VERSIONS[binary] for binary in binaries}
 

@@ -17,6 +17,8 @@ import re
 import threading
 from pathlib import Path
 
+from haproxy_guard.policies.haproxy import binary_facts
+
 MAX_SEARCHES = 256
 """Words searched one by one in a binary before its whole word list is read (0.5 s of searching at most)."""
 MAX_ANSWERS = 65536
@@ -95,14 +97,19 @@ def knows(binary: str, word: str) -> bool:
         if answer is not None:
             return answer
         words = _WORD_LISTS.get(binary)
+        recorded = binary_facts.word(binary, word) if words is None else None
         if words is not None:
             answer = word in words
+        elif recorded is not None:
+            answer = recorded
         elif _SEARCHES.get(binary, 0) >= MAX_SEARCHES:
             words = _WORD_LISTS[binary] = read_words(binary)
             answer = word in words
         else:
             _SEARCHES[binary] = _SEARCHES.get(binary, 0) + 1
             answer = word.isascii() and contains_word(_contents(binary), word.encode("ascii"))
+        if recorded is None:
+            binary_facts.remember_word(binary, word, answer)
         if len(_ANSWERS) >= MAX_ANSWERS:
             _ANSWERS.clear()
         _ANSWERS[key] = answer
