@@ -1,5 +1,5 @@
-"""What one process learnt about a validator binary, kept for the next: its version and the words of its
-vocabulary that were looked up (`vocabulary.knows`), in the user's cache folder, by the binary's identity.
+"""What one process learnt about a validator binary, kept for the next: its version and the words looked up
+in its vocabulary and found there (`vocabulary.knows`), in the user's cache folder, by the binary's identity.
 
 Each `audit` asked every binary for its version (`haproxy -v`, about 20 ms of CPU each) and searched each
 binary for the ten or so words of HAProxy's messages (a scan of 3-6 MB for each: about 0.1 s for five
@@ -10,10 +10,11 @@ binary replaced or rewritten in place is a new entry, asked again.
 Off unless a command turns it on (`enable`): the command line does, for the user's cache folder
 (`$XDG_CACHE_HOME/haproxy-guard/binaries`, `~/.cache` without it); the webhook and the checker never do.
 What it holds is trusted as the validators next to it in the same folder are (`validators install` puts
-them there): a user who can write it can replace those too. A file is one fact a line, appended (`version
-X.Y`, `word 1 WORD` or `word 0 WORD`), read whole, at most `MAX_LINES`: an entry that has grown past it
-(messages full of unknown words) learns nothing more. Any failure to read or write only means asking the
-binary again.
+them there): a user who can write it can replace those too. Only words found in the binary are kept (public
+strings of a public file): a word it lacks may come from a message quoting something that is neither the
+submission nor HAProxy's (what the filter withholds), and is never written anywhere. A file is one fact a
+line, appended (`version X.Y` or `word WORD`), read whole, at most `MAX_LINES`: an entry that has grown past
+it learns nothing more. Any failure to read or write only means asking the binary again.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 MAX_LINES = 4096
 """Facts kept for one binary (about 20 words are looked up in an ordinary audit)."""
-_LINE = re.compile(r"(?:version (\d+\.\d+)|word ([01]) (\w+))\Z", re.ASCII)
+_LINE = re.compile(r"(?:version (\d+\.\d+)|word (\w+))\Z", re.ASCII)
 _LOCK = threading.Lock()
 _folder: list[Path] = []
 _loaded: dict[str, dict[str, object]] = {}
@@ -89,7 +90,7 @@ def _facts(binary: str) -> dict[str, object]:
             if match.group(1):
                 known["version"] = match.group(1)
             else:
-                known["word " + match.group(3)] = match.group(2) == "1"
+                known["word " + match.group(2)] = True
     _loaded[binary] = known
     _lines[binary] = count
     return known
@@ -131,7 +132,7 @@ def remember_version(binary: str, value: str) -> None:
 
 
 def word(binary: str, name: str) -> bool | None:
-    """Whether `name` is in the binary's vocabulary as recorded, or None when not recorded."""
+    """True when `name` was found in the binary's vocabulary before, None when that is not known."""
     with _LOCK:
         if not _folder:
             return None
@@ -140,9 +141,10 @@ def word(binary: str, name: str) -> bool | None:
 
 
 def remember_word(binary: str, name: str, known: bool) -> None:
-    if not re.fullmatch(r"\w+", name, re.ASCII):
+    """Keep `name` as found in the binary; a word not found is never kept (see the module's docstring)."""
+    if not known or not re.fullmatch(r"\w+", name, re.ASCII):
         return
     with _LOCK:
         if _folder and _facts(binary).get("word " + name) is None:
-            _facts(binary)["word " + name] = known
-            _append(binary, f"word {int(known)} {name}")
+            _facts(binary)["word " + name] = True
+            _append(binary, f"word {name}")

@@ -53,14 +53,23 @@ def test_versions_come_back_without_running_the_binaries(facts: Path, monkeypatc
 
 
 def test_vocabulary_answers_come_back_without_a_scan(facts: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Words found come back from the file; a word the binary lacks is never written (it may be a quote of
+    something withheld) and is searched again."""
     binary = next(iter(discover_binaries().values()))
-    words = ["frontend", "ignored", "zzqxnotaword"]
-    answers = [vocabulary.knows(binary, word) for word in words]
-    assert answers == [True, True, False]
+    assert [vocabulary.knows(binary, word) for word in ("frontend", "ignored", "zzqxs3cr3t")] == [True, True, False]
+    entry = binary_facts._entry(binary)
+    assert entry is not None and "zzqxs3cr3t" not in entry.read_text()
     _new_process(monkeypatch)
-    monkeypatch.setattr(vocabulary, "contains_word", _refuse)
+    searched: list[bytes] = []
+
+    def searching(data: bytes, word: bytes) -> bool:
+        searched.append(word)
+        return False
+
+    monkeypatch.setattr(vocabulary, "contains_word", searching)
     monkeypatch.setattr(vocabulary, "read_words", _refuse)
-    assert [vocabulary.knows(binary, word) for word in words] == answers
+    assert [vocabulary.knows(binary, word) for word in ("frontend", "ignored", "zzqxs3cr3t")] == [True, True, False]
+    assert searched == [b"zzqxs3cr3t"]
 
 
 def test_a_changed_binary_is_asked_again(facts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,12 +96,13 @@ def test_a_broken_or_hostile_entry_only_means_asking_again(facts: Path, monkeypa
     binary = next(iter(discover_binaries().values()))
     entry = binary_facts._entry(binary)
     assert entry is not None and entry.exists()
-    entry.write_bytes(b"version 9.9.9\nword 2 x\nword 1 two words\n\xff\xfe\nversion\n" * 10)
+    entry.write_bytes(b"version 9.9.9\nword two words\n\xff\xfe\nversion\n" * 10)
     _new_process(monkeypatch)
     assert binary_facts.version(binary) is None  # nothing in it parses: undecodable, so not read at all
-    entry.write_text("version not-a-version\nword 1 bad-word\n" + "word 0 filler\n" * binary_facts.MAX_LINES)
+    entry.write_text("version not-a-version\nword bad-word\n" + "word filler\n" * binary_facts.MAX_LINES)
     _new_process(monkeypatch)
-    assert binary_facts.version(binary) is None and binary_facts.word(binary, "filler") is False
+    assert binary_facts.version(binary) is None and binary_facts.word(binary, "filler") is True
+    assert binary_facts.word(binary, "bad") is None
     binary_facts.remember_word(binary, "frontend", True)  # full: learns nothing more, and says nothing wrong
     assert "frontend" not in entry.read_text()
 
