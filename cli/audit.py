@@ -8,7 +8,6 @@ none), exactly as the webhook finds them in the API server.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -285,7 +284,9 @@ def _shared_checks(workload: Workload, index: InputIndex) -> tuple[Any, ...] | N
     with each ConfigMap volume's name replaced by that ConfigMap's content (kept apart from the text, whose
     strings are hashed once, not copied into it); None while one of them is not read yet. Two workloads
     with the same key mostly share their checks (a ConfigMap their containers take variables from, a
-    projected volume, may still tell them apart): only the order of work depends on it, never a result."""
+    projected volume, may still tell them apart): only the order of work depends on it, never a result.
+    The text is `repr`, which takes any parsed value (keys of mixed types included, which JSON's sorted
+    keys refuse); two equal specs written in another key order only share less."""
     volumes: list[Any] = []
     contents: list[tuple[Any, ...]] = []
     for volume in workload.pod_spec.get("volumes") or []:
@@ -304,7 +305,7 @@ def _shared_checks(workload: Workload, index: InputIndex) -> tuple[Any, ...] | N
         "template": (template.get("metadata") or {}).get("annotations") if isinstance(template, dict) else None,
         "spec": {**workload.pod_spec, "volumes": volumes},
     }
-    return json.dumps(decides, sort_keys=True, default=str), tuple(contents)
+    return repr(decides), tuple(contents)
 
 
 def _items(value: Any) -> tuple[tuple[str, str], ...] | str:

@@ -77,6 +77,35 @@ class _Unusual(Exception):
     """The document needs PyYAML's full constructor: a merge key, another tag, a recursive alias."""
 
 
+MAX_DEPTH = 100
+"""Mappings and sequences nested in one document, at most. Kubernetes objects stay far below (the deepest in
+this repository's corpora, vendored charts included, nest 13 levels; a CRD's schema a few dozen). The
+reader, the report and `mutate`'s rewrite (ruamel) recurse once to four times a level, and Python stops at
+a thousand frames: a document nested a few hundred levels deep was a traceback; past this it is an error
+naming the file and document."""
+
+
+class _TooDeep(Exception):
+    """The document nests deeper than `MAX_DEPTH`."""
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether `data` nests mappings and sequences deeper than `MAX_DEPTH` (without recursing itself)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _construct(loader: _Loader, root: yaml.Node) -> Any:
     """The document's data from its nodes: plain mappings, sequences and strings built directly (about 3 times
     faster than PyYAML's generic constructor), other scalars by PyYAML's own constructors. An alias gives the
@@ -85,7 +114,7 @@ def _construct(loader: _Loader, root: yaml.Node) -> Any:
     built: dict[int, Any] = {}
     in_progress = object()
 
-    def walk(node: yaml.Node) -> Any:
+    def walk(node: yaml.Node, depth: int) -> Any:
         kind = type(node)
         if kind is yaml.ScalarNode:
             if node.tag == _STR:
@@ -99,6 +128,8 @@ def _construct(loader: _Loader, root: yaml.Node) -> Any:
             raise _Unusual
         if found is not None:
             return found
+        if depth > MAX_DEPTH:
+            raise _TooDeep
         built[id(node)] = in_progress
         result: Any
         if kind is yaml.MappingNode and node.tag == _MAP:
@@ -106,20 +137,20 @@ def _construct(loader: _Loader, root: yaml.Node) -> Any:
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE:
                     raise _Unusual
-                key = walk(key_node)
+                key = walk(key_node, depth + 1)
                 try:
-                    result[key] = walk(value_node)
+                    result[key] = walk(value_node, depth + 1)
                 except TypeError:  # an unhashable key: PyYAML's error message
                     raise _Unusual from None
         elif kind is yaml.SequenceNode and node.tag == _SEQ:
-            result = [walk(child) for child in node.value]
+            result = [walk(child, depth + 1) for child in node.value]
         else:
             raise _Unusual
         built[id(node)] = result
         return result
 
     try:
-        return walk(root)
+        return walk(root, 1)
     except _Unusual:
         return loader.construct_document(root)
 
@@ -194,6 +225,10 @@ def _objects(file: str, index: int, data: Any, node: yaml.Node | None) -> list[D
     return [Document(file, index, data, node)]
 
 
+def _too_deep_message(where: str) -> str:
+    return f"{where}: nested deeper than {MAX_DEPTH} levels of mappings and sequences (no Kubernetes object is)"
+
+
 def _list_item_nodes(node: yaml.Node | None) -> list[yaml.Node] | None:
     if not isinstance(node, yaml.MappingNode):
         return None
@@ -209,6 +244,10 @@ def parse_text(text: str, file: str, keep_nodes: bool = True) -> list[Document]:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise ManifestError(f"{file}#0: not valid JSON: line {error.lineno}: {error.msg}") from None
+        except RecursionError:
+            raise ManifestError(_too_deep_message(f"{file}#0")) from None
+        if _too_deep(data):
+            raise ManifestError(_too_deep_message(f"{file}#0"))
         return _objects(file, 0, data, None)
     template = _HELM_ACTION.search(text)
     if template is not None:
@@ -228,6 +267,8 @@ def parse_text(text: str, file: str, keep_nodes: bool = True) -> list[Document]:
                 if data is not None:
                     documents.extend(_objects(file, index, data, node if keep_nodes else None))
             index += 1
+    except (_TooDeep, RecursionError):
+        raise ManifestError(_too_deep_message(f"{file}#{index}")) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}:" if mark is not None else ""

@@ -95,3 +95,73 @@ def test_input_without_haproxy_is_said_so() -> None:
     assert "no HAProxy workload or HAProxy ConfigMap" in result.stderr and "imagePatterns" in result.stderr
     haproxy = run("audit", str(ROOT / "examples"))
     assert "no HAProxy workload" not in haproxy.stderr
+
+
+HAPROXY_RELEASE = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, namespace: a}
+data:
+  haproxy.cfg: |
+    defaults
+      mode http
+      timeout client 1s
+      timeout server 1s
+      timeout connect 1s
+    frontend www
+      bind :8080
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: a}
+spec:
+  selector: {matchLabels: {app: d}}
+  template:
+    metadata: {labels: {app: d}}
+    spec:
+      containers:
+      - name: haproxy
+        image: haproxy:2.8
+        volumeMounts: [{name: c, mountPath: /usr/local/etc/haproxy}]
+      volumes: [{name: c, configMap: {name: cfg}}]
+      nodeSelector: {1: x, b: y}
+      x-extra: {2: z, c: [1, {3: q, d: e}]}
+"""
+
+
+def _nested(levels: int, mapping: bool) -> str:
+    return "{a: " * levels + "1" + "}" * levels if mapping else "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("command", [["audit"], ["audit", "--format", "sarif"], ["mutate"], ["mutate", "--diff"]])
+@pytest.mark.parametrize("mapping", [True, False])
+def test_a_document_nested_too_deep_is_an_error_naming_it(tmp_path: Path, command: list[str], mapping: bool) -> None:
+    """Nesting past `MAX_DEPTH` (hundreds of levels were a RecursionError's traceback in the reader, the report
+    or the rewrite) is exit 2 naming file and document; just below it, every command works as usual. The
+    Deployment also holds keys of mixed types in free-form fields, which the audit's own keys must take."""
+    from haproxy_guard.cli.manifests import MAX_DEPTH
+
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(HAPROXY_RELEASE + f"      x-deep: {_nested(MAX_DEPTH + 1, mapping)}\n")
+    result = run(*command, str(deep))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{deep}#1: nested deeper than {MAX_DEPTH} levels" in result.stderr
+    within = tmp_path / "within.yaml"
+    within.write_text(HAPROXY_RELEASE + f"      x-deep: {_nested(MAX_DEPTH - 8, mapping)}\n")
+    result = run(*command, str(within))
+    assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr
+    assert "haproxy-guard.io/config-hash" in result.stdout  # judged (and for mutate, fixed) as usual
+
+
+@pytest.mark.parametrize("levels", [120, 5000])
+def test_a_json_document_nested_too_deep_is_an_error_naming_it(tmp_path: Path, levels: int) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text(
+        '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "deep": '
+        + "[" * levels
+        + "]" * levels
+        + "}"
+    )
+    for source in (str(deep), "-"):
+        result = run("audit", source, stdin=deep.read_text() if source == "-" else None)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "nested deeper than" in result.stderr or "exceeded maximum nesting depth" in result.stderr  # stdin: YAML
