@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from haproxy_guard.cli.main import KEEPS_BINARY_FACTS
 from haproxy_guard.policies.haproxy import binary_facts, vocabulary
 from haproxy_guard.policies.haproxy import validator as validator_module
 from haproxy_guard.policies.haproxy.validator import discover_binaries
@@ -139,4 +140,4 @@ def test_the_command_line_keeps_them_in_the_user_cache(tmp_path: Path) -> None:
     assert kept and any(path.read_text().startswith("version ") for path in kept)
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert (again.returncode, again.stdout) == (first.returncode, first.stdout)
-    assert {"serve", "checker"}.isdisjoint(__import__("haproxy_guard.cli.main").cli.main.KEEPS_BINARY_FACTS)
+    assert {"serve", "checker"}.isdisjoint(KEEPS_BINARY_FACTS)  # the long-lived processes keep them in memory
