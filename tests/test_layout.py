@@ -120,3 +120,26 @@ def test_no_import_cycles() -> None:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_every_module_says_what_it_owns(module: str) -> None:
     assert ast.get_docstring(ast.parse(MODULES[module].read_text())), f"{module} has no module docstring"
+
+
+CHECKOUT_FOLDERS = ("cli", "policies", "webhook", "drill", "certs")
+"""The folders `haproxy_guard/` links to. The development install puts the checkout on the path (Makefile:
+`editable_mode=compat`), so they also import by their own names, which no installed copy can."""
+
+
+def test_nothing_imports_the_checkout_folders_by_their_own_names() -> None:
+    sources = [
+        path
+        for folder in (*CHECKOUT_FOLDERS, "haproxy_guard", "tests", "bench", "scripts")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if not (ROOT / folder).is_symlink()
+    ]
+    assert len(sources) > 200 and ROOT / "policies" / "engine.py" in sources
+    wrong: list[str] = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            wrong += [f"{path.relative_to(ROOT)}: {name}" for name in names if name.split(".")[0] in CHECKOUT_FOLDERS]
+    assert not wrong
