@@ -24,7 +24,7 @@ validators:
 # `editable_mode=compat` puts the checkout on the path (haproxy_guard/ links to the folders) instead of the
 # import hook setuptools installs by default, which every Python process here loaded at start (about 30 ms:
 # an `audit` starts three). It also makes the checkout's top-level folders importable by their own names;
-# `make lint` refuses any such import (ruff TID251, pyproject.toml), so nothing can depend on it.
+# `make lint` refuses any such import (ruff TID251, pyproject.toml), and so does tests/test_layout.py.
 $(STAMP): pyproject.toml setup.py haproxy_guard/native.py $(wildcard policies/*.py policies/model/*.py policies/rules/*.py policies/haproxy/*.py)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
