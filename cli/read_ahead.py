@@ -100,7 +100,10 @@ def _frame(stream: IO[bytes]) -> tuple[str, Any] | None:
     body = stream.read(length)
     if len(body) < length:
         return None
-    kind, payload = pickle.loads(body)  # noqa: S301 - our worker's pickle of parsed data (see the module docstring)
+    try:
+        kind, payload = pickle.loads(body)  # noqa: S301 - our worker's pickle of parsed data (module docstring)
+    except (pickle.UnpicklingError, ValueError, TypeError, EOFError):
+        return None  # a garbled stream (a debugger attached to the worker did it once): read the rest here
     return str(kind), payload
 
 

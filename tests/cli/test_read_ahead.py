@@ -99,8 +99,10 @@ def test_an_error_comes_after_the_documents_before_it_with_the_same_message(
 @pytest.mark.parametrize(
     "worker",
     [(sys.executable, "-c", "import sys; sys.exit(3)"), ("/nonexistent/python",),
-     (sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'\\x00\\x00\\x01\\x00abc')")],
-    ids=["exits", "cannot start", "truncated"],
+     (sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'\\x00\\x00\\x01\\x00abc')"),
+     (sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'\\x00\\x00\\x00\\x04\\x00abc')"),
+     (sys.executable, "-c", "import pickle, sys; b = pickle.dumps(7); sys.stdout.buffer.write(len(b).to_bytes(4, 'big') + b)")],
+    ids=["exits", "cannot start", "truncated", "garbled", "not a pair"],
 )  # fmt: skip
 def test_a_worker_that_stops_leaves_the_reading_to_this_process(
     folder: Path, workers: list[Any], monkeypatch: pytest.MonkeyPatch, worker: tuple[str, ...]
