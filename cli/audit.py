@@ -70,15 +70,15 @@ class InputIndex:
         kind = obj.get("kind")
         if kind in MOUNTER_KINDS:
             return self._add_workload(obj)
-        if kind == "ConfigMap" and obj.get("apiVersion") == "v1":
-            name = (obj.get("metadata") or {}).get("name")
-            if isinstance(name, str):
+        if _is_configmap(obj):
+            name = _name_of(obj)
+            if name is not None:
                 self.configmaps.setdefault(name, []).append(obj)
         elif kind == "PodDisruptionBudget":
             self.pdbs.append(obj)
         elif kind == "Service" and obj.get("apiVersion") == "v1":
-            name = (obj.get("metadata") or {}).get("name")
-            if isinstance(name, str):
+            name = _name_of(obj)
+            if name is not None:
                 self.services.setdefault(name, []).append(obj)
         elif kind == "HorizontalPodAutoscaler":
             self.autoscalers.append(obj)
@@ -176,7 +176,7 @@ class _Checks:
     validator's cache: one start for each distinct workload (`_shared_checks`), in the pool's threads."""
 
     def __init__(self, index: InputIndex, context: Context, pool: ThreadPoolExecutor) -> None:
-        self.index, self.context, self.validator, self.pool = index, context, context.validator, pool
+        self.index, self.context, self.pool = index, context, pool
         self.ahead: dict[int, _Ahead] = {}
         """Position of each workload read -> its checks (those of the first workload like it)."""
         self.leaders: dict[tuple[Any, ...], _Ahead] = {}
@@ -194,7 +194,7 @@ class _Checks:
             missed = missed or found is None
             return found
 
-        for mounted in attach_configs(workload, configmap, self.validator).configs:
+        for mounted in attach_configs(workload, configmap, self.context.validator).configs:
             _ = mounted.subject.validation
         # and each ConfigMap as its own evaluation will check it, alone (mostly answered by the run above)
         for name in dict.fromkeys(mount.configmap for mount in config_mounts(workload)):
@@ -222,14 +222,15 @@ class _Checks:
 
     def unmounted(self, document: Document) -> bool:
         """A ConfigMap that no workload of the input mounts (its own check may run)."""
-        return _is_configmap(document.obj) and not self.mounting.get(_name_of(document.obj))
+        name = _name_of(document.obj)
+        return _is_configmap(document.obj) and not (name is not None and self.mounting.get(name))
 
     def wait(self, position: int, document: Document) -> None:
         """Until the checks a document's evaluation needs are done: a workload's own, a ConfigMap's mounters'."""
         if position in self.ahead:
             self.ahead[position].wait()
         elif _is_configmap(document.obj):
-            for mounter in self.mounting.get(_name_of(document.obj), ()):
+            for mounter in self.mounting.get(_name_of(document.obj) or "", ()):
                 self.ahead[mounter].wait()
 
 
@@ -314,8 +315,10 @@ def _items(value: Any) -> tuple[tuple[str, str], ...] | str:
     return repr(value)
 
 
-def _name_of(obj: dict[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name"))
+def _name_of(obj: dict[str, Any]) -> str | None:
+    metadata = obj.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def slim(result: Audited) -> Audited:

@@ -21,24 +21,25 @@ from haproxy_guard.policies.haproxy.validator import discover_binaries
 from tests.helpers import ROOT
 
 
-@pytest.fixture
-def facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The cache on, in a folder of its own, with every in-process memory of binaries empty."""
-    folder = tmp_path / "facts"
+def _forget(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Every in-process memory of binaries empty, as a command starts, with the cache in `folder`."""
     monkeypatch.setattr(validator_module, "_VERSIONS", {})
     for name in ("_CONTENTS", "_SEARCHES", "_WORD_LISTS", "_ANSWERS"):
         monkeypatch.setattr(vocabulary, name, {})
     binary_facts.enable(folder)
-    yield folder
+
+
+@pytest.fixture
+def facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The cache on, in a folder of its own, with nothing known yet."""
+    _forget(monkeypatch, tmp_path / "facts")
+    yield tmp_path / "facts"
     binary_facts.disable()
 
 
 def _new_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget what this process learnt, as the next command starts (the files stay)."""
-    monkeypatch.setattr(validator_module, "_VERSIONS", {})
-    for name in ("_CONTENTS", "_SEARCHES", "_WORD_LISTS", "_ANSWERS"):
-        monkeypatch.setattr(vocabulary, name, {})
-    binary_facts.enable(binary_facts._folder[0])
+    _forget(monkeypatch, binary_facts._folder[0])
 
 
 def _refuse(*args: Any, **kwargs: Any) -> Any:

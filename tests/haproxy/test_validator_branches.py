@@ -158,3 +158,21 @@ def test_versions_are_asked_of_every_binary_at_once_with_each_answer_its_own(tmp
     assert answers == {**{binary: version for version, binary in binaries.items()}, asked[-2]: None, asked[-1]: None}
     assert validator_module.binary_versions(asked) == answers
     assert validator_module.binary_version(asked[0]) == next(iter(binaries))
+
+
+def test_the_version_probes_run_side_by_side(tmp_path: Path) -> None:
+    """Each stand-in says its version only once the other has started too (else, after 10 s, a wrong one):
+    asked one after another, the first would answer 9.9; asked at once, both answer 2.6."""
+    names = ("first", "second")
+    for name in names:
+        other = tmp_path / f"{names[1 - names.index(name)]}.started"
+        script = tmp_path / name
+        script.write_text(
+            "#!/bin/sh\n"
+            f"touch {tmp_path / name}.started\n"
+            f"for i in $(seq 100); do [ -e {other} ] && echo 'HAProxy version 2.6.12' && exit 0; sleep 0.1; done\n"
+            "echo 'HAProxy version 9.9.0'\n"
+        )
+        script.chmod(0o755)
+    asked = [str(tmp_path / name) for name in names]
+    assert validator_module.versions_of(asked) == dict.fromkeys(asked, "2.6")
