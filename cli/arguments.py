@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_validators(commands)
 
+    commands.add_parser("policies", help="list the policies: id, default severity, summary")
+    explain_cmd = commands.add_parser("explain", help="print one policy's documentation")
+    explain_cmd.add_argument("policy_id", metavar="POLICY-ID", help="a policy id (`haproxy-guard policies` lists them)")
+
     export_cmd = commands.add_parser(
         "export", help="write the core rules as ValidatingAdmissionPolicies (CEL), enforced with no webhook"
     )

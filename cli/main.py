@@ -295,6 +295,14 @@ def run(args: argparse.Namespace, documents: Iterator[Document] | None = None) -
             return _drill(args)
         if args.command == "validators":
             return _validators(args)
+        if args.command in {"policies", "explain"}:
+            from haproxy_guard.cli.policies import UnknownPolicyError, explain_policy, list_policies  # noqa: PLC0415
+
+            try:
+                print(list_policies() if args.command == "policies" else explain_policy(args.policy_id), end="")
+            except UnknownPolicyError as error:
+                raise UsageError(str(error)) from None
+            return EXIT_OK
         if args.command == "export":
             from haproxy_guard.policies.cel import validating_admission_policies  # noqa: PLC0415
 

@@ -14,6 +14,7 @@ from typing import IO, Any, TextIO
 from xml.etree import ElementTree
 
 from haproxy_guard.cli.audit import Audited
+from haproxy_guard.policies.documentation import DOCS_URL, page
 from haproxy_guard.policies.model.findings import Severity
 from haproxy_guard.policies.model.json_text import standard_json
 from haproxy_guard.policies.registry import ALL_POLICIES
@@ -69,7 +70,7 @@ def _rules() -> list[dict[str, Any]]:
             "shortDescription": {"text": policy.summary},
             "fullDescription": {"text": policy.reason},
             "defaultConfiguration": {"level": "error" if policy.default_severity is Severity.DENY else "warning"},
-            "helpUri": f"{TOOL_URI}#policies",
+            "helpUri": page(policy.id),
         }
         for policy in ALL_POLICIES
     ]
@@ -141,6 +142,8 @@ class StreamedReport:
     def __init__(self, output_format: str, version: str, out: IO[str], terminal: TextIO = sys.stdout) -> None:
         self.format, self.out = output_format, out
         self.counts = {"resources": 0, "deny": 0, "warn": 0}
+        self.policies: dict[str, None] = {}
+        """The policies with findings, in order of their first."""
         self.colour = output_format == "text" and terminal.isatty() and "NO_COLOR" not in os.environ
         self.array: _JsonArray | None = None
         self.tail = ""
@@ -162,9 +165,10 @@ class StreamedReport:
         self.counts["resources"] += 1
         for finding in result.findings:
             self.counts[str(finding.severity)] += 1
+            self.policies[finding.policy] = None
         if self.format == "jsonl":
             for item in _json_items(result):
-                self.out.write(standard_json(item) + "\n")
+                self.out.write(standard_json({**item, "help": page(item["policy"])}) + "\n")
             return
         if self.format == "json":
             items = _json_items(result)
@@ -181,6 +185,8 @@ class StreamedReport:
     def finish(self) -> None:
         if self.format == "text":
             counts = self.counts
+            if self.policies:
+                self.out.write(f"about a policy: haproxy-guard explain POLICY-ID, or {DOCS_URL}policies/POLICY-ID/\n")
             self.out.write(f"{counts['resources']} resources checked: {counts['deny']} deny, {counts['warn']} warn")
             return
         if self.format == "jsonl":

@@ -79,13 +79,16 @@ def test_json_follows_the_contract() -> None:
 
 
 def test_json_lines_are_the_json_reports_findings_then_its_summary() -> None:
-    """`--format jsonl`: one finding per line (the json format's objects, in its order), the summary last; every
-    line parses on its own (a message's newlines are escaped)."""
+    """`--format jsonl`: one finding per line (the json format's objects, in its order, each with its policy's
+    page as `help`), the summary last; every line parses on its own (a message's newlines are escaped). The
+    json format itself stays the contract's: exactly `findings` and `summary`, findings with their 8 keys."""
     whole = json.loads(run("audit", "examples", "--format", "json").stdout)
     result = run("audit", "examples", "--format", "jsonl")
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert [json.loads(line) for line in lines] == [*whole["findings"], {"summary": whole["summary"]}]
+    pages = "https://haproxy-guard.github.io/haproxy-guard/policies/"
+    expected = [{**finding, "help": f"{pages}{finding['policy']}/"} for finding in whole["findings"]]
+    assert [json.loads(line) for line in lines] == [*expected, {"summary": whole["summary"]}]
     assert result.stdout.endswith("}\n") and len(lines) == len(whole["findings"]) + 1
 
 

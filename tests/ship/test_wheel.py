@@ -53,6 +53,7 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     ):
         assert f"haproxy_guard/{module}" in names
     assert "haproxy_guard/py.typed" in names
+    assert "haproxy_guard/policies/docs/prestop-wait.md" in names, "`explain` reads the policies' documentation"
     assert not [name for name in names if "stale_module" in name], "a stale build output reached the wheel"
     compiled = [name for name in names if name.endswith(".so")]
     assert any("native__mypyc" in name for name in compiled), "the wheel's hot path is not compiled"
@@ -88,3 +89,7 @@ def test_installs_beside_pypi_certs_and_policies(wheel: Path, tmp_path: Path) ->
     report = json.loads(audited.stdout)
     assert report["summary"]["deny"] >= 1 and report["summary"]["resources"] >= 1
     assert {finding["policy"] for finding in report["findings"]} >= {"prestop-wait"}
+    explained = subprocess.run(
+        [str(executable), "explain", "config-hash"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert explained.returncode == 0 and "## Why" in explained.stdout, explained.stderr
