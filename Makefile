@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8443
 TEST_IMAGE := localhost/haproxy-guard:test
 
-.PHONY: setup system-deps validators run serve demo test test-fast e2e e2e-tools e2e-node node-parts test-image lint typecheck unit image bench fuzz clean
+.PHONY: setup system-deps validators run serve demo docs test test-fast e2e e2e-tools e2e-node node-parts test-image lint typecheck unit image bench fuzz clean
 
 setup: system-deps validators $(STAMP)
 
@@ -71,7 +71,13 @@ e2e-node: node-parts
 unit: setup e2e-tools test-image node-parts
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# The documentation site (mkdocs.yml) into site/: the generated pages must be current (scripts/docs.py --check),
+# and the build is strict (a broken link or anchor, or a page left out of the navigation, fails it).
+docs: setup
+	$(BIN)/python scripts/docs.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck docs unit
 
 # Everything but the container image, the kube-apiserver and the node (for quick local loops).
 test-fast: lint typecheck
