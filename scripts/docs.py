@@ -327,27 +327,29 @@ def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[tup
                 yield from _commands(sub, prefix + name + " ")
 
 
-def _readme_blocks() -> dict[str, str]:
+def _policy_rows(folder: str) -> str:
+    rows = ["| id | default | what |", "|---|---|---|"]
+    rows += [f"| [`{p.id}`]({folder}{p.id}.md) | `{p.default_severity}` | {_cell(p.summary)} |" for p in ALL_POLICIES]
+    return "\n".join(rows)
 
-    policies = ["| id | default | what |", "|---|---|---|"]
-    policies += [
-        f"| [`{p.id}`](docs/policies/{p.id}.md) | `{p.default_severity}` | {_cell(p.summary)} |" for p in ALL_POLICIES
-    ]
+
+def _readme_blocks() -> dict[str, str]:
     settings = ["| key | default | why |", "|---|---|---|"]
     settings += [f"| `{key}` | {default} | {_cell(why)} |" for key, default, _, why in _settings_rows()]
-    return {"policies": "\n".join(policies), "settings": "\n".join(settings)}
+    return {"policies": _policy_rows("docs/policies/"), "settings": "\n".join(settings)}
 
 
 def _between(block: str, match: re.Match[str]) -> str:
     return match.group(1) + block + "\n" + match.group(2)
 
 
-def _readme() -> str:
-    text = README.read_text(encoding="utf-8")
-    for name, block in _readme_blocks().items():
+def _with_blocks(path: Path, blocks: dict[str, str]) -> str:
+    """The file at `path` with each `<!-- generated:NAME -->` block's content replaced by `blocks[NAME]`."""
+    text = path.read_text(encoding="utf-8")
+    for name, block in blocks.items():
         pattern = re.compile(rf"(<!-- generated:{name} -->\n)(?:(?!<!--).*?\n)?(<!-- end -->)", re.S)
         if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- generated:{name} --> block")
+            raise SystemExit(f"{path.name} has no <!-- generated:{name} --> block")
         text = pattern.sub(partial(_between, block), text)
     return text
 
@@ -361,7 +363,9 @@ def pages() -> dict[Path, str]:
     out[DOCS / "reference" / "helm-values.md"] = _helm_reference()
     out[DOCS / "reference" / "metrics.md"] = _metrics_reference()
     out[DOCS / "reference" / "cli.md"] = _cli_reference()
-    out[README] = _readme()
+    out[README] = _with_blocks(README, _readme_blocks())
+    index = DOCS / "policies" / "index.md"
+    out[index] = _with_blocks(index, {"policies": _policy_rows("")})
     return out
 
 

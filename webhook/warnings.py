@@ -9,7 +9,8 @@ holding a control character (a newline, a tab) is dropped silently (`NewWarningH
 So each of our replies keeps whole warnings within `BUDGET_RUNES` (our two webhooks together stay under the
 API server's total, with room left for other plugins such as Pod Security's), replaces control characters,
 and when the findings do not fit, ends with one warning that names the policies left out and where every
-finding is listed. A single finding longer than the whole budget is the only one cut.
+finding is listed. A single finding longer than the whole budget is the only one cut. When every finding fits
+with its policy's page (`policies.documentation.page`), each carries it: where space allows, as links go.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from haproxy_guard.policies.documentation import page
 from haproxy_guard.policies.model.findings import Finding
+from haproxy_guard.policies.registry import POLICY_IDS
 
 API_SERVER_TOTAL_RUNES = 4096
 BUDGET_RUNES = 1536
@@ -54,6 +57,14 @@ def _summary(left_out: Sequence[str]) -> str:
     )
 
 
+def _with_page(text: str) -> str:
+    """A finding's warning followed by its policy's page (once: a reply's warnings may be fitted again)."""
+    policy = _policy(text)
+    if policy not in POLICY_IDS or page(policy) in text:
+        return text
+    return f"{text} (see {page(policy)})"
+
+
 def _cut(text: str, runes: int) -> str:
     return text if len(text) <= runes else text[: max(0, runes - 1)] + "…"
 
@@ -63,7 +74,8 @@ def fit(texts: Iterable[str], budget: int = BUDGET_RUNES) -> list[str]:
     the API server counts them), then one summary of the rest; never more than `budget` runes together."""
     unique = list(dict.fromkeys(printable(text) for text in texts if text))
     if sum(len(text) for text in unique) <= budget:
-        return unique
+        linked = [_with_page(text) for text in unique]
+        return linked if sum(len(text) for text in linked) <= budget else unique
     kept: list[str] = []
     used = 0
     for position, text in enumerate(unique):

@@ -150,7 +150,7 @@ class Settings(_Model):
     )
     default_haproxy_version: str | None = Field(
         default=None,
-        description='Tried first when the pods\' version is unknown (tag `lts`, a digest, a ConfigMap without `haproxy-guard.io/haproxy-version` whose mounting workloads name no single branch); the others follow until one accepts (see "Which HAProxy")',
+        description='Tried first when the pods\' version is unknown (tag `lts`, a digest, a ConfigMap without `haproxy-guard.io/haproxy-version` whose mounting workloads name no single branch); the others follow until one accepts (docs: configuration checks, "Which HAProxy")',
     )
     validator_timeout_seconds: float = Field(
         default=3.0,

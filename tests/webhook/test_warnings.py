@@ -66,3 +66,20 @@ def test_never_more_than_the_budget_and_whole_or_summarised(budget: int, lengths
     assert whole == texts[: len(whole)], "kept findings are a whole prefix, in order"
     if len(whole) < len(texts):
         assert any("more finding" in text for text in fitted) or fitted[0].endswith("…")
+
+
+def test_each_finding_links_its_policys_page_when_all_fit() -> None:
+    texts = ["[prestop-wait] container haproxy has no preStop wait", "[config-hash] pod template annotation is stale"]
+    fitted = fit(texts)
+    assert fitted == [
+        f"{texts[0]} (see https://haproxy-guard.github.io/haproxy-guard/policies/prestop-wait/)",
+        f"{texts[1]} (see https://haproxy-guard.github.io/haproxy-guard/policies/config-hash/)",
+    ]
+    assert fit(fitted) == fitted, "fitted again (the validating reply adds one warning), no second link"
+
+
+def test_no_links_when_they_would_not_fit() -> None:
+    """Findings that fit the budget only without their pages keep every finding whole instead."""
+    long = ["[prestop-wait] " + "x" * 700, "[config-hash] " + "y" * 700]
+    assert sum(len(text) for text in long) <= BUDGET_RUNES
+    assert fit(long) == long
