@@ -78,3 +78,35 @@ def test_a_kubernetes_object_shown_whole_is_valid(name: str, obj: dict[str, obje
     ):
         pytest.skip(f"{obj['apiVersion']}: a custom resource, no schema here")
     assert_valid_kubernetes(obj)
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """Every `haproxy-guard ...` command in the pages' shell, YAML and console blocks (a pipeline's part, a CI
+    step's `run:`), without its redirections; usage lines (with `[...]`) are not commands."""
+    found = []
+    for language in ("sh", "bash", "console", "yaml"):
+        for name, block in _blocks(language):
+            for line in block.replace("\\\n", " ").splitlines():
+                for part in re.split(r"\||&&|;|\$\(", line):
+                    command = part.split(" #")[0].split(">")[0].strip().lstrip("-$ ").removeprefix("run: ").strip()
+                    if command.startswith("haproxy-guard ") and "[" not in command:
+                        found.append((name, command))
+    return found
+
+
+COMMANDS = _documented_commands()
+
+
+def test_the_pages_show_commands() -> None:
+    assert len(COMMANDS) >= 15
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[f"{name}:{command}" for name, command in COMMANDS])
+def test_every_documented_command_is_one_the_cli_accepts(name: str, command: str) -> None:
+    """Each command shown parses with the real argument parser: no option or choice the CLI does not have."""
+    from haproxy_guard.cli.arguments import build_parser
+
+    try:
+        build_parser().parse_args(shlex.split(command)[1:])
+    except SystemExit as exit_:
+        pytest.fail(f"{name}: `{command}` is refused by the CLI (exit {exit_.code})")
