@@ -5,7 +5,7 @@ policy pages are generated from the same files and the registry (`scripts/docs.p
 link (SARIF's `helpUri`, the JSON report's `help`) is `page(policy_id)`.
 
 A policy's file starts with a front matter block: `example:` names the golden case (`tests/golden/<id>/<case>`)
-its site page shows, which the golden tests run. The rest is Markdown: "What it checks", "Why", "The fix" and,
+its site page shows, which the golden tests run; `settings:` lists the settings keys that tune it. The rest is Markdown: "What it checks", "Why", "The fix" and,
 where there is more to know, "Details".
 """
 
@@ -33,6 +33,7 @@ class PolicyDoc:
     """A policy's documentation file: its front matter and its Markdown body."""
 
     example: str
+    settings: tuple[str, ...]
     body: str
 
 
@@ -41,7 +42,7 @@ def read(policy_id: str) -> PolicyDoc:
     text = (importlib.resources.files(__package__) / "docs" / f"{policy_id}.md").read_text(encoding="utf-8")
     _, front, body = text.split("---\n", 2)
     meta = yaml.safe_load(front) or {}
-    return PolicyDoc(str(meta.get("example", "")), body.strip() + "\n")
+    return PolicyDoc(str(meta.get("example", "")), tuple(meta.get("settings") or ()), body.strip() + "\n")
 
 
 def kinds(policy: Policy) -> list[str]:
@@ -66,6 +67,9 @@ def explain(policy: Policy) -> str:
         f"Applies to:       {', '.join(kinds(policy))}",
         f"Fix:              {fix}",
         f"Change it:        `policies: {{{policy.id}: deny | warn | off}}` in the settings file (--settings)",
-        '                   or `haproxy-guard.io/skip: "true"` on one object (reported by skip-annotation)',
+        '                  or `haproxy-guard.io/skip: "true"` on one object (reported by skip-annotation)',
     ]
-    return "\n".join(facts) + "\n\n" + read(policy.id).body + f"\nDocumentation: {page(policy.id)}\n"
+    doc = read(policy.id)
+    if doc.settings:
+        facts.append(f"Tuned by:         {', '.join(doc.settings)} (settings file; `--settings`)")
+    return "\n".join(facts) + "\n\n" + doc.body + f"\nDocumentation: {page(policy.id)}\n"

@@ -64,6 +64,7 @@ def _policy_page(policy: Policy) -> str:
         "",
         doc.body.rstrip(),
         "",
+        *_tuning(doc.settings),
         "## Change it or opt out",
         "",
         "In the [settings file](../reference/settings.md) (`--settings`, or the chart's `settings` value):",
@@ -80,6 +81,19 @@ def _policy_page(policy: Policy) -> str:
         *_example(policy.id, doc.example),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _tuning(keys: tuple[str, ...]) -> list[str]:
+    """The settings that tune a policy, with their defaults and reasons (from the settings model)."""
+    if not keys:
+        return []
+    rows = {key: (default, why) for key, default, _, why in _settings_rows()}
+    unknown = [key for key in keys if key not in rows]
+    if unknown:
+        raise SystemExit(f"policies/docs names settings that do not exist: {', '.join(unknown)}")
+    lines = ["## Settings that tune it", "", "| key | default | why |", "|---|---|---|"]
+    lines += [f"| [`{key}`](../reference/settings.md) | {rows[key][0]} | {_cell(rows[key][1])} |" for key in keys]
+    return [*lines, ""]
 
 
 def _example(policy_id: str, case_name: str) -> list[str]:

@@ -84,3 +84,14 @@ def test_text_output_says_where_policies_are_explained() -> None:
     lines = run("audit", "examples").stdout.splitlines()
     assert lines[-2].startswith("about a policy: haproxy-guard explain POLICY-ID, or https://")
     assert "explain" not in run("audit", "tests/golden/haproxy-maxconn/set/input.yaml").stdout
+
+
+def test_explain_names_the_settings_that_tune_a_policy() -> None:
+    from haproxy_guard.policies.model.settings import Settings
+
+    out = run("explain", "termination-grace-period").stdout
+    assert "Tuned by:         preStopSeconds, drainSeconds, graceMarginSeconds" in out
+    fields = {info.alias or name for name, info in Settings.model_fields.items()}
+    for policy in ALL_POLICIES:
+        for key in read(policy.id).settings:
+            assert key.split(".")[0] in fields, (policy.id, key)
