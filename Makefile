@@ -71,10 +71,12 @@ e2e-node: node-parts
 unit: setup e2e-tools test-image node-parts
 	$(BIN)/pytest
 
-# The documentation site (mkdocs.yml) into site/: the generated pages must be current (scripts/docs.py --check),
-# and the build is strict (a broken link or anchor, or a page left out of the navigation, fails it).
+# The documentation site (mkdocs.yml) into site/: the generated pages must be current (scripts/docs.py --check;
+# the chart's settings schema too, generated from the same field descriptions), and the build is strict (a broken
+# link or anchor, or a page left out of the navigation, fails it).
 docs: setup
 	$(BIN)/python scripts/docs.py --check
+	$(BIN)/python scripts/update-chart-schema.py --check
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: lint typecheck docs unit

@@ -2,6 +2,8 @@
 # Builds a Go tool the tests need from the Go module proxy, at a pinned release, into .cache/tools/NAME:
 #   promtool  Prometheus's rule checker, for manifests/observability (tests/webhook/test_dashboards.py)
 #   helm      Helm 3, for charts/haproxy-guard (tests/ship/test_chart.py, tests/e2e/test_chart_install.py)
+#   prometheus  Prometheus itself (same module and pin as promtool), only for scripts/dashboard_picture.py, which
+#             draws the dashboard's picture in the docs; `make test` does not build it
 # Each module is downloaded and built as the main module of a writable copy with `go.work` ignored:
 # Prometheus's go.mod has exclude directives, so `go install module@version` refuses it, and one way for all
 # keeps the script small. Version stamps are set with the same -ldflags as the projects' own release builds
@@ -22,6 +24,12 @@ case "$name" in
     package=./cmd/promtool
     ldflags() { echo "-X github.com/prometheus/common/version.Version=3.16.0"; }
     ;;
+  prometheus)
+    module=github.com/prometheus/prometheus
+    version=v0.316.0  # as promtool
+    package=./cmd/prometheus
+    ldflags() { echo "-X github.com/prometheus/common/version.Version=3.16.0"; }
+    ;;
   helm)
     module=helm.sh/helm/v3
     version=v3.22.0
@@ -36,7 +44,7 @@ case "$name" in
     }
     ;;
   *)
-    echo "usage: scripts/build-go-tool.sh promtool|helm [--check]" >&2
+    echo "usage: scripts/build-go-tool.sh promtool|helm|prometheus [--check]" >&2
     exit 2
     ;;
 esac
