@@ -273,18 +273,37 @@ def _inherited(comments: dict[str, str], key: str) -> str:
     return ""
 
 
+def _schema_type(schema: dict[str, Any], key: str) -> str:
+    """What values.schema.json accepts at `key`: its type, choices and bounds, in a few words."""
+    node: Any = schema
+    for part in key.split("."):
+        node = (node.get("properties") or {}).get(part) if isinstance(node, dict) else None
+        if node is None:
+            return ""
+    if "enum" in node:
+        return " \\| ".join(json.dumps(choice) for choice in node["enum"])
+    kind = node.get("type", "")
+    kind = " or ".join(kind) if isinstance(kind, list) else str(kind)
+    bounds = [f"{symbol} {node[word]}" for word, symbol in (("minimum", ">="), ("maximum", "<=")) if word in node]
+    return ", ".join([kind, *bounds]) if kind else ""
+
+
 def _helm_reference() -> str:
     lines = [
         "# Helm values",
         "",
-        "Generated from `charts/haproxy-guard/values.yaml` and its `# --` comments. `values.schema.json` refuses",
-        "unknown keys and wrong types, so a typo fails `helm install` instead of being ignored. The `settings`",
-        "value is the [settings file](settings.md).",
+        "Generated from `charts/haproxy-guard/values.yaml`, its `# --` comments and `values.schema.json` (what each",
+        "value accepts). The schema refuses unknown keys and wrong types, so a typo fails `helm install` instead",
+        "of being ignored. The `settings` value is the [settings file](settings.md).",
         "",
-        "| value | default | what and why |",
-        "|---|---|---|",
+        "| value | default | accepts | what and why |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| `{key}` | `{_cell(default)}` | {_cell(comment)} |" for key, default, comment in helm_values()]
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    lines += [
+        f"| `{key}` | `{_cell(default)}` | {_schema_type(schema, key)} | {_cell(comment)} |"
+        for key, default, comment in helm_values()
+    ]
     return "\n".join(lines) + "\n"
 
 

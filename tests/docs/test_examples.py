@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -110,3 +111,37 @@ def test_every_documented_command_is_one_the_cli_accepts(name: str, command: str
         build_parser().parse_args(shlex.split(command)[1:])
     except SystemExit as exit_:
         pytest.fail(f"{name}: `{command}` is refused by the CLI (exit {exit_.code})")
+
+
+SLOW_OR_LONG_RUNNING = ("drill", "serve", "checker", "certs", "validators")
+"""Commands the snippets below do not run: the drill (minutes; tests/drill runs it on the same examples),
+servers, and commands that write certificates or install validators (their own tests run them)."""
+
+
+@pytest.fixture
+def deploy(tmp_path: Path) -> Path:
+    """A stand-in for the `deploy/` folder the pages' snippets name: the repository's examples."""
+    folder = tmp_path / "deploy"
+    folder.mkdir()
+    for example in (ROOT / "examples").glob("*.yaml"):
+        (folder / example.name).write_text(example.read_text())
+    (folder / "edge.yaml").write_text((ROOT / "examples" / "haproxy-deployment.yaml").read_text())
+    return folder
+
+
+RUNNABLE = [(name, command) for name, command in COMMANDS if shlex.split(command)[1] not in SLOW_OR_LONG_RUNNING]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "command"), RUNNABLE, ids=[f"{name}:{command}" for name, command in RUNNABLE])
+def test_every_documented_command_runs_on_the_examples(name: str, command: str, deploy: Path) -> None:
+    """Each shell snippet's command, run here: `deploy/` is a copy of the examples, standard input the example
+    manifests. It answers (exit 0, or 1 for findings), never a usage or input error, and prints something."""
+    args = [arg.replace("deploy/", f"{deploy}/") for arg in shlex.split(command)[1:]]
+    stdin = "---\n".join(path.read_text() for path in sorted((ROOT / "examples").glob("*.yaml")))
+    result = subprocess.run(
+        [sys.executable, "-m", "haproxy_guard.cli", *args],
+        input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), f"{name}: `{command}`: {result.stderr}"
+    assert result.stdout or "--check" in args, f"{name}: `{command}` printed nothing"

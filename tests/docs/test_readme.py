@@ -97,9 +97,10 @@ def test_every_chart_value_has_a_row_that_says_what_it_is() -> None:
     `# --` comment values.yaml gives it (or its documented parent's); every row names a key."""
     values = yaml.safe_load((ROOT / "charts" / "haproxy-guard" / "values.yaml").read_text())
     page = (DOCS / "reference" / "helm-values.md").read_text(encoding="utf-8")
-    rows = _table_rows("| value | default | what and why |", page)
+    rows = _table_rows("| value | default | accepts | what and why |", page)
     assert list(rows) == _value_keys(values)
-    assert [key for key, cells in rows.items() if not cells[1]] == []
+    assert [key for key, cells in rows.items() if not cells[2]] == []
+    assert rows["replicas"][1] == "integer, >= 0", "what values.schema.json accepts"
 
 
 def _branches(text: str) -> list[str]:
