@@ -16,11 +16,21 @@ class SettingsError(Exception):
     """The settings file is missing, not YAML, or not valid settings."""
 
 
+BOOLEAN_WORDS = "YAML reads an unquoted off, on, yes or no as false or true: quote it"
+"""Said when a value that should be a word came as a boolean: `single-replica: off` is `false` to YAML 1.1."""
+NUMBER_WORDS = "YAML reads an unquoted number as a number, not text: quote it"
+"""Said when a value that should be text came as a number: `tlsMinVersion: 1.3` is a float."""
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
-    for item in error.errors(include_url=False, include_input=False):
+    for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"])
-        parts.append(f"{location}: {item['msg']}" if location else item["msg"])
+        message = f"{location}: {item['msg']}" if location else item["msg"]
+        value = item.get("input")
+        if item["type"] in {"enum", "literal_error", "string_type"} and isinstance(value, bool | int | float):
+            message += f" ({BOOLEAN_WORDS if isinstance(value, bool) else NUMBER_WORDS})"
+        parts.append(message)
     return "; ".join(parts)
 
 

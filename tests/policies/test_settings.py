@@ -37,6 +37,14 @@ def test_camel_case_keys_and_policy_overrides(tmp_path: Path) -> None:
         pytest.param("policies: {prestop: warn}\n", "unknown policy id(s) prestop", id="unknown-policy"),
         pytest.param("policies: {prestop-wait: error}\n", "policies.prestop-wait", id="bad-severity"),
         pytest.param("preStopSeconds: 0\n", "preStopSeconds", id="out-of-range"),
+        pytest.param(
+            "policies: {single-replica: off}\n",
+            "policies.single-replica: Input should be 'deny', 'warn' or 'off' (YAML reads an unquoted off, on, yes "
+            "or no as false or true: quote it)",
+            id="unquoted-off",
+        ),
+        pytest.param("mode: yes\n", "quote it", id="unquoted-yes"),
+        pytest.param("tlsMinVersion: 1.3\n", "as a number, not text: quote it", id="unquoted-number"),
         pytest.param("kubernetesVersion: latest\n", "expected a Kubernetes version", id="bad-version"),
         pytest.param("- a\n- b\n", "expected a mapping", id="not-a-mapping"),
         pytest.param("mode: [\n", "not valid YAML", id="not-yaml"),
