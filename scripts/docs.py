@@ -186,7 +186,7 @@ def _settings_reference() -> str:
         "unknown key, an unknown policy id or a value out of range is an error naming the file and key: a typo",
         "never falls back to a default silently. The chart's `values.schema.json` holds the same rules",
         "(`scripts/update-chart-schema.py`), so `helm install` refuses them too. Quote what YAML would read as",
-        "something else: `\"off\"` (a bare `off` is `false`), `tlsMinVersion: \"1.3\"` (a bare 1.3 is a number); the",
+        'something else: `"off"` (a bare `off` is `false`), `tlsMinVersion: "1.3"` (a bare 1.3 is a number); the',
         "error says so.",
         "",
         "Generated from the settings model (`policies/model/settings.py`): every key, its default, its range",
