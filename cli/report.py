@@ -142,8 +142,6 @@ class StreamedReport:
     def __init__(self, output_format: str, version: str, out: IO[str], terminal: TextIO = sys.stdout) -> None:
         self.format, self.out = output_format, out
         self.counts = {"resources": 0, "deny": 0, "warn": 0}
-        self.policies: dict[str, None] = {}
-        """The policies with findings, in order of their first."""
         self.colour = output_format == "text" and terminal.isatty() and "NO_COLOR" not in os.environ
         self.array: _JsonArray | None = None
         self.tail = ""
@@ -165,7 +163,6 @@ class StreamedReport:
         self.counts["resources"] += 1
         for finding in result.findings:
             self.counts[str(finding.severity)] += 1
-            self.policies[finding.policy] = None
         if self.format == "jsonl":
             for item in _json_items(result):
                 self.out.write(standard_json({**item, "help": page(item["policy"])}) + "\n")
@@ -185,7 +182,7 @@ class StreamedReport:
     def finish(self) -> None:
         if self.format == "text":
             counts = self.counts
-            if self.policies:
+            if counts["deny"] or counts["warn"]:
                 self.out.write(f"about a policy: haproxy-guard explain POLICY-ID, or {DOCS_URL}policies/POLICY-ID/\n")
             self.out.write(f"{counts['resources']} resources checked: {counts['deny']} deny, {counts['warn']} warn")
             return

@@ -20,7 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -147,35 +147,37 @@ def _policies_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _settings_rows() -> Iterator[tuple[str, str, str, str]]:
-    """(key, default, range, reason) for every settings key, nested ones as `parent.child`."""
+@cache
+def _settings_rows() -> tuple[tuple[str, str, str, str], ...]:
+    """(key, default, range, reason) for every settings key, nested ones as `parent.child` (read once: the
+    README, the settings reference and each policy page's settings use them)."""
+    return tuple(_walk_settings(Settings, ""))
 
-    def walk(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
-        defaults = model()
-        for name, info in model.model_fields.items():
-            key = prefix + (info.alias or name)
-            annotation = info.annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                yield from walk(annotation, key + ".")
-                continue
-            if key in DEFAULTS_IN_WORDS:
-                default = DEFAULTS_IN_WORDS[key]
-            else:
-                value = getattr(defaults, name)
-                value = list(value) if isinstance(value, tuple) else value
-                value = str(value) if hasattr(value, "value") else value
-                default = f"`{json.dumps(value)}`"
-            bounds = [
-                f"{symbol} {getattr(meta, attr)}"
-                for meta in info.metadata
-                for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
-                if getattr(meta, attr, None) is not None
-            ]
-            if info.description is None:
-                raise SystemExit(f"settings key {key} has no description (the reason for its default)")
-            yield key, default, ", ".join(bounds), info.description
 
-    yield from walk(Settings, "")
+def _walk_settings(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
+    defaults = model()
+    for name, info in model.model_fields.items():
+        key = prefix + (info.alias or name)
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _walk_settings(annotation, key + ".")
+            continue
+        if key in DEFAULTS_IN_WORDS:
+            default = DEFAULTS_IN_WORDS[key]
+        else:
+            value = getattr(defaults, name)
+            value = list(value) if isinstance(value, tuple) else value
+            value = str(value) if hasattr(value, "value") else value
+            default = f"`{json.dumps(value)}`"
+        bounds = [
+            f"{symbol} {getattr(meta, attr)}"
+            for meta in info.metadata
+            for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+            if getattr(meta, attr, None) is not None
+        ]
+        if info.description is None:
+            raise SystemExit(f"settings key {key} has no description (the reason for its default)")
+        yield key, default, ", ".join(bounds), info.description
 
 
 def _settings_reference() -> str:
@@ -322,6 +324,8 @@ def _metrics_reference() -> str:
         "| metric | type | labels | what |",
         "|---|---|---|---|",
     ]
+    # prometheus_client's metric objects keep name, help, type and label names in attributes of their own; no
+    # public accessor gives the label names of a metric not yet observed (its samples are empty)
     for value in vars(metrics).values():
         name = getattr(value, "_name", None)
         if name is None or not hasattr(value, "_documentation"):
